@@ -1,0 +1,49 @@
+"""The onnxruntime backend: CPU, and CUDA for ``gpu``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edgesbert.errors import DeviceNotAvailableError, ModelLoadError
+from edgesbert.runtime.backends import Backend, Device
+
+_PROVIDERS = {
+    Device.CPU: ["CPUExecutionProvider"],
+    Device.GPU: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs an ``.onnx`` graph in an onnxruntime InferenceSession."""
+
+    def __init__(self, graph: Path, device: Device, threads: int | None) -> None:
+        available = ort.get_available_providers()
+        providers = _PROVIDERS.get(device)
+        if providers is None or providers[0] not in available:
+            raise DeviceNotAvailableError(
+                f"onnxruntime cannot run on {device.value!r} here: its providers are {available}. "
+                "Use device='cpu', or install onnxruntime-gpu for 'gpu'."
+            )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(graph), options, providers=providers)
+        except Exception as e:  # onnxruntime raises its own untyped errors for bad files
+            raise ModelLoadError(f"onnxruntime cannot load {graph}: {e}") from e
+        self.input_names = tuple(i.name for i in self._session.get_inputs())
+        self._output = self._session.get_outputs()[0].name
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Run one batch; ``inputs`` must hold every name in ``input_names``."""
+        feed = {name: inputs[name] for name in self.input_names}
+        return np.asarray(self._session.run([self._output], feed)[0], dtype=np.float32)
+
+
+BACKEND = OnnxRuntimeBackend

@@ -1,0 +1,107 @@
+"""``encode`` and ``similarity`` written once, for the runtime and the PyTorch reference alike.
+
+A subclass only says how to embed one batch of texts (``_embed``); batching sorted by length, prompts,
+truncation of dimensions, normalization, output precision and the progress bar live here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from edgesbert.runtime.inputs import as_texts
+from edgesbert.runtime.manifest import SimilarityFunction
+from edgesbert.runtime.precision import OutputPrecision, empty_embeddings, quantize_embeddings
+from edgesbert.runtime.similarity import normalize
+from edgesbert.runtime.similarity import similarity as _similarity
+from edgesbert.runtime.similarity import similarity_pairwise as _similarity_pairwise
+
+
+class SentenceEncoder(ABC):
+    """A model that embeds sentences, with sentence-transformers' ``encode`` semantics."""
+
+    prompts: Mapping[str, str]
+    default_prompt_name: str | None
+    similarity_fn_name: SimilarityFunction
+    max_seq_length: int
+
+    @property
+    @abstractmethod
+    def embedding_dimension(self) -> int:
+        """Width of the embeddings the model produces (before ``truncate_dim``)."""
+
+    @abstractmethod
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Embed one batch: float32 array (len(texts), embedding_dimension)."""
+
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        *,
+        batch_size: int = 32,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        precision: OutputPrecision | str = OutputPrecision.FLOAT32,
+        show_progress_bar: bool = False,
+    ) -> np.ndarray:
+        """Embed one sentence (returns a vector) or a list of sentences (returns a matrix).
+
+        Args:
+            sentences: a string or a list of strings; an empty list gives an empty (0, dim) matrix.
+                Texts longer than ``max_seq_length`` tokens are truncated.
+            batch_size: texts per forward pass; texts are sorted by length to pad less.
+            prompt_name: key of ``prompts`` whose text is put before every sentence.
+            prompt: a prompt text, used instead of ``prompt_name``.
+            normalize_embeddings: scale each embedding to unit length (after ``truncate_dim``).
+            truncate_dim: keep only the first dimensions (Matryoshka models).
+            precision: "float32", "int8", "uint8", "binary" or "ubinary".
+            show_progress_bar: show a progress bar over batches.
+        """
+        texts, single = as_texts(sentences)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if truncate_dim is not None and not 0 < truncate_dim <= self.embedding_dimension:
+            raise ValueError(f"truncate_dim must be in 1..{self.embedding_dimension}, got {truncate_dim}")
+        precision = OutputPrecision(precision)
+        prefix = self._prompt_text(prompt_name, prompt)
+        texts = [prefix + text for text in texts]
+        dimension = truncate_dim or self.embedding_dimension
+        if not texts:
+            return empty_embeddings(dimension, precision)
+
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        embeddings = np.empty((len(texts), self.embedding_dimension), dtype=np.float32)
+        starts = range(0, len(texts), batch_size)
+        for start in tqdm(starts, desc="Batches", disable=not show_progress_bar):
+            index = order[start : start + batch_size]
+            embeddings[index] = self._embed([texts[i] for i in index])
+
+        embeddings = embeddings[:, :dimension]
+        if normalize_embeddings:
+            embeddings = normalize(embeddings)
+        embeddings = quantize_embeddings(embeddings, precision)
+        return embeddings[0] if single else embeddings
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Matrix of similarities between rows of ``a`` and rows of ``b``, with the model's function."""
+        return _similarity(a, b, self.similarity_fn_name)
+
+    def similarity_pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Similarity of ``a[i]`` and ``b[i]`` for each row, with the model's function."""
+        return _similarity_pairwise(a, b, self.similarity_fn_name)
+
+    def _prompt_text(self, prompt_name: str | None, prompt: str | None) -> str:
+        if prompt is not None:
+            return prompt
+        name = prompt_name if prompt_name is not None else self.default_prompt_name
+        if name is None:
+            return ""
+        if name not in self.prompts:
+            known = ", ".join(sorted(self.prompts)) or "none"
+            raise ValueError(f"prompt_name {name!r} is not one of this model's prompts ({known})")
+        return self.prompts[name]

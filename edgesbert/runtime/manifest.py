@@ -1,0 +1,347 @@
+"""The model-folder contract: ``edgesbert.json``, written by the exporter and read by the runtime.
+
+A model folder holds ``tokenizer.json``, one or more graph files and this manifest. The manifest says
+everything the runtime needs (and nothing in Python import paths): what kind of model it is, which graph
+variants are present and how to feed them, how to pool and compare embeddings or how to turn logits
+into scores, and where the model came from, with checksums and the validation figures measured at
+export time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edgesbert.errors import ManifestError
+
+SCHEMA_VERSION = 1
+MANIFEST_FILE = "edgesbert.json"
+
+
+class ModelKind(str, Enum):
+    """What the model does: embed texts, or score text pairs."""
+
+    BI_ENCODER = "bi-encoder"
+    CROSS_ENCODER = "cross-encoder"
+
+
+class Pooling(str, Enum):
+    """How token embeddings become one sentence embedding (sentence-transformers' names)."""
+
+    MEAN = "mean"
+    CLS = "cls"
+    MAX = "max"
+    MEAN_SQRT_LEN = "mean_sqrt_len_tokens"
+    LAST_TOKEN = "lasttoken"
+
+
+class SimilarityFunction(str, Enum):
+    """How two embeddings are compared; distances are negated so that higher is always closer."""
+
+    COSINE = "cosine"
+    DOT = "dot"
+    EUCLIDEAN = "euclidean"
+    MANHATTAN = "manhattan"
+
+
+class Activation(str, Enum):
+    """What turns a cross-encoder's logits into scores."""
+
+    SIGMOID = "sigmoid"
+    IDENTITY = "identity"
+    SOFTMAX = "softmax"
+    TANH = "tanh"
+
+
+class Precision(str, Enum):
+    """Numeric precision of a graph variant's weights and arithmetic."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+E = TypeVar("E", bound=Enum)
+
+
+@dataclass(frozen=True)
+class GraphVariant:
+    """One graph file of the folder and how to run it."""
+
+    name: str
+    file: str
+    backend: str
+    precision: Precision
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    sha256: str
+    static_shape: tuple[int, int] | None = None  # (batch, sequence) when the graph is not dynamic
+    validation: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """How a bi-encoder's graph output becomes the embeddings ``encode`` returns."""
+
+    dimension: int
+    pooling: Pooling
+    pooling_in_graph: bool
+    normalize: bool
+    similarity: SimilarityFunction = SimilarityFunction.COSINE
+    prompts: Mapping[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """How a cross-encoder's logits become the scores ``predict`` returns."""
+
+    num_labels: int
+    activation: Activation
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """The tokenizer file and the padding it needs."""
+
+    file: str
+    pad_token: str
+    pad_token_id: int
+    padding_side: str = "right"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the model came from and what the export measured."""
+
+    source_model: str
+    exported_at: str
+    versions: Mapping[str, str] = field(default_factory=dict)
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The whole contract of a model folder; see the module docstring."""
+
+    kind: ModelKind
+    max_seq_length: int
+    tokenizer: TokenizerSpec
+    variants: tuple[GraphVariant, ...]
+    provenance: Provenance
+    default_variant: str
+    embedding: EmbeddingSpec | None = None
+    classifier: ClassifierSpec | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        names = [v.name for v in self.variants]
+        if not names:
+            raise ManifestError("a manifest needs at least one graph variant")
+        if len(set(names)) != len(names):
+            raise ManifestError(f"variant names must be unique, got {names}")
+        if self.default_variant not in names:
+            raise ManifestError(f"default_variant {self.default_variant!r} is not one of {names}")
+        if self.kind is ModelKind.BI_ENCODER and self.embedding is None:
+            raise ManifestError("a bi-encoder manifest needs an 'embedding' section")
+        if self.kind is ModelKind.CROSS_ENCODER and self.classifier is None:
+            raise ManifestError("a cross-encoder manifest needs a 'classifier' section")
+
+    def variant(self, name: str | None = None) -> GraphVariant:
+        """Return the variant called ``name``, or the default one."""
+        wanted = name or self.default_variant
+        for variant in self.variants:
+            if variant.name == wanted:
+                return variant
+        raise ManifestError(
+            f"this model folder has no variant {wanted!r}; it has {[v.name for v in self.variants]}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form, enums as their values."""
+        return _plain(asdict(self))
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the manifest into ``folder`` and return its path."""
+        path = Path(folder) / MANIFEST_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = MANIFEST_FILE) -> Manifest:
+        """Parse and validate; errors name ``source`` and the offending field."""
+        return _parse(_Fields(data, source, ""))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Manifest:
+        """Read ``folder/edgesbert.json``."""
+        path = Path(folder) / MANIFEST_FILE
+        if not path.is_file():
+            raise ManifestError(
+                f"{path} not found: {folder} is not an edgesbert model folder; "
+                "create one with `edgesbert export MODEL --output FOLDER`"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ManifestError(f"{path} is not valid JSON ({e}); re-export the model") from e
+        return cls.from_dict(data, str(path))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _Fields:
+    """Typed access to one JSON object, with errors that name the file and the field path."""
+
+    def __init__(self, data: Any, source: str, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ManifestError(f"{source}: field {path or '(top level)'!r} must be an object")
+        self.data, self.source, self.path = data, source, path
+
+    def _name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str, message: str) -> ManifestError:
+        return ManifestError(f"{self.source}: field {self._name(key)!r} {message}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in self.data:
+            if default is ...:
+                raise self.fail(key, "is missing")
+            return default
+        value = self.data[key]
+        if value is None and default is None:
+            return None
+        # bool is an int in Python; a manifest "true" where a number belongs is still an error.
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            raise self.fail(key, f"must be {getattr(kind, '__name__', kind)}, got {value!r}")
+        return value
+
+    def enum(self, key: str, enum: type[E], default: Any = ...) -> E:
+        raw = self.get(key, str, default if default is ... else default.value)
+        try:
+            return enum(raw)
+        except ValueError:
+            raise self.fail(key, f"must be one of {[m.value for m in enum]}, got {raw!r}") from None
+
+    def obj(self, key: str) -> _Fields:
+        return _Fields(self.get(key, dict), self.source, self._name(key))
+
+    def strings(self, key: str, default: Any = ...) -> tuple[str, ...]:
+        items = self.get(key, list, default)
+        if not all(isinstance(item, str) for item in items):
+            raise self.fail(key, "must be a list of strings")
+        return tuple(items)
+
+    def string_map(self, key: str) -> dict[str, str]:
+        items = self.get(key, dict, {})
+        if not all(isinstance(v, str) for v in items.values()):
+            raise self.fail(key, "must map names to strings")
+        return dict(items)
+
+
+def _parse(top: _Fields) -> Manifest:
+    version = top.get("schema_version", int)
+    if version != SCHEMA_VERSION:
+        raise top.fail(
+            "schema_version",
+            f"is {version}, but this edgesbert reads schema version {SCHEMA_VERSION}; "
+            "upgrade edgesbert or re-export the model with this version",
+        )
+    variants = top.get("variants", list)
+    kind = top.enum("kind", ModelKind)
+    try:
+        return Manifest(
+            kind=kind,
+            max_seq_length=_positive(top, "max_seq_length"),
+            tokenizer=_tokenizer(top.obj("tokenizer")),
+            variants=tuple(
+                _variant(_Fields(v, top.source, f"variants[{i}]")) for i, v in enumerate(variants)
+            ),
+            provenance=_provenance(top.obj("provenance")),
+            default_variant=top.get("default_variant", str),
+            embedding=_embedding(top.obj("embedding")) if kind is ModelKind.BI_ENCODER else None,
+            classifier=_classifier(top.obj("classifier")) if kind is ModelKind.CROSS_ENCODER else None,
+        )
+    except ManifestError as e:
+        if str(e).startswith(top.source):
+            raise
+        raise ManifestError(f"{top.source}: {e}") from None
+
+
+def _positive(fields: _Fields, key: str) -> int:
+    value: int = fields.get(key, int)
+    if value <= 0:
+        raise fields.fail(key, f"must be a positive integer, got {value}")
+    return value
+
+
+def _tokenizer(f: _Fields) -> TokenizerSpec:
+    return TokenizerSpec(
+        file=f.get("file", str),
+        pad_token=f.get("pad_token", str),
+        pad_token_id=f.get("pad_token_id", int),
+        padding_side=f.get("padding_side", str, "right"),
+    )
+
+
+def _variant(f: _Fields) -> GraphVariant:
+    shape = f.get("static_shape", list, None)
+    if shape is not None and (len(shape) != 2 or not all(isinstance(n, int) and n > 0 for n in shape)):
+        raise f.fail("static_shape", f"must be [batch, sequence] positive integers, got {shape!r}")
+    validation = f.get("validation", dict, {})
+    if not all(isinstance(v, int | float) for v in validation.values()):
+        raise f.fail("validation", "must map figure names to numbers")
+    return GraphVariant(
+        name=f.get("name", str),
+        file=f.get("file", str),
+        backend=f.get("backend", str),
+        precision=f.enum("precision", Precision),
+        inputs=f.strings("inputs"),
+        outputs=f.strings("outputs"),
+        sha256=f.get("sha256", str),
+        static_shape=(shape[0], shape[1]) if shape is not None else None,
+        validation=validation,
+    )
+
+
+def _embedding(f: _Fields) -> EmbeddingSpec:
+    return EmbeddingSpec(
+        dimension=_positive(f, "dimension"),
+        pooling=f.enum("pooling", Pooling),
+        pooling_in_graph=f.get("pooling_in_graph", bool),
+        normalize=f.get("normalize", bool),
+        similarity=f.enum("similarity", SimilarityFunction, SimilarityFunction.COSINE),
+        prompts=f.string_map("prompts"),
+        default_prompt_name=f.get("default_prompt_name", str, None),
+    )
+
+
+def _classifier(f: _Fields) -> ClassifierSpec:
+    return ClassifierSpec(
+        num_labels=_positive(f, "num_labels"),
+        activation=f.enum("activation", Activation),
+        labels=f.strings("labels", []),
+    )
+
+
+def _provenance(f: _Fields) -> Provenance:
+    return Provenance(
+        source_model=f.get("source_model", str),
+        exported_at=f.get("exported_at", str),
+        versions=f.string_map("versions"),
+        checksums=f.string_map("checksums"),
+    )

@@ -1,0 +1,145 @@
+"""The runtime's models: an exported folder, run with tokenizers, numpy and one backend."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from edgesbert.errors import ManifestError, ModelLoadError
+from edgesbert.runtime.backends import Backend, Device, open_backend
+from edgesbert.runtime.encoding import SentenceEncoder
+from edgesbert.runtime.manifest import ClassifierSpec, EmbeddingSpec, GraphVariant, Manifest, ModelKind
+from edgesbert.runtime.pooling import pool
+from edgesbert.runtime.ranking import PairScorer
+from edgesbert.runtime.similarity import normalize
+from edgesbert.runtime.tokenizer import TextInput, TextTokenizer
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ExportedModel:
+    """What both kinds of exported model share: manifest, tokenizer and a loaded graph variant."""
+
+    kind: ModelKind
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        variant: str | None = None,
+        device: Device | str = Device.CPU,
+        threads: int | None = None,
+    ) -> None:
+        """Load ``folder`` (written by ``edgesbert export``).
+
+        Args:
+            folder: the exported model folder.
+            variant: which graph variant to run; None picks the manifest's default.
+            device: "cpu", "gpu" or "npu".
+            threads: intra-op threads; None lets the backend choose.
+        """
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise ModelLoadError(f"model folder {self.folder} does not exist")
+        self.manifest = Manifest.load(self.folder)
+        if self.manifest.kind is not self.kind:
+            raise ManifestError(
+                f"{self.folder} holds a {self.manifest.kind.value}, not a {self.kind.value}; "
+                "use edgesbert.runtime.load() to open either kind"
+            )
+        self.variant: GraphVariant = self.manifest.variant(variant)
+        self.max_seq_length = self.manifest.max_seq_length
+        self._tokenizer = TextTokenizer(self.folder, self.manifest.tokenizer, self.max_seq_length)
+        self._backend = self._open_graph(device, threads)
+        self._configure()
+
+    def _configure(self) -> None:
+        """Read the kind-specific part of the manifest."""
+
+    def _open_graph(self, device: Device | str, threads: int | None) -> Backend:
+        graph = self.folder / self.variant.file
+        if not graph.is_file():
+            raise ModelLoadError(f"graph file {graph} is missing; re-export the model folder")
+        try:
+            backend = open_backend(self.variant.backend, graph, device, threads)
+        except ModelLoadError as e:
+            if sha256_of(graph) != self.variant.sha256:
+                raise ModelLoadError(
+                    f"{graph} does not match the checksum in the manifest: the file was changed or "
+                    "damaged after export; re-export the model folder"
+                ) from e
+            raise
+        missing = set(backend.input_names) - {"input_ids", "attention_mask", "token_type_ids"}
+        if missing:
+            raise ModelLoadError(f"{graph} asks for inputs the runtime cannot make: {sorted(missing)}")
+        return backend
+
+    def _run(self, texts: list[TextInput]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        features = self._tokenizer(texts)
+        return self._backend.run(features), features
+
+
+class BiEncoder(ExportedModel, SentenceEncoder):
+    """An exported bi-encoder: ``encode``, ``similarity`` and ``similarity_pairwise``."""
+
+    kind = ModelKind.BI_ENCODER
+
+    def _configure(self) -> None:
+        spec = self.manifest.embedding
+        if spec is None:  # Manifest guarantees it; this narrows the type
+            raise ManifestError(f"{self.folder}: the manifest has no 'embedding' section")
+        self.spec: EmbeddingSpec = spec
+        self.prompts = dict(spec.prompts)
+        self.default_prompt_name = spec.default_prompt_name
+        self.similarity_fn_name = spec.similarity
+
+    @property
+    def embedding_dimension(self) -> int:
+        """Width of the embeddings."""
+        return self.spec.dimension
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        output, features = self._run(list(texts))
+        if self.spec.pooling_in_graph:
+            return output
+        pooled = pool(output, features["attention_mask"], self.spec.pooling)
+        return normalize(pooled) if self.spec.normalize else pooled
+
+
+class CrossEncoder(ExportedModel, PairScorer):
+    """An exported cross-encoder: ``predict`` and ``rank``."""
+
+    kind = ModelKind.CROSS_ENCODER
+
+    def _configure(self) -> None:
+        spec = self.manifest.classifier
+        if spec is None:  # Manifest guarantees it; this narrows the type
+            raise ManifestError(f"{self.folder}: the manifest has no 'classifier' section")
+        self.spec: ClassifierSpec = spec
+        self.num_labels = spec.num_labels
+        self.activation = spec.activation
+
+    def _logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        return self._run(list(pairs))[0]
+
+
+def load(
+    folder: str | Path,
+    *,
+    variant: str | None = None,
+    device: Device | str = Device.CPU,
+    threads: int | None = None,
+) -> BiEncoder | CrossEncoder:
+    """Open an exported folder as a BiEncoder or a CrossEncoder, as its manifest says."""
+    kind = Manifest.load(folder).kind
+    model_class = BiEncoder if kind is ModelKind.BI_ENCODER else CrossEncoder
+    return model_class(folder, variant=variant, device=device, threads=threads)

@@ -1,0 +1,107 @@
+"""``predict`` and ``rank`` written once, for the runtime and the PyTorch reference alike.
+
+A subclass only says how to compute the logits of one batch of text pairs (``_logits``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from edgesbert.runtime.inputs import as_pairs, as_texts
+from edgesbert.runtime.manifest import Activation
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """One ranked document: its index in the input list, its score and, if asked for, its text."""
+
+    corpus_id: int
+    score: float
+    text: str | None = None
+
+
+def activate(logits: np.ndarray, activation: Activation) -> np.ndarray:
+    """Apply a cross-encoder's activation to (n, labels) logits."""
+    if activation is Activation.SIGMOID:
+        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+    if activation is Activation.TANH:
+        return np.tanh(logits)
+    if activation is Activation.SOFTMAX:
+        return softmax(logits)
+    return logits
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, computed stably."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+class PairScorer(ABC):
+    """A model that scores text pairs, with sentence-transformers' CrossEncoder semantics."""
+
+    num_labels: int
+    activation: Activation
+    max_seq_length: int
+
+    @abstractmethod
+    def _logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """Score one batch: float32 logits (len(pairs), num_labels)."""
+
+    def predict(
+        self,
+        pairs: tuple[str, str] | Sequence[tuple[str, str]],
+        *,
+        batch_size: int = 32,
+        apply_softmax: bool = False,
+        show_progress_bar: bool = False,
+    ) -> np.ndarray:
+        """Score one pair (returns a scalar or a label vector) or a list of pairs.
+
+        Scores are the logits after the model's activation (sigmoid for one label by default); with
+        several labels, ``apply_softmax`` turns each row into probabilities. Pairs longer than
+        ``max_seq_length`` tokens are truncated, the longer text first.
+        """
+        items, single = as_pairs(pairs)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        logits = np.empty((len(items), self.num_labels), dtype=np.float32)
+        order = np.argsort([-(len(a) + len(b)) for a, b in items], kind="stable")
+        starts = range(0, len(items), batch_size)
+        for start in tqdm(starts, desc="Batches", disable=not show_progress_bar):
+            index = order[start : start + batch_size]
+            logits[index] = self._logits([items[i] for i in index])
+        scores = activate(logits, self.activation)
+        if apply_softmax and self.num_labels > 1:
+            scores = softmax(scores)
+        if self.num_labels == 1:
+            scores = scores[:, 0]
+        return scores[0] if single else scores
+
+    def rank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        top_k: int | None = None,
+        return_documents: bool = False,
+        batch_size: int = 32,
+        show_progress_bar: bool = False,
+    ) -> list[RankResult]:
+        """Score ``query`` against every document and return them best first."""
+        if self.num_labels != 1:
+            raise ValueError(f"rank needs a model with one output label; this one has {self.num_labels}")
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a string, got {type(query).__name__}")
+        docs, _ = as_texts(documents, "documents")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        pairs = [(query, doc) for doc in docs]
+        scores = self.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
+        best = np.argsort(-scores, kind="stable")[:top_k]
+        return [RankResult(int(i), float(scores[i]), docs[i] if return_documents else None) for i in best]

@@ -1,0 +1,54 @@
+"""Step: trace a reference network into an fp32 ONNX graph with dynamic batch and sequence axes."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+#: Dynamic axes of each graph output, declared once.
+OUTPUT_AXES: dict[str, dict[int, str]] = {
+    "sentence_embedding": {0: "batch"},
+    "token_embeddings": {0: "batch", 1: "sequence"},
+    "logits": {0: "batch"},
+}
+OPSET = 17
+
+
+class TokenEmbeddings(nn.Module):
+    """Expose a bi-encoder network's token embeddings, for graphs that leave pooling to the runtime."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Return (batch, seq, hidden) token embeddings."""
+        return self.network.token_embeddings(*inputs)  # type: ignore[operator]
+
+
+def export_onnx(network: nn.Module, features: dict[str, torch.Tensor], output_name: str, path: Path) -> None:
+    """Trace ``network`` on ``features`` (a padded batch, inputs in forward order) into ``path``.
+
+    Uses torch's TorchScript-based exporter: it is fast, and its graphs are the ones onnxruntime's
+    transformer optimizer knows how to fuse.
+    """
+    input_names = list(features)
+    axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
+    axes[output_name] = OUTPUT_AXES[output_name]
+    network = network.eval()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer and deprecation chatter; validation checks the result
+        torch.onnx.export(
+            network,
+            tuple(features.values()),
+            str(path),
+            input_names=input_names,
+            output_names=[output_name],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
