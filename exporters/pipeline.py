@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tokenizers import Tokenizer
+
+from edgesbert.errors import ExportError
 from edgesbert.exporters.data_sets import validation_pairs, validation_sentences
 from edgesbert.exporters.onnx_graph import TokenEmbeddings, export_onnx
 from edgesbert.exporters.staging import staged_folder
 from edgesbert.exporters.validation import Tolerance, check, embedding_figures, score_figures
-from tokenizers import Tokenizer
-
-from edgesbert.errors import ExportError
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.resolve import resolve_model
 from edgesbert.runtime import models as runtime

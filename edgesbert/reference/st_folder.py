@@ -22,6 +22,7 @@ _POOLING_FLAGS = {
     "pooling_mode_mean_sqrt_len_tokens": Pooling.MEAN_SQRT_LEN,
     "pooling_mode_lasttoken": Pooling.LAST_TOKEN,
 }
+_WEIGHTED_FLAG = "pooling_mode_weightedmean_tokens"
 
 
 @dataclass(frozen=True)
@@ -49,21 +50,21 @@ class SentenceTransformerLayout:
     similarity: SimilarityFunction = SimilarityFunction.COSINE
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """Read a JSON object, with an error that names the file."""
+def read_json(path: Path, kind: type = dict) -> Any:
+    """Read a JSON object (or list), with an error that names the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelLoadError(f"cannot read {path}: {e}") from e
-    if not isinstance(data, dict):
-        raise ModelLoadError(f"{path} must hold a JSON object")
+    if not isinstance(data, kind):
+        raise ModelLoadError(f"{path} must hold a JSON {kind.__name__}")
     return data
 
 
 def read_layout(folder: Path) -> SentenceTransformerLayout:
     """Read ``folder``; a plain Hugging Face folder (no modules.json) gets mean pooling, as in ST."""
     modules_file = folder / "modules.json"
-    modules = json.loads(modules_file.read_text()) if modules_file.is_file() else []
+    modules = read_json(modules_file, list) if modules_file.is_file() else []
     if not modules:
         modules = [{"type": "Transformer", "path": ""}, {"type": "Pooling", "path": None}]
     transformer_folder, max_seq_length = folder, None
@@ -113,15 +114,21 @@ def _max_seq_length(transformer_folder: Path) -> int | None:
 
 
 def _pooling(config_file: Path) -> Pooling:
+    """Read a Pooling config: sentence-transformers 6 writes ``pooling_mode``, older ones boolean flags."""
     config = read_json(config_file)
-    modes = [mode for flag, mode in _POOLING_FLAGS.items() if config.get(flag)]
-    unsupported = [k for k in ("pooling_mode_weightedmean_tokens",) if config.get(k)]
-    if len(modes) != 1 or unsupported:
+    mode = config.get("pooling_mode")
+    if mode is not None:
+        modes = [mode] if isinstance(mode, str) else list(mode)
+    else:
+        flags = {**{flag: m.value for flag, m in _POOLING_FLAGS.items()}, _WEIGHTED_FLAG: "weightedmean"}
+        modes = [name for flag, name in flags.items() if config.get(flag)]
+    supported = [m.value for m in Pooling]
+    if len(modes) != 1 or modes[0] not in supported:
         raise ModelLoadError(
-            f"{config_file}: edgesbert supports exactly one pooling mode of "
-            f"{[m.value for m in Pooling]}; this folder asks for {[m.value for m in modes] + unsupported}"
+            f"{config_file}: edgesbert supports exactly one pooling mode of {supported}; "
+            f"this folder asks for {modes}"
         )
-    return modes[0]
+    return Pooling(modes[0])
 
 
 def _dense(folder: Path) -> DenseLayout:

@@ -1,0 +1,43 @@
+# Two entry points for a fresh clone: `make demo` (the main job) and `make test` (what CI runs).
+# Both build .venv from scratch on first use; torch is pinned to the CPU build by constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUNTIME_VENV := .venv-runtime
+FIXTURES := build/runtime-fixtures
+SENTENCES := "The weather is lovely today." "It's so sunny outside!" "He drove to the stadium."
+
+.PHONY: demo test lint unit runtime-only clean
+
+$(BIN)/edgesbert: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all,dev]"
+	touch $@
+
+demo: $(BIN)/edgesbert
+	$(BIN)/edgesbert export --output exported/all-MiniLM-L6-v2
+	$(BIN)/edgesbert encode exported/all-MiniLM-L6-v2 $(SENTENCES)
+
+test: lint unit runtime-only
+
+lint: $(BIN)/edgesbert
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(BIN)/edgesbert
+	$(BIN)/pytest -q
+
+# The runtime alone, in an environment where torch, transformers, onnx and optimum are not installed.
+runtime-only: $(BIN)/edgesbert
+	rm -rf $(RUNTIME_VENV) $(FIXTURES)
+	$(BIN)/python -m tests.runtime_only.make_fixtures $(FIXTURES)
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install -q --upgrade pip
+	$(RUNTIME_VENV)/bin/python -m pip install -q . pytest
+	cd tests/runtime_only && EDGESBERT_RUNTIME_FIXTURES=$(CURDIR)/$(FIXTURES) \
+		../../$(RUNTIME_VENV)/bin/python -m pytest -q -p no:cacheprovider --confcutdir=. .
+
+clean:
+	rm -rf $(VENV) $(RUNTIME_VENV) build exported
