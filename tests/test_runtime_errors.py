@@ -114,7 +114,7 @@ def test_rank_options_and_errors(cross, exported):
 def test_missing_graph_file(copy_of):
     folder = copy_of()
     (folder / "model.onnx").unlink()
-    with pytest.raises(ModelLoadError, match="model.onnx is missing"):
+    with pytest.raises(ModelLoadError, match=r"model\.onnx is missing"):
         load(folder)
 
 
