@@ -1,0 +1,44 @@
+"""Shared helpers of the benchmarks: the STSb test data and the machine's description."""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from edgesbert.evaluation import spearman
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "stsb-en-test.csv"
+
+
+def stsb_test() -> tuple[list[str], list[str], np.ndarray]:
+    """STSb-test: first sentences, second sentences and gold scores (0-5)."""
+    with DATA.open(encoding="utf-8") as f:
+        rows = [row for row in csv.reader(f) if len(row) == 3]
+    return [r[0] for r in rows], [r[1] for r in rows], np.array([float(r[2]) for r in rows])
+
+
+def sts_spearman(
+    vectors: np.ndarray, texts: list[str], first: list[str], second: list[str], gold: np.ndarray
+) -> float:
+    """Spearman of cosine similarity against gold scores; ``vectors[i]`` embeds ``texts[i]``."""
+    vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = {s: i for i, s in enumerate(texts)}
+    a, b = vectors[[index[s] for s in first]], vectors[[index[s] for s in second]]
+    return spearman((a * b).sum(axis=1), gold)
+
+
+def machine() -> str:
+    """One line describing this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -1,0 +1,84 @@
+"""Fidelity and speed of an exported bi-encoder on STSb-test against PyTorch and sentence-transformers.
+
+    python benchmarks/stsb_fidelity.py [MODEL] [--exported FOLDER] [--threads 2]
+
+Prints a markdown table and writes it to benchmarks/results/stsb-fidelity.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import machine, sts_spearman, stsb_test
+from edgesbert import DEFAULT_MODEL
+from edgesbert.exporters import export_model
+from edgesbert.reference import BiEncoder
+from edgesbert.runtime import load
+
+RESULTS = Path(__file__).resolve().parent / "results" / "stsb-fidelity.md"
+
+
+def timed(encode, texts: list[str]) -> tuple[np.ndarray, float]:
+    """Embeddings and sentences per second (one warm-up batch first)."""
+    encode(texts[:32])
+    start = time.perf_counter()
+    vectors = np.asarray(encode(texts))
+    return vectors, len(texts) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    parser.add_argument("--exported", type=Path, help="an exported folder (default: export to a temp dir)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    first, second, gold = stsb_test()
+    texts = list(dict.fromkeys(first + second))
+    folder = args.exported or Path(tempfile.mkdtemp()) / "model"
+    if args.exported is None:
+        export_model(args.model, folder)
+
+    reference = BiEncoder(args.model)
+    runtime = load(folder, threads=args.threads)
+    encoders = {
+        "edgesbert reference (torch)": reference.encode,
+        "edgesbert runtime (onnx fp32)": runtime.encode,
+    }
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(str(reference.folder), device="cpu")
+        encoders["sentence-transformers (torch)"] = lambda t: st.encode(t, batch_size=32)
+    except ImportError:
+        pass
+
+    baseline, _ = timed(reference.encode, texts)
+    rows = ["| encoder | STSb-test Spearman | max abs diff to reference | sentences/s |", "|---|---|---|---|"]
+    for name, encode in encoders.items():
+        vectors, speed = timed(encode, texts)
+        rho = sts_spearman(vectors, texts, first, second, gold)
+        rows.append(f"| {name} | {rho:.4f} | {np.abs(vectors - baseline).max():.2e} | {speed:.0f} |")
+    table = "\n".join(
+        [
+            f"# STSb-test fidelity: {args.model}",
+            "",
+            f"Machine: {machine()}; {args.threads} threads, batch 32.",
+            "",
+            *rows,
+        ]
+    )
+    print(table)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
