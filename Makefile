@@ -37,7 +37,7 @@ runtime-only: $(BIN)/edgesbert
 	$(RUNTIME_VENV)/bin/python -m pip install -q --upgrade pip
 	$(RUNTIME_VENV)/bin/python -m pip install -q . pytest
 	cd tests/runtime_only && EDGESBERT_RUNTIME_FIXTURES=$(CURDIR)/$(FIXTURES) \
-		../../$(RUNTIME_VENV)/bin/python -m pytest -q -p no:cacheprovider --confcutdir=. .
+		../../$(RUNTIME_VENV)/bin/python -m pytest -q -p no:cacheprovider --import-mode=importlib --confcutdir=. .
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) build exported

@@ -1,7 +1,7 @@
 """Semantic search over real sentences with an exported bi-encoder and nothing but the runtime.
 
-    edgesbert export --output exported/all-MiniLM-L6-v2      # once
-    python examples/semantic_search.py "A man is playing a guitar." --top-k 5
+edgesbert export --output exported/all-MiniLM-L6-v2      # once
+python examples/semantic_search.py "A man is playing a guitar." --top-k 5
 """
 
 from __future__ import annotations
