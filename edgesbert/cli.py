@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 def _export(args: argparse.Namespace) -> None:
     from edgesbert.exporters import Tolerance, export_model
 
-    output = args.output or Path("exported") / Path(args.model).name
+    local = Path(args.model)
+    name = local.resolve().name if local.exists() else args.model.rstrip("/").split("/")[-1]
+    output = args.output or Path("exported") / name
     print(f"exporting {args.model} to {output} ...", file=sys.stderr)
     manifest = export_model(
         args.model,
@@ -160,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.run(args)
     except (EdgesbertError, ValueError, TypeError) as e:
+        print(f"edgesbert {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a file system problem the command did not foresee: still no traceback
         print(f"edgesbert {args.command}: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -22,6 +22,8 @@ def rank_average(values: np.ndarray) -> np.ndarray:
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two equally long vectors."""
+    if len(a) != len(b):
+        raise ValueError(f"pearson needs equally long inputs, got {len(a)} and {len(b)}")
     a = np.asarray(a, dtype=np.float64) - np.mean(a)
     b = np.asarray(b, dtype=np.float64) - np.mean(b)
     denominator = np.sqrt((a * a).sum() * (b * b).sum())

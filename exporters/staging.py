@@ -33,8 +33,11 @@ def staged_folder(output: str | Path) -> Iterator[Path]:
     """
     output = Path(output).resolve()
     check_replaceable(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
+    except OSError as e:
+        raise ExportError(f"cannot write into {output.parent}: {e.strerror or e}; pick another output") from e
     staging.chmod(0o755)  # mkdtemp makes it private; the finished folder is an ordinary one
     try:
         yield staging

@@ -26,8 +26,9 @@ class Pool(nn.Module):
 
     def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Return (batch, dim) sentence embeddings."""
-        if self.mode is Pooling.CLS:
-            return tokens[:, 0]
+        if self.mode is Pooling.CLS:  # the first attended position, which left padding moves
+            first = attention_mask.to(torch.int32).argmax(dim=1)
+            return tokens[torch.arange(tokens.shape[0], device=tokens.device), first]
         mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
         if self.mode is Pooling.MAX:
             return tokens.masked_fill(mask == 0, float("-inf")).max(dim=1).values

@@ -23,6 +23,14 @@ def as_pairs(pairs: Any) -> tuple[list[tuple[str, str]], bool]:
     """Return ``pairs`` as a list of (text, text) tuples and whether a single pair was given."""
     if _is_pair(pairs):
         return [(pairs[0], pairs[1])], True
+    if (
+        isinstance(pairs, Sequence)
+        and len(pairs) == 2
+        and any(isinstance(v, str) for v in pairs)
+        and not any(isinstance(v, list | tuple) for v in pairs)
+    ):  # one pair with a non-string member
+        bad = next(i for i, v in enumerate(pairs) if not isinstance(v, str))
+        raise TypeError(f"pair[{bad}] is {type(pairs[bad]).__name__}, not a string; a pair holds two strings")
     if pairs is None or isinstance(pairs, str) or not isinstance(pairs, Sequence):
         raise TypeError(f"pairs must be a list of (text, text) pairs, got {type(pairs).__name__}")
     out = []

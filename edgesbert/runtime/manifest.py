@@ -289,6 +289,14 @@ def _positive(fields: _Fields, key: str) -> int:
     return value
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _tokenizer(f: _Fields) -> TokenizerSpec:
     return TokenizerSpec(
         file=f.get("file", str),
@@ -300,10 +308,10 @@ def _tokenizer(f: _Fields) -> TokenizerSpec:
 
 def _variant(f: _Fields) -> GraphVariant:
     shape = f.get("static_shape", list, None)
-    if shape is not None and (len(shape) != 2 or not all(isinstance(n, int) and n > 0 for n in shape)):
+    if shape is not None and (len(shape) != 2 or not all(_is_int(n) and n > 0 for n in shape)):
         raise f.fail("static_shape", f"must be [batch, sequence] positive integers, got {shape!r}")
     validation = f.get("validation", dict, {})
-    if not all(isinstance(v, int | float) for v in validation.values()):
+    if not all(_is_number(v) for v in validation.values()):
         raise f.fail("validation", "must map figure names to numbers")
     return GraphVariant(
         name=f.get("name", str),

@@ -10,8 +10,8 @@ from edgesbert.runtime.manifest import Pooling
 def pool(tokens: np.ndarray, attention_mask: np.ndarray, mode: Pooling) -> np.ndarray:
     """Pool ``tokens`` (batch, seq, dim) over the positions where ``attention_mask`` is 1."""
     mask = attention_mask.astype(tokens.dtype)[:, :, None]
-    if mode is Pooling.CLS:
-        return tokens[:, 0]
+    if mode is Pooling.CLS:  # the first attended position, which left padding moves
+        return tokens[np.arange(len(tokens)), np.argmax(attention_mask, axis=1)]
     if mode is Pooling.MAX:
         return np.where(mask > 0, tokens, -np.inf).max(axis=1)
     if mode is Pooling.LAST_TOKEN:

@@ -54,6 +54,8 @@ def quantize_embeddings(
         return np.packbits(embeddings > 0, axis=-1)
     if precision is OutputPrecision.BINARY:
         return (np.packbits(embeddings > 0, axis=-1).astype(np.int16) - 128).astype(np.int8)
+    if ranges is None and embeddings.ndim == 2 and embeddings.shape[0] == 0:
+        return empty_embeddings(embeddings.shape[1], precision)
     if ranges is None:
         if embeddings.ndim < 2 or embeddings.shape[0] < 2:
             raise ValueError(

@@ -31,8 +31,9 @@ def similarity(a: np.ndarray, b: np.ndarray, fn: SimilarityFunction | str) -> np
     if fn is SimilarityFunction.DOT:
         return a @ b.T
     if fn is SimilarityFunction.EUCLIDEAN:
-        squared = (a * a).sum(1)[:, None] - 2 * (a @ b.T) + (b * b).sum(1)[None, :]
-        return -np.sqrt(np.maximum(squared, 0.0))
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)  # float32 would cancel near-duplicates
+        squared = (a64 * a64).sum(1)[:, None] - 2 * (a64 @ b64.T) + (b64 * b64).sum(1)[None, :]
+        return -np.sqrt(np.maximum(squared, 0.0)).astype(np.float32)
     return -np.abs(a[:, None, :] - b[None, :, :]).sum(-1)
 
 

@@ -1,0 +1,408 @@
+"""The edgesbert command line: help, export, encode, rank and info, and its error messages."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesbert import __version__
+from edgesbert.cli import main
+from edgesbert.runtime import load
+from edgesbert.runtime.manifest import MANIFEST_FILE, Manifest
+
+TEXTS = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium.", "x"]
+QUERY = "How many people live in Berlin?"
+DOCUMENTS = [
+    "Berlin has a population of 3,520,031 registered inhabitants.",
+    "Berlin is well known for its museums.",
+    "In 2013 around 600,000 people were registered in Berlin.",
+    "The urban area of Berlin had about 4.1 million people in 2014.",
+    "short",
+]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """Run ``edgesbert *argv`` in-process; returns the exit status, stdout and stderr."""
+    capsys.readouterr()  # drop what fixtures printed while building models
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_clean_error(code: int, out: str, err: str, command: str, message: str) -> None:
+    """Exit status 1, nothing on stdout, one ``edgesbert COMMAND: error: ...`` line and no stack trace."""
+    assert code == 1
+    assert out == ""
+    assert "Traceback" not in err
+    if command == "export":  # export first says what it is doing; the error is its last line
+        assert err.startswith("exporting "), err
+        err = err.rstrip("\n").splitlines()[-1]
+    assert err.startswith(f"edgesbert {command}: error: "), err
+    assert message in err
+
+
+@pytest.fixture(scope="module")
+def bi_folder(exported) -> Path:
+    return exported("bert-mean")
+
+
+@pytest.fixture(scope="module")
+def cross_folder(exported) -> Path:
+    return exported("bert-1", "cross-encoder")
+
+
+# --- help and version ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ((), ["export", "encode", "rank", "info", "--version", "describe an exported model folder"]),
+        (("export",), ["model", "--output", "--backend", "--kind", "--max-abs-diff", "--validation-size"]),
+        (
+            ("encode",),
+            [
+                "folder",
+                "texts",
+                "--variant",
+                "--device",
+                "--threads",
+                "--json",
+                "--normalize",
+                "--prompt-name",
+            ],
+        ),
+        (("rank",), ["folder", "query", "documents", "--top-k", "--variant", "--device", "--json"]),
+        (("info",), ["folder", "--json"]),
+    ],
+)
+def test_help_exits_0_and_lists_commands_and_options(capsys, command, expected):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.startswith(" ".join(["usage: edgesbert", *command]))
+    for word in expected:
+        assert word in out, f"{word!r} missing from the help of {command}"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"edgesbert {__version__}"
+
+
+@pytest.mark.parametrize("argv", [[], ["encode"], ["frobnicate"]])
+def test_bad_usage_exits_2_with_usage(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: edgesbert")
+    assert "Traceback" not in err
+
+
+_IMPORTS_AFTER = """
+import json, sys
+from edgesbert.cli import main
+argv = json.loads(sys.argv[1])
+try:
+    code = main(argv)
+except SystemExit as e:
+    code = e.code
+heavy = ["torch", "transformers", "onnx", "onnxruntime", "numpy"]
+heavy += ["edgesbert.runtime", "edgesbert.exporters", "edgesbert.reference"]
+loaded = sorted(m for m in heavy if m in sys.modules)
+print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
+"""
+
+
+def imports_after(argv: list[str]) -> dict:
+    """Run the CLI with ``argv`` in a fresh interpreter; returns its exit status and heavy modules loaded."""
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_AFTER, json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(result.stderr.strip().splitlines()[-1])
+
+
+def test_help_imports_nothing_heavy():
+    for command in ([], ["export"], ["encode"], ["rank"], ["info"]):
+        assert imports_after([*command, "--help"]) == {"code": 0, "loaded": []}, command
+
+
+def test_encode_imports_the_runtime_but_not_torch(bi_folder):
+    # The check above can fail: a command that runs a model does load onnxruntime and numpy.
+    assert imports_after(["encode", str(bi_folder), "a text"]) == {
+        "code": 0,
+        "loaded": ["edgesbert.runtime", "numpy", "onnxruntime"],
+    }
+
+
+# --- export ---------------------------------------------------------------------------------------------
+
+
+def test_export_bi_encoder(capsys, tmp_path, tiny_bi_encoder_folder, bi_folder):
+    output = tmp_path / "bi"
+    code, out, err = run(
+        capsys, "export", tiny_bi_encoder_folder("bert-mean"), "--output", output, "--validation-size", 16
+    )
+    assert code == 0, err
+    assert out.splitlines()[0] == f"wrote {output}"
+    assert out.splitlines()[1].split()[:4] == ["variant", "file", "backend", "precision"]
+    assert "max_abs_diff" in out and "fp32" in out
+    assert (output / MANIFEST_FILE).is_file() and (output / "tokenizer.json").is_file()
+    manifest = Manifest.load(output)
+    assert manifest.kind.value == "bi-encoder"  # detected: no --kind given
+    assert (output / manifest.variant().file).is_file()
+    assert manifest.variant().validation["samples"] == 16
+    # The same source exported twice runs the same.
+    np.testing.assert_allclose(load(output).encode(TEXTS), load(bi_folder).encode(TEXTS), atol=1e-5)
+
+
+def test_export_cross_encoder_to_the_default_output(capsys, tmp_path, monkeypatch, tiny_cross_encoder_folder):
+    source = tiny_cross_encoder_folder("bert-1")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "export", source, "--kind", "cross-encoder", "--validation-size", 8)
+    assert code == 0, err
+    output = Path("exported") / source.name
+    assert out.splitlines()[0] == f"wrote {output}"
+    assert err.startswith(f"exporting {source} to {output} ...")
+    manifest = Manifest.load(tmp_path / output)
+    assert manifest.kind.value == "cross-encoder"
+    assert manifest.classifier is not None and manifest.classifier.num_labels == 1
+    scores = load(tmp_path / output).predict([(QUERY, d) for d in DOCUMENTS])
+    assert scores.shape == (len(DOCUMENTS),) and np.all((scores > 0) & (scores < 1))
+
+
+def test_export_refuses_a_folder_that_is_not_an_edgesbert_folder(capsys, tmp_path, tiny_bi_encoder_folder):
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("keep me")
+    code, out, err = run(capsys, "export", tiny_bi_encoder_folder("bert-mean"), "-o", occupied)
+    assert_clean_error(
+        code, out, err, "export", "is a non-empty folder that is not an edgesbert model folder"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["occupied"]  # no staging folder left behind
+    assert [p.name for p in occupied.iterdir()] == ["notes.txt"]
+    assert (occupied / "notes.txt").read_text() == "keep me"
+
+
+def test_export_refuses_a_file_and_bad_options(capsys, tmp_path, tiny_bi_encoder_folder):
+    a_file = tmp_path / "model.txt"
+    a_file.write_text("not a folder")
+    code, out, err = run(capsys, "export", tiny_bi_encoder_folder("bert-mean"), "-o", a_file)
+    assert_clean_error(code, out, err, "export", "exists and is not a folder")
+    assert a_file.read_text() == "not a folder"
+
+    code, out, err = run(capsys, "export", tmp_path / "missing-model", "-o", tmp_path / "out")
+    assert_clean_error(code, out, err, "export", "does not exist")
+
+    code, out, err = run(
+        capsys, "export", tiny_bi_encoder_folder("bert-mean"), "-o", tmp_path / "out", "--validation-size", 1
+    )
+    assert_clean_error(code, out, err, "export", "validation_size must be at least 2")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_under_a_file_is_a_clear_error(capsys, tmp_path, tiny_bi_encoder_folder):
+    a_file = tmp_path / "afile"
+    a_file.write_text("keep me")
+    code, out, err = run(capsys, "export", tiny_bi_encoder_folder("bert-mean"), "-o", a_file / "out")
+    assert_clean_error(code, out, err, "export", "cannot write into")
+    assert a_file.read_text() == "keep me"
+
+
+def test_export_of_dot_is_named_after_the_folder(capsys, tmp_path, monkeypatch, tiny_bi_encoder_folder):
+    import shutil
+
+    source = shutil.copytree(tiny_bi_encoder_folder("bert-mean"), tmp_path / "my-model")
+    monkeypatch.chdir(source)
+    code, _, err = run(capsys, "export", ".", "--validation-size", 8)
+    assert code == 0, err
+    assert Manifest.load(source / "exported" / "my-model").kind.value == "bi-encoder"
+
+
+# --- encode ---------------------------------------------------------------------------------------------
+
+
+def test_encode_json_matches_the_runtime(capsys, bi_folder):
+    code, out, err = run(capsys, "encode", bi_folder, "--json", *TEXTS)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["texts"] == TEXTS
+    embeddings = np.array(result["embeddings"])
+    expected = load(bi_folder).encode(TEXTS)
+    assert embeddings.shape == expected.shape == (len(TEXTS), 32)
+    np.testing.assert_allclose(embeddings, expected, atol=1e-5)
+
+
+def test_encode_normalize_matches_the_runtime(capsys, exported):
+    folder = exported("distilbert-cls-dense")  # not normalized in the graph: --normalize changes it
+    code, out, err = run(capsys, "encode", folder, "--normalize", "--json", *TEXTS)
+    assert code == 0, err
+    embeddings = np.array(json.loads(out)["embeddings"])
+    model = load(folder)
+    np.testing.assert_allclose(embeddings, model.encode(TEXTS, normalize_embeddings=True), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(np.linalg.norm(model.encode(TEXTS), axis=1), 1.0, atol=1e-3)
+
+
+def test_encode_reads_stdin_lines_for_a_dash(capsys, monkeypatch, bi_folder):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join([TEXTS[0], "", "   ", *TEXTS[1:]]) + "\n"))
+    code, out, err = run(capsys, "encode", bi_folder, "-", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["texts"] == TEXTS  # blank lines skipped, newlines stripped
+    np.testing.assert_allclose(np.array(result["embeddings"]), load(bi_folder).encode(TEXTS), atol=1e-5)
+
+
+def test_encode_text_output(capsys, bi_folder):
+    code, out, err = run(capsys, "encode", bi_folder, *TEXTS[:2])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "embeddings: 2 x 32 (fp32)"
+    assert lines[1].endswith(f"...  {TEXTS[0]}") and lines[2].endswith(f"...  {TEXTS[1]}")
+    assert lines[3] == "similarity (cosine):"
+    model = load(bi_folder)
+    embeddings = model.encode(TEXTS[:2])
+    printed = np.array([[float(x) for x in line.strip(" []").split()] for line in lines[4:6]])
+    np.testing.assert_allclose(printed, model.similarity(embeddings, embeddings), atol=1e-4)
+    first = [float(x) for x in lines[1].split("]")[0].strip(" [").split()]
+    np.testing.assert_allclose(first, embeddings[0, :6], atol=1e-4)
+
+
+# --- rank -----------------------------------------------------------------------------------------------
+
+
+def expected_ranking(folder: Path, top_k: int | None = None) -> list:
+    return load(folder).rank(QUERY, DOCUMENTS, top_k=top_k, return_documents=True)
+
+
+def assert_same_ranking(printed: list[dict], expected: list) -> None:
+    assert [r["corpus_id"] for r in printed] == [r.corpus_id for r in expected]
+    assert [r["text"] for r in printed] == [r.text for r in expected]
+    np.testing.assert_allclose([r["score"] for r in printed], [r.score for r in expected], atol=1e-5)
+
+
+def test_rank_json_matches_the_runtime(capsys, cross_folder):
+    code, out, err = run(capsys, "rank", cross_folder, "--json", QUERY, *DOCUMENTS)
+    assert code == 0, err
+    printed = json.loads(out)
+    assert sorted(r["corpus_id"] for r in printed) == list(range(len(DOCUMENTS)))
+    assert all(r["text"] == DOCUMENTS[r["corpus_id"]] for r in printed)
+    scores = [r["score"] for r in printed]
+    assert scores == sorted(scores, reverse=True)
+    assert_same_ranking(printed, expected_ranking(cross_folder))
+
+
+def test_rank_top_k_and_stdin(capsys, monkeypatch, cross_folder):
+    code, out, err = run(capsys, "rank", cross_folder, QUERY, *DOCUMENTS, "--top-k", 2, "--json")
+    assert code == 0, err
+    assert_same_ranking(json.loads(out), expected_ranking(cross_folder, top_k=2))
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(DOCUMENTS) + "\n\n"))
+    code, out, err = run(capsys, "rank", cross_folder, QUERY, "-", "--json")
+    assert code == 0, err
+    assert_same_ranking(json.loads(out), expected_ranking(cross_folder))
+
+
+def test_rank_text_output(capsys, cross_folder):
+    code, out, err = run(capsys, "rank", cross_folder, QUERY, *DOCUMENTS, "--top-k", 3)
+    assert code == 0, err
+    expected = expected_ranking(cross_folder, top_k=3)
+    assert out.splitlines() == [
+        f"{i:>3}. {r.score:.4f}  [{r.corpus_id}] {r.text}" for i, r in enumerate(expected, 1)
+    ]
+
+
+# --- info -----------------------------------------------------------------------------------------------
+
+
+def test_info_of_a_bi_encoder(capsys, bi_folder):
+    code, out, err = run(capsys, "info", bi_folder)
+    assert code == 0, err
+    manifest = Manifest.load(bi_folder)
+    assert out.splitlines()[0] == f"{bi_folder}: bi-encoder, schema 1"
+    assert "32 dims, mean pooling inside the graph, normalize=True" in out
+    assert "similarity    cosine" in out
+    assert f"default       {manifest.default_variant}" in out
+    table = out.split("\n\n", 1)[1].splitlines()
+    assert table[0].split()[:4] == ["variant", "file", "backend", "precision"]
+    assert [row.split()[:2] for row in table[2:]] == [[v.name, v.file] for v in manifest.variants]
+
+
+def test_info_of_a_cross_encoder(capsys, cross_folder):
+    code, out, err = run(capsys, "info", cross_folder)
+    assert code == 0, err
+    manifest = Manifest.load(cross_folder)
+    assert out.splitlines()[0] == f"{cross_folder}: cross-encoder, schema 1"
+    assert "labels        1 ['LABEL_0'], activation sigmoid" in out
+    assert "pooling" not in out
+    table = out.split("\n\n", 1)[1].splitlines()
+    assert [row.split()[:2] for row in table[2:]] == [[v.name, v.file] for v in manifest.variants]
+
+
+def test_info_json_is_the_manifest(capsys, exported):
+    folder = exported("distilbert-cls-dense")
+    code, out, err = run(capsys, "info", folder, "--json")
+    assert code == 0, err
+    printed = json.loads(out)
+    assert printed == Manifest.load(folder).to_dict()
+    assert printed["kind"] == "bi-encoder" and printed["embedding"]["pooling"] == "cls"
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "extra"),
+    [("encode", ["a text"]), ("rank", ["query", "document"]), ("info", [])],
+)
+def test_missing_folder_and_folder_without_manifest(capsys, tmp_path, command, extra):
+    code, out, err = run(capsys, command, tmp_path / "nowhere", *extra)
+    assert_clean_error(code, out, err, command, "nowhere")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = run(capsys, command, empty, *extra)
+    assert_clean_error(code, out, err, command, "not an edgesbert model folder")
+
+
+def test_runtime_errors_are_reported_without_a_traceback(capsys, bi_folder, cross_folder, exported):
+    cases = [
+        (["encode", cross_folder, "text"], "encode", "holds a cross-encoder, not a bi-encoder"),
+        (["rank", bi_folder, "q", "d"], "rank", "holds a bi-encoder, not a cross-encoder"),
+        (["encode", bi_folder, "--variant", "int8", "text"], "encode", "no variant 'int8'"),
+        (
+            ["encode", bi_folder, "--prompt-name", "query", "text"],
+            "encode",
+            "not one of this model's prompts",
+        ),
+        (["encode", bi_folder, "--threads", 0, "text"], "encode", "threads must be at least 1"),
+        (["encode", bi_folder, "--device", "npu", "text"], "encode", "cannot run on 'npu' here"),
+        (["rank", exported("distilbert-3", "cross-encoder"), "q", "d"], "rank", "one output label"),
+        (["rank", cross_folder, "q", "d", "--top-k", 0], "rank", "top_k must be at least 1"),
+    ]
+    for argv, command, message in cases:
+        assert_clean_error(*run(capsys, *argv), command, message)
+
+
+def test_damaged_folder_is_reported_without_a_traceback(capsys, tmp_path, bi_folder):
+    import shutil
+
+    folder = shutil.copytree(bi_folder, tmp_path / "damaged")
+    (folder / "tokenizer.json").write_text("{ not json")
+    assert_clean_error(*run(capsys, "encode", folder, "text"), "encode", "cannot read the tokenizer")
+    (folder / MANIFEST_FILE).write_text("{ not json")
+    assert_clean_error(*run(capsys, "info", folder), "info", "is not valid JSON")
