@@ -19,8 +19,18 @@ if TYPE_CHECKING:
     from edgesbert.runtime.manifest import Manifest
 
 
+OPTIMIZE_HELP = (
+    "graph optimization: O1 basic, O2 + transformer fusions, O3 + approximate GELU, O4 = O3 in fp16 (GPU)"
+)
+QUANTIZE_HELP = (
+    "add a variant (repeatable): int8 = dynamic int8, no calibration; int8-static = int8 activations too, "
+    "calibrated on --calibration text (default: built-in real sentences); fp16 = half precision (GPU)"
+)
+PRESET_HELP = "int8 weight settings for an instruction set (default: detected from this CPU)"
+
+
 def _export(args: argparse.Namespace) -> None:
-    from edgesbert.exporters import Tolerance, export_model
+    from edgesbert.exporters import Quantization, Tolerance, export_model
 
     local = Path(args.model)
     name = local.resolve().name if local.exists() else args.model.rstrip("/").split("/")[-1]
@@ -29,21 +39,56 @@ def _export(args: argparse.Namespace) -> None:
     manifest = export_model(
         args.model,
         output,
-        preset=args.backend,
+        backend=args.backend,
+        optimize=args.optimize,
+        quantize=args.quantize,
+        quantization=Quantization(
+            preset=args.int8_preset,
+            calibration=args.calibration,
+            column=args.calibration_column,
+            samples=args.calibration_samples,
+            method=args.calibration_method,
+            static_format=args.static_format,
+        ),
         kind=args.kind,
-        tolerance=Tolerance(max_abs_diff=args.max_abs_diff),
+        tolerance=Tolerance(
+            max_abs_diff=args.max_abs_diff,
+            max_spearman_drop=args.max_spearman_drop,
+            min_mean_cosine=args.min_cosine,
+            min_score_spearman=args.min_score_spearman,
+        ),
         validation_size=args.validation_size,
     )
     print(f"wrote {output}")
-    print(_validation_table(manifest))
+    print(_validation_table(manifest, Path(output)))
+    print("* the default variant: the best validated one for CPUs")
 
 
-def _validation_table(manifest: Manifest) -> str:
-    columns = sorted({key for v in manifest.variants for key in v.validation})
-    rows = [["variant", "file", "backend", "precision", *columns]]
+#: validation figures in the order the table shows them, with their format
+FIGURES = {
+    "spearman": ".4f",
+    "reference_spearman": ".4f",
+    "score_spearman": ".5f",
+    "top1_agreement": ".3f",
+    "label_agreement": ".3f",
+    "mean_cosine": ".5f",
+    "min_cosine": ".5f",
+    "max_abs_diff": ".2e",
+    "samples": ".0f",
+}
+
+
+def _validation_table(manifest: Manifest, folder: Path) -> str:
+    present = {key for v in manifest.variants for key in v.validation}
+    columns = [c for c in FIGURES if c in present] + sorted(present - set(FIGURES))
+    rows = [["variant", "file", "MB", "precision", *columns]]
     for v in manifest.variants:
-        figures = [f"{v.validation[c]:.6g}" if c in v.validation else "" for c in columns]
-        rows.append([v.name, v.file, v.backend, v.precision.value, *figures])
+        figures = [
+            format(v.validation[c], FIGURES.get(c, ".6g")) if c in v.validation else "" for c in columns
+        ]
+        size = f"{(folder / v.file).stat().st_size / 1e6:.1f}" if (folder / v.file).is_file() else "?"
+        name = f"{v.name}*" if v.name == manifest.default_variant else v.name
+        rows.append([name, v.file, size, v.precision.value, *figures])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
@@ -110,7 +155,7 @@ def _info(args: argparse.Namespace) -> None:
     versions = ", ".join(f"{k} {v}" for k, v in manifest.provenance.versions.items())
     print(f"  versions      {versions}")
     print(f"  default       {manifest.default_variant}\n")
-    print(_validation_table(manifest))
+    print(_validation_table(manifest, args.folder))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,8 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", type=Path, help="model folder to write (exported/NAME)")
     export.add_argument("--backend", default="onnx", choices=["onnx"], help="what to export to")
     export.add_argument("--kind", choices=["bi-encoder", "cross-encoder"], help="default: detected")
-    export.add_argument("--max-abs-diff", type=float, default=1e-4, help="validation tolerance (1e-4)")
-    export.add_argument("--validation-size", type=int, default=512, help="real sentences to validate on")
+    export.add_argument("--optimize", choices=["O1", "O2", "O3", "O4"], help=OPTIMIZE_HELP)
+    export.add_argument(
+        "--quantize", action="append", choices=["int8", "int8-static", "fp16"], default=[], help=QUANTIZE_HELP
+    )
+    export.add_argument("--int8-preset", choices=["arm64", "avx2", "avx512", "avx512_vnni"], help=PRESET_HELP)
+    export.add_argument("--calibration", type=Path, help="calibration text: .txt, .csv, .tsv or .jsonl")
+    export.add_argument("--calibration-column", help="csv/tsv column or jsonl field; 'q,a' for pairs")
+    export.add_argument("--calibration-samples", type=int, default=256, help="texts to calibrate on (256)")
+    export.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    export.add_argument("--static-format", choices=["qoperator", "qdq"], default="qoperator")
+    export.add_argument("--max-abs-diff", type=float, default=1e-4, help="lossless variants (1e-4)")
+    export.add_argument("--max-spearman-drop", type=float, default=0.01, help="bi-encoders, STSb (0.01)")
+    export.add_argument("--min-cosine", type=float, default=0.9, help="lossy bi-encoders: mean cosine (0.9)")
+    export.add_argument("--min-score-spearman", type=float, default=0.98, help="lossy cross-encoders (0.98)")
+    export.add_argument("--validation-size", type=int, default=512, help="real pairs to validate on (512)")
     export.set_defaults(run=_export)
 
     def runtime_options(command: argparse.ArgumentParser) -> None:

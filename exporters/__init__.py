@@ -13,7 +13,16 @@ from edgesbert.errors import require
 require("torch", "export")
 require("onnx", "export")
 
-from edgesbert.exporters.pipeline import PRESETS, export_model, load_reference  # noqa: E402
+from edgesbert.exporters.pipeline import export_model, load_reference  # noqa: E402
+from edgesbert.exporters.plans import BACKENDS, QUANTIZATIONS, Quantization, onnx_steps  # noqa: E402
 from edgesbert.exporters.validation import Tolerance  # noqa: E402
 
-__all__ = ["PRESETS", "Tolerance", "export_model", "load_reference"]
+__all__ = [
+    "BACKENDS",
+    "QUANTIZATIONS",
+    "Quantization",
+    "Tolerance",
+    "export_model",
+    "load_reference",
+    "onnx_steps",
+]

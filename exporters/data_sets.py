@@ -1,25 +1,72 @@
-"""Real sentences shipped with the exporter (STS Benchmark dev, English) for validation."""
+"""Real labeled data shipped with the exporter, to validate every variant against the reference.
+
+Bi-encoders: STS Benchmark dev pairs with gold similarity scores. Cross-encoders: TREC answer selection
+dev questions, each with its candidate answers. See data/README.md for sources and licences.
+"""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+
+import numpy as np
+
+
+def _read_csv(name: str) -> list[list[str]]:
+    text = resources.files("edgesbert.exporters").joinpath(f"data/{name}").read_text("utf-8")
+    return list(csv.reader(text.splitlines()))
 
 
 @lru_cache(maxsize=1)
 def stsb_dev() -> tuple[tuple[str, str, float], ...]:
     """All STSb-dev rows: (sentence1, sentence2, score 0-5)."""
-    text = resources.files("edgesbert.exporters").joinpath("data/stsb-en-dev.csv").read_text("utf-8")
-    return tuple((row[0], row[1], float(row[2])) for row in csv.reader(text.splitlines()) if len(row) == 3)
+    return tuple((row[0], row[1], float(row[2])) for row in _read_csv("stsb-en-dev.csv") if len(row) == 3)
 
 
-def validation_sentences(count: int = 512) -> list[str]:
-    """``count`` distinct real sentences, in a fixed order."""
-    unique = dict.fromkeys(s for row in stsb_dev() for s in row[:2])
-    return list(unique)[:count]
+@dataclass(frozen=True)
+class SentencePairs:
+    """Labeled sentence pairs, with the distinct sentences to embed once."""
+
+    sentences: list[str]
+    first: np.ndarray  # index into sentences, per pair
+    second: np.ndarray
+    gold: np.ndarray  # gold similarity, per pair
 
 
-def validation_pairs(count: int = 512) -> list[tuple[str, str]]:
-    """``count`` real sentence pairs, in a fixed order."""
-    return [(a, b) for a, b, _ in stsb_dev()[:count]]
+def stsb_pairs(count: int = 512) -> SentencePairs:
+    """The first ``count`` STSb-dev pairs."""
+    rows = stsb_dev()[:count]
+    sentences = list(dict.fromkeys(s for row in rows for s in row[:2]))
+    index = {s: i for i, s in enumerate(sentences)}
+    return SentencePairs(
+        sentences,
+        np.array([index[r[0]] for r in rows]),
+        np.array([index[r[1]] for r in rows]),
+        np.array([r[2] for r in rows]),
+    )
+
+
+@dataclass(frozen=True)
+class RankingGroups:
+    """Queries with candidate documents, flattened to pairs; ``starts`` marks where each query begins."""
+
+    pairs: list[tuple[str, str]]
+    starts: np.ndarray
+    labels: np.ndarray  # 1 for a correct answer
+
+
+def trec_groups(count: int = 512) -> RankingGroups:
+    """Whole TREC-dev questions, in file order, until about ``count`` (question, answer) pairs."""
+    pairs: list[tuple[str, str]] = []
+    starts: list[int] = []
+    labels: list[int] = []
+    for question, label, answer in _read_csv("trecqa-dev.csv")[1:]:
+        if not pairs or pairs[-1][0] != question:
+            if len(pairs) >= count:
+                break
+            starts.append(len(pairs))
+        pairs.append((question, answer))
+        labels.append(int(label))
+    return RankingGroups(pairs, np.array(starts), np.array(labels))

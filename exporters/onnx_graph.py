@@ -8,6 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgesbert.exporters.context import ExportContext
+from edgesbert.reference import BiEncoder
+from edgesbert.runtime.manifest import GraphVariant, Precision
+from edgesbert.runtime.models import sha256_of
+
 #: Dynamic axes of each graph output, declared once.
 OUTPUT_AXES: dict[str, dict[int, str]] = {
     "sentence_embedding": {0: "batch"},
@@ -52,3 +57,27 @@ def export_onnx(network: nn.Module, features: dict[str, torch.Tensor], output_na
             do_constant_folding=True,
             dynamo=False,
         )
+
+
+def onnx_fp32(ctx: ExportContext) -> GraphVariant:
+    """Trace the reference into ``model.onnx``: pooling and normalization inside for bi-encoders."""
+    reference = ctx.reference
+    if isinstance(reference, BiEncoder):
+        sample: list = ["A short one.", "A somewhat longer sentence, so that the batch has padding."]
+        network = reference.network if ctx.pooling_in_graph else TokenEmbeddings(reference.network)
+        output = "sentence_embedding" if ctx.pooling_in_graph else "token_embeddings"
+    else:
+        sample = [("A query.", "A short answer."), ("A longer query here?", "An answer with more words.")]
+        network, output = reference.network, "logits"
+    features = reference.tokenize(sample)
+    path = ctx.folder / "model.onnx"
+    export_onnx(network, features, output, path)
+    return GraphVariant(
+        name="fp32",
+        file=path.name,
+        backend="onnxruntime",
+        precision=Precision.FP32,
+        inputs=tuple(features),
+        outputs=(output,),
+        sha256=sha256_of(path),
+    )

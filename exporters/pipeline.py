@@ -1,15 +1,16 @@
 """The export pipeline: reference in, validated model folder out.
 
-It loads the reference, runs the export steps into a staging folder, validates every variant through
-the runtime, writes the manifest, and swaps the folder in only when all of it succeeded.
+It loads the reference, runs the plan's steps into a staging folder, validates every variant through
+the runtime on real labeled data, writes the manifest, and swaps the folder in only when all of it
+succeeded.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -18,9 +19,11 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from edgesbert.errors import ExportError
-from edgesbert.exporters.data_sets import validation_pairs, validation_sentences
-from edgesbert.exporters.onnx_graph import TokenEmbeddings, export_onnx
+from edgesbert.errors import EdgesbertError, ExportError
+from edgesbert.exporters.context import ExportContext, Step
+from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
+from edgesbert.exporters.onnx_quantize import StaticInt8
+from edgesbert.exporters.plans import BACKENDS, Quantization
 from edgesbert.exporters.staging import staged_folder
 from edgesbert.exporters.validation import Tolerance, check, embedding_figures, score_figures
 from edgesbert.reference import BiEncoder, CrossEncoder
@@ -40,55 +43,6 @@ from edgesbert.runtime.manifest import (
 
 log = logging.getLogger("edgesbert.export")
 TOKENIZER_FILE = "tokenizer.json"
-
-
-@dataclass
-class ExportContext:
-    """What the steps share: the reference model, the staging folder and the validation data."""
-
-    reference: BiEncoder | CrossEncoder
-    folder: Path
-    pooling_in_graph: bool = True
-    tolerance: Tolerance = field(default_factory=Tolerance)
-    validation_size: int = 512
-    variants: list[GraphVariant] = field(default_factory=list)
-
-    @property
-    def kind(self) -> ModelKind:
-        """Bi-encoder or cross-encoder."""
-        return ModelKind.BI_ENCODER if isinstance(self.reference, BiEncoder) else ModelKind.CROSS_ENCODER
-
-
-#: A step writes one graph variant into the context's folder and describes it.
-Step = Callable[[ExportContext], GraphVariant]
-
-
-def onnx_fp32(ctx: ExportContext) -> GraphVariant:
-    """Trace the reference into ``model.onnx``: pooling and normalization inside for bi-encoders."""
-    reference = ctx.reference
-    if isinstance(reference, BiEncoder):
-        sample: list = ["A short one.", "A somewhat longer sentence, so that the batch has padding."]
-        network = reference.network if ctx.pooling_in_graph else TokenEmbeddings(reference.network)
-        output = "sentence_embedding" if ctx.pooling_in_graph else "token_embeddings"
-    else:
-        sample = [("A query.", "A short answer."), ("A longer query here?", "An answer with more words.")]
-        network, output = reference.network, "logits"
-    features = reference.tokenize(sample)
-    path = ctx.folder / "model.onnx"
-    export_onnx(network, features, output, path)
-    return GraphVariant(
-        name="fp32",
-        file=path.name,
-        backend="onnxruntime",
-        precision=Precision.FP32,
-        inputs=tuple(features),
-        outputs=(output,),
-        sha256=runtime.sha256_of(path),
-    )
-
-
-#: Named step lists; ``edgesbert export --backend NAME`` runs ``PRESETS[NAME]``.
-PRESETS: dict[str, tuple[Step, ...]] = {"onnx": (onnx_fp32,)}
 
 
 def detect_kind(folder: Path) -> ModelKind:
@@ -119,7 +73,10 @@ def export_model(
     model: str | Path | BiEncoder | CrossEncoder,
     output: str | Path,
     *,
-    preset: str = "onnx",
+    backend: str = "onnx",
+    optimize: str | None = None,
+    quantize: Sequence[str] = (),
+    quantization: Quantization | None = None,
     kind: ModelKind | str | None = None,
     pooling_in_graph: bool = True,
     tolerance: Tolerance | None = None,
@@ -127,38 +84,57 @@ def export_model(
 ) -> Manifest:
     """Export ``model`` into the folder ``output`` and return the manifest written there.
 
-    Every variant is validated against the PyTorch reference on real sentences before anything is
+    Every variant is validated against the PyTorch reference on real labeled data before anything is
     written; if any step or validation fails, ``output`` is left exactly as it was.
 
     Args:
         model: a folder, a Hugging Face id (resolved offline first) or a loaded reference model.
         output: the model folder to create or replace (only an edgesbert folder is ever replaced).
-        preset: which named list of steps to run (see ``PRESETS``).
+        backend: which plan of steps to run (see ``plans.BACKENDS``).
+        optimize: graph optimization level, "O1" to "O4".
+        quantize: variants to add: "int8" (dynamic), "int8-static", "fp16".
+        quantization: int8 preset and calibration options.
         kind: "bi-encoder" or "cross-encoder"; None detects it from the folder.
         pooling_in_graph: put pooling and normalization inside bi-encoder graphs.
         tolerance: how far variants may drift from the reference.
-        validation_size: number of real sentences (or pairs) to validate on.
+        validation_size: number of real sentence pairs (or query-document pairs) to validate on.
     """
-    if preset not in PRESETS:
-        raise ExportError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if backend not in BACKENDS:
+        raise ExportError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
     if validation_size < 2:
         raise ExportError(f"validation_size must be at least 2, got {validation_size}")
+    steps = BACKENDS[backend](optimize, quantize, quantization)
     reference = model if isinstance(model, BiEncoder | CrossEncoder) else load_reference(model, kind)
     if isinstance(reference, BiEncoder) and reference.layout.dense and not pooling_in_graph:
         raise ExportError("a model with Dense layers needs pooling inside the graph")
+    for step in steps:  # read calibration text now: a bad file fails before any work
+        if isinstance(step, StaticInt8):
+            step.texts(pairs=isinstance(reference, CrossEncoder))
+    data = stsb_pairs(validation_size) if isinstance(reference, BiEncoder) else trec_groups(validation_size)
     with staged_folder(output) as staging:
         ctx = ExportContext(reference, staging, pooling_in_graph, tolerance or Tolerance(), validation_size)
-        tokenizer = write_tokenizer(reference, staging)
-        expected = reference_outputs(ctx)
-        for step in PRESETS[preset]:
-            variant = step(ctx)
+        ctx.tokenizer = write_tokenizer(reference, staging)
+        expected = reference_outputs(reference, data)
+        for step in steps:
+            variant = run_step(step, ctx)
             ctx.variants.append(variant)
-            figures = validate(ctx, tokenizer, variant, expected)
+            figures = validate(ctx, variant, data, expected)
             ctx.variants[-1] = replace(variant, validation=figures)
             log.info("validated %s: %s", variant.name, figures)
-        manifest = build_manifest(ctx, tokenizer, with_checksums=True)
+        manifest = build_manifest(ctx, with_checksums=True)
         manifest.save(staging)
     return manifest
+
+
+def run_step(step: Step, ctx: ExportContext) -> GraphVariant:
+    """Run one step; a failure inside a backend library becomes an ExportError that names the step."""
+    try:
+        return step(ctx)
+    except EdgesbertError:
+        raise
+    except Exception as e:
+        name = getattr(step, "__name__", None) or type(step).__name__
+        raise ExportError(f"export step {name} failed: {type(e).__name__}: {e}") from e
 
 
 def write_tokenizer(reference: BiEncoder | CrossEncoder, folder: Path) -> TokenizerSpec:
@@ -173,32 +149,45 @@ def write_tokenizer(reference: BiEncoder | CrossEncoder, folder: Path) -> Tokeni
     return TokenizerSpec(TOKENIZER_FILE, str(hf.pad_token), int(hf.pad_token_id), str(hf.padding_side))
 
 
-def reference_outputs(ctx: ExportContext) -> np.ndarray:
+def reference_outputs(reference: BiEncoder | CrossEncoder, data: SentencePairs | RankingGroups) -> np.ndarray:
     """The reference's embeddings or scores on the validation data, computed once for all variants."""
-    if isinstance(ctx.reference, BiEncoder):
-        return ctx.reference.encode(validation_sentences(ctx.validation_size), batch_size=64)
-    return ctx.reference.predict(validation_pairs(ctx.validation_size), batch_size=64)
+    if isinstance(data, SentencePairs):
+        return reference.encode(data.sentences, batch_size=64)  # type: ignore[union-attr]
+    return reference.predict(data.pairs, batch_size=64)  # type: ignore[union-attr]
 
 
 def validate(
-    ctx: ExportContext, tokenizer: TokenizerSpec, variant: GraphVariant, expected: np.ndarray
+    ctx: ExportContext, variant: GraphVariant, data: SentencePairs | RankingGroups, expected: np.ndarray
 ) -> dict[str, float]:
     """Run ``variant`` through the runtime on the validation data and compare with ``expected``."""
-    build_manifest(ctx, tokenizer).save(ctx.folder)  # provisional, so the runtime can open the folder
+    build_manifest(ctx).save(ctx.folder)  # provisional, so the runtime can open the folder
     model = runtime.load(ctx.folder, variant=variant.name)
-    if isinstance(model, runtime.BiEncoder):
-        actual = model.encode(validation_sentences(ctx.validation_size), batch_size=64)
-        figures = embedding_figures(expected, actual)
+    if isinstance(data, SentencePairs) and isinstance(model, runtime.BiEncoder):
+        figures = embedding_figures(expected, model.encode(data.sentences, batch_size=64), data)
+    elif isinstance(data, RankingGroups) and isinstance(model, runtime.CrossEncoder):
+        figures = score_figures(expected, model.predict(data.pairs, batch_size=64), data)
     else:
-        actual = model.predict(validation_pairs(ctx.validation_size), batch_size=64)
-        figures = score_figures(expected, actual)
-    check(variant.name, figures, ctx.tolerance)
+        raise ExportError(f"variant {variant.name!r} does not match the kind of model exported")
+    check(variant, figures, ctx.tolerance)
     return figures
 
 
-def build_manifest(ctx: ExportContext, tokenizer: TokenizerSpec, with_checksums: bool = False) -> Manifest:
+def default_variant(variants: Sequence[GraphVariant]) -> str:
+    """The best validated CPU variant: int8 before optimized fp32 before fp32, then by quality."""
+
+    def preference(variant: GraphVariant) -> tuple[int, float]:
+        tier = {Precision.INT8: 2, Precision.FP32: 1 if "optimize" in variant.recipe else 0}
+        quality = variant.validation.get("spearman", variant.validation.get("score_spearman", 0.0))
+        return tier.get(variant.precision, -1), quality
+
+    return max(variants, key=preference).name
+
+
+def build_manifest(ctx: ExportContext, with_checksums: bool = False) -> Manifest:
     """Describe the staging folder as it stands."""
     reference = ctx.reference
+    if ctx.tokenizer is None:
+        raise ExportError("the tokenizer must be written before the manifest")
     embedding = classifier = None
     if isinstance(reference, BiEncoder):
         layout = reference.layout
@@ -216,7 +205,7 @@ def build_manifest(ctx: ExportContext, tokenizer: TokenizerSpec, with_checksums:
     return Manifest(
         kind=ctx.kind,
         max_seq_length=reference.max_seq_length,
-        tokenizer=tokenizer,
+        tokenizer=ctx.tokenizer,
         variants=tuple(ctx.variants),
         provenance=Provenance(
             source_model=reference.source,
@@ -224,7 +213,7 @@ def build_manifest(ctx: ExportContext, tokenizer: TokenizerSpec, with_checksums:
             versions=_versions(("edgesbert", "torch", "transformers", "onnx", "onnxruntime", "tokenizers")),
             checksums=_checksums(ctx.folder) if with_checksums else {},
         ),
-        default_variant=ctx.variants[0].name,
+        default_variant=default_variant(ctx.variants),
         embedding=embedding,
         classifier=classifier,
     )

@@ -8,54 +8,90 @@ import numpy as np
 
 from edgesbert.errors import ValidationFailedError
 from edgesbert.evaluation import spearman
+from edgesbert.exporters.data_sets import RankingGroups, SentencePairs
+from edgesbert.runtime.manifest import GraphVariant, Precision
 from edgesbert.runtime.similarity import normalize
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """How far a variant may drift from the reference before the export fails."""
+    """How far a variant may drift from the reference before the export fails.
 
-    max_abs_diff: float = 1e-4
-    min_mean_cosine: float = 0.9999  # bi-encoders: cosine between reference and variant embeddings
-    min_score_spearman: float = 0.999  # cross-encoders: rank agreement of scores
+    Lossless variants (fp32 graphs with exact rewrites) must reproduce the reference's numbers; lossy
+    ones (approximate GELU, fp16, int8) must keep its quality on real labeled data.
+    """
+
+    max_abs_diff: float = 1e-4  # lossless variants: largest difference of normalized embeddings / scores
+    max_spearman_drop: float = 0.01  # bi-encoders: STSb-dev Spearman lost against the reference's
+    min_mean_cosine: float = 0.9  # lossy bi-encoders: catches broken graphs; Spearman decides the rest
+    min_score_spearman: float = 0.98  # lossy cross-encoders: rank correlation with the reference's scores
 
     def __post_init__(self) -> None:
-        if self.max_abs_diff < 0 or not 0 <= self.min_mean_cosine <= 1:
+        correlations = (self.min_mean_cosine, self.min_score_spearman)
+        if (
+            self.max_abs_diff < 0
+            or not 0 <= self.max_spearman_drop <= 2
+            or not all(-1 <= c <= 1 for c in correlations)
+        ):
             raise ValueError(f"tolerance values out of range: {self}")
 
 
-def embedding_figures(expected: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-    """Agreement of two embedding matrices, compared at unit length."""
+def is_lossless(variant: GraphVariant) -> bool:
+    """Whether ``variant`` should reproduce the reference's numbers, not only its quality."""
+    return variant.precision is Precision.FP32 and variant.recipe.get("optimize") in (None, "O1", "O2")
+
+
+def embedding_figures(expected: np.ndarray, actual: np.ndarray, data: SentencePairs) -> dict[str, float]:
+    """Agreement of two embedding matrices at unit length, and the Spearman of both on labeled pairs."""
     expected, actual = normalize(expected), normalize(actual)
     cosines = (expected * actual).sum(axis=1)
+
+    def stsb_spearman(unit: np.ndarray) -> float:
+        return spearman((unit[data.first] * unit[data.second]).sum(axis=1), data.gold)
+
     return {
         "max_abs_diff": float(np.abs(expected - actual).max()),
         "mean_cosine": float(cosines.mean()),
         "min_cosine": float(cosines.min()),
-        "samples": float(len(expected)),
+        "spearman": stsb_spearman(actual),
+        "reference_spearman": stsb_spearman(expected),
+        "samples": float(len(data.gold)),
     }
 
 
-def score_figures(expected: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-    """Agreement of two cross-encoder score arrays."""
+def score_figures(expected: np.ndarray, actual: np.ndarray, data: RankingGroups) -> dict[str, float]:
+    """Agreement of two cross-encoder score arrays: values, rank correlation, and best answer per query."""
+    if expected.ndim == 1:
+        ends = np.r_[data.starts[1:], len(expected)]
+        same = [
+            np.argmax(expected[a:b]) == np.argmax(actual[a:b]) for a, b in zip(data.starts, ends, strict=True)
+        ]
+        agreement = {"top1_agreement": float(np.mean(same))}
+    else:
+        agreement = {"label_agreement": float(np.mean(expected.argmax(1) == actual.argmax(1)))}
     return {
         "max_abs_diff": float(np.abs(expected - actual).max()),
         "score_spearman": spearman(expected.ravel(), actual.ravel()),
+        **agreement,
         "samples": float(len(expected)),
     }
 
 
-def check(variant: str, figures: dict[str, float], tolerance: Tolerance) -> None:
+def check(variant: GraphVariant, figures: dict[str, float], tolerance: Tolerance) -> None:
     """Raise ValidationFailedError if ``figures`` fall outside ``tolerance``."""
     failures = []
-    if figures["max_abs_diff"] > tolerance.max_abs_diff:
+    if is_lossless(variant) and figures["max_abs_diff"] > tolerance.max_abs_diff:
         failures.append(f"max_abs_diff {figures['max_abs_diff']:.3g} > {tolerance.max_abs_diff:.3g}")
-    if figures.get("mean_cosine", 1.0) < tolerance.min_mean_cosine:
-        failures.append(f"mean_cosine {figures['mean_cosine']:.6f} < {tolerance.min_mean_cosine}")
-    if figures.get("score_spearman", 1.0) < tolerance.min_score_spearman:
-        failures.append(f"score_spearman {figures['score_spearman']:.6f} < {tolerance.min_score_spearman}")
+    if "spearman" in figures:
+        drop = figures["reference_spearman"] - figures["spearman"]
+        if drop > tolerance.max_spearman_drop:
+            failures.append(f"STSb Spearman drops by {drop:.4f} > {tolerance.max_spearman_drop}")
+        if figures["mean_cosine"] < tolerance.min_mean_cosine:
+            failures.append(f"mean_cosine {figures['mean_cosine']:.5f} < {tolerance.min_mean_cosine}")
+    elif figures["score_spearman"] < tolerance.min_score_spearman:
+        failures.append(f"score_spearman {figures['score_spearman']:.5f} < {tolerance.min_score_spearman}")
     if failures:
         raise ValidationFailedError(
-            f"variant {variant!r} disagrees with the PyTorch reference: {'; '.join(failures)}. "
+            f"variant {variant.name!r} disagrees with the PyTorch reference: {'; '.join(failures)}. "
             "Nothing was written. Loosen the tolerance only if this drift is acceptable to you."
         )

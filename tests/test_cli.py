@@ -160,7 +160,7 @@ def test_export_bi_encoder(capsys, tmp_path, tiny_bi_encoder_folder, bi_folder):
     )
     assert code == 0, err
     assert out.splitlines()[0] == f"wrote {output}"
-    assert out.splitlines()[1].split()[:4] == ["variant", "file", "backend", "precision"]
+    assert out.splitlines()[1].split()[:4] == ["variant", "file", "MB", "precision"]
     assert "max_abs_diff" in out and "fp32" in out
     assert (output / MANIFEST_FILE).is_file() and (output / "tokenizer.json").is_file()
     manifest = Manifest.load(output)
@@ -339,8 +339,11 @@ def test_info_of_a_bi_encoder(capsys, bi_folder):
     assert "similarity    cosine" in out
     assert f"default       {manifest.default_variant}" in out
     table = out.split("\n\n", 1)[1].splitlines()
-    assert table[0].split()[:4] == ["variant", "file", "backend", "precision"]
-    assert [row.split()[:2] for row in table[2:]] == [[v.name, v.file] for v in manifest.variants]
+    assert table[0].split()[:4] == ["variant", "file", "MB", "precision"]
+    rows = [row.split()[:2] for row in table[2:] if not row.startswith("*")]
+    assert rows == [
+        [f"{v.name}*" if v.name == manifest.default_variant else v.name, v.file] for v in manifest.variants
+    ]
 
 
 def test_info_of_a_cross_encoder(capsys, cross_folder):
@@ -351,7 +354,10 @@ def test_info_of_a_cross_encoder(capsys, cross_folder):
     assert "labels        1 ['LABEL_0'], activation sigmoid" in out
     assert "pooling" not in out
     table = out.split("\n\n", 1)[1].splitlines()
-    assert [row.split()[:2] for row in table[2:]] == [[v.name, v.file] for v in manifest.variants]
+    rows = [row.split()[:2] for row in table[2:] if not row.startswith("*")]
+    assert rows == [
+        [f"{v.name}*" if v.name == manifest.default_variant else v.name, v.file] for v in manifest.variants
+    ]
 
 
 def test_info_json_is_the_manifest(capsys, exported):

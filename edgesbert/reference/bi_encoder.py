@@ -119,6 +119,7 @@ class BiEncoder(SentenceEncoder):
             self.layout.transformer_folder, attn_implementation=attn_implementation
         )
         self.input_names = model_input_names(transformer, self.tokenizer)
+        self.transformer_config = transformer.config
         self.network = EmbeddingNetwork(transformer, self.layout).to(device).eval()
         self.device = torch.device(device)
         self.max_seq_length = (

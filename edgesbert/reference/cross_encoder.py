@@ -83,6 +83,7 @@ class CrossEncoder(PairScorer):
             self.folder, AutoModelForSequenceClassification, attn_implementation
         )
         self.input_names = model_input_names(classifier, self.tokenizer)
+        self.transformer_config = classifier.config
         self.network = ClassifierNetwork(classifier).to(device).eval()
         self.device = torch.device(device)
         config: Any = classifier.config

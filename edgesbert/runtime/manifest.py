@@ -81,6 +81,8 @@ class GraphVariant:
     sha256: str
     static_shape: tuple[int, int] | None = None  # (batch, sequence) when the graph is not dynamic
     validation: Mapping[str, float] = field(default_factory=dict)
+    #: how the exporter made it, e.g. {"optimize": "O2", "quantize": "int8-dynamic", "per_channel": True}
+    recipe: Mapping[str, str | int | float | bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,9 @@ def _variant(f: _Fields) -> GraphVariant:
     validation = f.get("validation", dict, {})
     if not all(_is_number(v) for v in validation.values()):
         raise f.fail("validation", "must map figure names to numbers")
+    recipe = f.get("recipe", dict, {})
+    if not all(isinstance(v, str | int | float | bool) for v in recipe.values()):
+        raise f.fail("recipe", "must map names to strings, numbers or booleans")
     return GraphVariant(
         name=f.get("name", str),
         file=f.get("file", str),
@@ -323,6 +328,7 @@ def _variant(f: _Fields) -> GraphVariant:
         sha256=f.get("sha256", str),
         static_shape=(shape[0], shape[1]) if shape is not None else None,
         validation=validation,
+        recipe=recipe,
     )
 
 

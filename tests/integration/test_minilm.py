@@ -167,3 +167,31 @@ def test_manifest_records_validation_within_tolerance_and_true_checksums(exporte
     for name, digest in manifest.provenance.checksums.items():
         assert _sha256(folder / name) == digest, name
     assert variant.sha256 == _sha256(folder / variant.file)
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory):
+    """The default model exported with the O2 fusions and dynamic int8, as the README suggests."""
+    from edgesbert.exporters import export_model
+
+    folder = tmp_path_factory.mktemp("minilm-int8") / "all-MiniLM-L6-v2"
+    export_model(DEFAULT_MODEL, folder, optimize="O2", quantize=["int8"])
+    return folder
+
+
+def test_int8_keeps_stsb_spearman_within_half_a_point(quantized, reference_embeddings, sentences, stsb):
+    from edgesbert.runtime import load
+    from edgesbert.runtime.manifest import Manifest
+
+    manifest = Manifest.load(quantized)
+    assert [v.name for v in manifest.variants] == ["fp32", "O2", "O2-int8"]
+    assert manifest.default_variant == "O2-int8"
+    model = load(quantized, threads=2)
+    embeddings = model.encode(sentences, batch_size=64, normalize_embeddings=True)
+    assert abs(_stsb_spearman(embeddings, sentences, stsb) - STSB_SPEARMAN) <= 0.005
+    assert float((embeddings * reference_embeddings).sum(axis=1).mean()) >= 0.98
+    validation = manifest.variant("O2-int8").validation
+    assert validation["reference_spearman"] - validation["spearman"] <= 0.01
+
+    optimized = load(quantized, variant="O2").encode(sentences[:256], normalize_embeddings=True)
+    assert float(np.abs(optimized - reference_embeddings[:256]).max()) <= 1e-4

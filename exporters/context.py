@@ -1,0 +1,70 @@
+"""What the export steps share, and how a step describes the graph file it wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from edgesbert.errors import ExportError
+from edgesbert.exporters.validation import Tolerance
+from edgesbert.reference import BiEncoder, CrossEncoder
+from edgesbert.runtime.manifest import GraphVariant, ModelKind, Precision, TokenizerSpec
+from edgesbert.runtime.models import sha256_of
+
+
+@dataclass
+class ExportContext:
+    """The reference model, the staging folder, the validation settings and the variants written so far."""
+
+    reference: BiEncoder | CrossEncoder
+    folder: Path
+    pooling_in_graph: bool = True
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    validation_size: int = 512
+    variants: list[GraphVariant] = field(default_factory=list)
+    tokenizer: TokenizerSpec | None = None
+
+    @property
+    def kind(self) -> ModelKind:
+        """Bi-encoder or cross-encoder."""
+        return ModelKind.BI_ENCODER if isinstance(self.reference, BiEncoder) else ModelKind.CROSS_ENCODER
+
+    def variant(self, name: str) -> GraphVariant:
+        """A variant an earlier step wrote."""
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise ExportError(f"no variant {name!r} was written before this step; check the order of steps")
+
+    def float_source(self) -> GraphVariant:
+        """The graph to quantize: the latest fp32 variant (optimized, if an optimization step ran)."""
+        candidates = [
+            v for v in self.variants if v.precision is Precision.FP32 and "quantize" not in v.recipe
+        ]
+        if not candidates:
+            raise ExportError("quantization needs an fp32 graph first; put the ONNX export step before it")
+        return candidates[-1]
+
+
+#: A step writes one graph variant into the context's folder and describes it.
+Step = Callable[[ExportContext], GraphVariant]
+
+
+def derived_variant(
+    source: GraphVariant,
+    name: str,
+    path: Path,
+    precision: Precision,
+    recipe: Mapping[str, str | int | float | bool],
+) -> GraphVariant:
+    """Describe ``path``, made from ``source``: same inputs and outputs, its own file and recipe."""
+    return replace(
+        source,
+        name=name,
+        file=path.name,
+        precision=precision,
+        sha256=sha256_of(path),
+        validation={},
+        recipe={**source.recipe, **recipe},
+    )

@@ -1,0 +1,217 @@
+"""Steps: fp16 conversion, and dynamic or static int8 quantization with onnxruntime's quantizer.
+
+Int8 presets per instruction set: on x86 without VNNI the u8 x s8 multiply-add can saturate, so the
+weights use 7 bits there (``reduce_range``); per-channel weight scales keep the accuracy. The avx2
+preset was chosen by measurement on all-MiniLM-L6-v2 (benchmarks/results/onnx-variants.md); the others
+follow onnxruntime's guidance for their instruction sets.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import CalibrationDataReader
+from tqdm.auto import tqdm
+
+from edgesbert.errors import ExportError
+from edgesbert.exporters.calibration import Text, read_calibration
+from edgesbert.exporters.context import ExportContext, derived_variant
+from edgesbert.runtime.manifest import GraphVariant, Precision
+from edgesbert.runtime.tokenizer import TextTokenizer
+
+log = logging.getLogger("edgesbert.export")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+STATIC_FORMATS = ("qoperator", "qdq")
+
+
+@dataclass(frozen=True)
+class Int8Preset:
+    """Weight quantization choices for one instruction set."""
+
+    name: str
+    per_channel: bool
+    reduce_range: bool
+
+
+INT8_PRESETS = {
+    p.name: p
+    for p in (
+        Int8Preset("arm64", per_channel=True, reduce_range=False),
+        Int8Preset("avx2", per_channel=True, reduce_range=True),
+        Int8Preset("avx512", per_channel=True, reduce_range=True),
+        Int8Preset("avx512_vnni", per_channel=True, reduce_range=False),
+    )
+}
+
+
+def detect_int8_preset() -> Int8Preset:
+    """The preset for the CPU this runs on (read from /proc/cpuinfo on Linux; avx2 when unknown)."""
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return INT8_PRESETS["arm64"]
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    if "avx512_vnni" in flags or "avx512vnni" in flags:
+        return INT8_PRESETS["avx512_vnni"]
+    if "avx512f" in flags and "avx512bw" in flags:
+        return INT8_PRESETS["avx512"]
+    return INT8_PRESETS["avx2"]
+
+
+def int8_preset(name: str | None) -> Int8Preset:
+    """The named preset, or the detected one for None."""
+    if name is None:
+        preset = detect_int8_preset()
+        log.info("int8 preset %s, detected from this CPU", preset.name)
+        return preset
+    if name not in INT8_PRESETS:
+        raise ExportError(f"unknown int8 preset {name!r}; choose one of {', '.join(INT8_PRESETS)}")
+    return INT8_PRESETS[name]
+
+
+def _variant_name(source: GraphVariant, suffix: str) -> str:
+    return suffix if source.name == "fp32" else f"{source.name}-{suffix}"
+
+
+@dataclass(frozen=True)
+class Float16:
+    """Convert the float graph to fp16 weights and arithmetic, keeping float32 inputs and outputs."""
+
+    def __call__(self, ctx: ExportContext) -> GraphVariant:
+        """Write ``model_<name>.onnx`` and describe it."""
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        source = ctx.float_source()
+        name = _variant_name(source, "fp16")
+        path = ctx.folder / f"model_{name}.onnx"
+        model = convert_float_to_float16(onnx.load(str(ctx.folder / source.file)), keep_io_types=True)
+        onnx.save(model, str(path))
+        return derived_variant(source, name, path, Precision.FP16, {"quantize": "fp16"})
+
+
+@dataclass(frozen=True)
+class DynamicInt8:
+    """Int8 weights, with activations quantized on the fly: no calibration data needed."""
+
+    preset: Int8Preset
+
+    def __call__(self, ctx: ExportContext) -> GraphVariant:
+        """Write ``model_<name>.onnx`` and describe it."""
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        source = ctx.float_source()
+        name = _variant_name(source, "int8")
+        path = ctx.folder / f"model_{name}.onnx"
+        quantize_dynamic(
+            ctx.folder / source.file,
+            path,
+            weight_type=QuantType.QInt8,
+            per_channel=self.preset.per_channel,
+            reduce_range=self.preset.reduce_range,
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+        recipe = {
+            "quantize": "int8-dynamic",
+            "preset": self.preset.name,
+            "per_channel": self.preset.per_channel,
+            "reduce_range": self.preset.reduce_range,
+        }
+        return derived_variant(source, name, path, Precision.INT8, recipe)
+
+
+@dataclass(frozen=True)
+class StaticInt8:
+    """Int8 weights and activations, with activation ranges calibrated on real text."""
+
+    preset: Int8Preset
+    calibration: str | Path | Sequence[Text] | None = None  # a file, a list, or None for the built-in set
+    column: str | None = None
+    samples: int = 256
+    method: str = "minmax"
+    quant_format: str = "qoperator"
+
+    def __post_init__(self) -> None:
+        if self.method not in CALIBRATION_METHODS:
+            raise ExportError(f"unknown calibration method {self.method!r}; choose {CALIBRATION_METHODS}")
+        if self.quant_format not in STATIC_FORMATS:
+            raise ExportError(f"unknown static format {self.quant_format!r}; choose {STATIC_FORMATS}")
+
+    def texts(self, pairs: bool) -> list[Text]:
+        """The calibration texts (read before any work, so a bad file fails fast)."""
+        return read_calibration(self.calibration, pairs=pairs, count=self.samples, column=self.column)
+
+    def __call__(self, ctx: ExportContext) -> GraphVariant:
+        """Calibrate, write ``model_<name>.onnx`` and describe it."""
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        # onnxruntime's static quantizer fails on fused attention, so it always starts from the plain graph
+        source = ctx.variant("fp32")
+        name = "int8-static"
+        path = ctx.folder / f"model_{name}.onnx"
+        texts = self.texts(pairs=ctx.kind.value == "cross-encoder")
+        if ctx.tokenizer is None:
+            raise ExportError("static quantization needs the tokenizer written first")
+        tokenizer = TextTokenizer(ctx.folder, ctx.tokenizer, ctx.reference.max_seq_length)
+        methods = {
+            "minmax": CalibrationMethod.MinMax,
+            "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile,
+        }
+        quantize_static(
+            ctx.folder / source.file,
+            path,
+            _CalibrationReader(tokenizer, texts, source.inputs),
+            quant_format=QuantFormat.QOperator if self.quant_format == "qoperator" else QuantFormat.QDQ,
+            op_types_to_quantize=["MatMul"],
+            per_channel=self.preset.per_channel,
+            reduce_range=self.preset.reduce_range,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[self.method],
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+        recipe = {
+            "quantize": "int8-static",
+            "preset": self.preset.name,
+            "per_channel": self.preset.per_channel,
+            "reduce_range": self.preset.reduce_range,
+            "format": self.quant_format,
+            "calibration": str(self.calibration) if isinstance(self.calibration, str | Path) else "built-in",
+            "calibration_method": self.method,
+            "calibration_samples": len(texts),
+        }
+        return derived_variant(source, name, path, Precision.INT8, recipe)
+
+
+class _CalibrationReader(CalibrationDataReader):
+    """Feeds calibration batches to onnxruntime's calibrator, with a progress bar.
+
+    All batches have one shape, as the histogram calibrators need: every text is padded to the longest,
+    and the last batch is filled up with texts from the start.
+    """
+
+    def __init__(self, tokenizer: TextTokenizer, texts: list[Text], inputs: Sequence[str]) -> None:
+        size = min(16, len(texts))
+        missing = -len(texts) % size
+        texts = texts + (texts * (missing // len(texts) + 1))[:missing]
+        features = tokenizer(texts)
+        self.batches = [
+            {name: features[name][start : start + size] for name in inputs}
+            for start in range(0, len(texts), size)
+        ]
+        self.progress = tqdm(total=len(self.batches), desc="Calibrating", unit="batch")
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        """The next batch, or None at the end."""
+        if not self.batches:
+            self.progress.close()
+            return None
+        self.progress.update()
+        return self.batches.pop(0)

@@ -1,0 +1,71 @@
+"""Which steps an export runs: one plan builder per backend. Add a backend or a step here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgesbert.errors import ExportError
+from edgesbert.exporters.calibration import Text
+from edgesbert.exporters.context import Step
+from edgesbert.exporters.onnx_graph import onnx_fp32
+from edgesbert.exporters.onnx_optimize import LEVELS, OptimizeGraph
+from edgesbert.exporters.onnx_quantize import DynamicInt8, Float16, StaticInt8, int8_preset
+
+#: ``--quantize`` choices and what they make.
+QUANTIZATIONS = {
+    "int8": "dynamic int8: int8 weights, activations quantized on the fly (no calibration)",
+    "int8-static": "static int8: weights and activations, activation ranges calibrated on real text",
+    "fp16": "fp16 weights and arithmetic, float32 inputs and outputs (for GPUs)",
+}
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Options of the int8 steps."""
+
+    preset: str | None = None  # arm64, avx2, avx512, avx512_vnni; None detects the CPU
+    calibration: str | Path | Sequence[Text] | None = None  # a file, a list, or None for built-in text
+    column: str | None = None  # csv/tsv column or jsonl field ("q,a" for pairs)
+    samples: int = 256
+    method: str = "minmax"  # minmax, entropy, percentile
+    static_format: str = "qoperator"  # qoperator, qdq
+
+
+def onnx_steps(
+    optimize: str | None = None, quantize: Sequence[str] = (), options: Quantization | None = None
+) -> list[Step]:
+    """fp32 ONNX, then optionally an optimized graph, then one variant per quantization."""
+    options = options or Quantization()
+    if optimize is not None and optimize not in LEVELS:
+        raise ExportError(f"unknown optimization level {optimize!r}; choose one of {', '.join(LEVELS)}")
+    unknown = [q for q in quantize if q not in QUANTIZATIONS]
+    if unknown:
+        raise ExportError(f"unknown quantization {unknown[0]!r}; choose from {', '.join(QUANTIZATIONS)}")
+    if optimize == "O4" and quantize:
+        raise ExportError("O4 already makes an fp16 GPU graph; quantize with O1-O3 or without --optimize")
+    steps: list[Step] = [onnx_fp32]
+    if optimize:
+        steps.append(OptimizeGraph(optimize))
+    for name in dict.fromkeys(quantize):
+        if name == "fp16":
+            steps.append(Float16())
+        elif name == "int8":
+            steps.append(DynamicInt8(int8_preset(options.preset)))
+        else:
+            steps.append(
+                StaticInt8(
+                    int8_preset(options.preset),
+                    options.calibration,
+                    options.column,
+                    options.samples,
+                    options.method,
+                    options.static_format,
+                )
+            )
+    return steps
+
+
+#: backend name -> plan builder; ``edgesbert export --backend NAME`` uses ``BACKENDS[NAME]``.
+BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps}
