@@ -62,6 +62,15 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {output}")
     print(_validation_table(manifest, Path(output)))
     print("* the default variant: the best validated one for CPUs")
+    for variant in manifest.variants:
+        if variant.recipe:
+            made = ", ".join(f"{key}={value}" for key, value in variant.recipe.items())
+            detected = (
+                " (int8 preset detected from this CPU)"
+                if "preset" in variant.recipe and not args.int8_preset
+                else ""
+            )
+            print(f"{variant.name}: {made}{detected}")
 
 
 #: validation figures in the order the table shows them, with their format

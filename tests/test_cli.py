@@ -412,3 +412,39 @@ def test_damaged_folder_is_reported_without_a_traceback(capsys, tmp_path, bi_fol
     assert_clean_error(*run(capsys, "encode", folder, "text"), "encode", "cannot read the tokenizer")
     (folder / MANIFEST_FILE).write_text("{ not json")
     assert_clean_error(*run(capsys, "info", folder), "info", "is not valid JSON")
+
+
+def test_export_with_optimization_and_int8_prints_each_variant(capsys, tmp_path, tiny_bi_encoder_folder):
+    output = tmp_path / "q"
+    argv = [
+        "export",
+        tiny_bi_encoder_folder("bert-mean"),
+        "-o",
+        output,
+        "--optimize",
+        "O2",
+        "--quantize",
+        "int8",
+    ]
+    code, out, err = run(capsys, *argv, "--max-spearman-drop", 2, "--min-cosine", 0, "--validation-size", 16)
+    assert code == 0, err
+    manifest = Manifest.load(output)
+    table = out.splitlines()[1:]
+    assert [row.split()[0] for row in table[2:5]] == ["fp32", "O2", "O2-int8*"]
+    assert manifest.default_variant == "O2-int8"
+    assert "O2-int8: optimize=O2, quantize=int8-dynamic, preset=" in out
+    assert "(int8 preset detected from this CPU)" in out
+
+
+def test_export_with_a_missing_calibration_file_is_a_clear_error(capsys, tmp_path, tiny_bi_encoder_folder):
+    argv = [
+        "export",
+        tiny_bi_encoder_folder("bert-mean"),
+        "-o",
+        tmp_path / "out",
+        "--quantize",
+        "int8-static",
+    ]
+    code, out, err = run(capsys, *argv, "--calibration", tmp_path / "nope.txt")
+    assert_clean_error(code, out, err, "export", "nope.txt")
+    assert not (tmp_path / "out").exists()
