@@ -103,6 +103,11 @@ def _validation_table(manifest: Manifest, folder: Path) -> str:
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
+def _run_options(args: argparse.Namespace) -> dict:
+    names = ("variant", "device", "threads", "performance_hint", "cache_dir")
+    return {name: getattr(args, name) for name in names}
+
+
 def _texts(values: Sequence[str]) -> list[str]:
     """The texts given, or stdin's lines for a single ``-``."""
     if list(values) == ["-"]:
@@ -115,7 +120,7 @@ def _encode(args: argparse.Namespace) -> None:
 
     from edgesbert.runtime import BiEncoder
 
-    model = BiEncoder(args.folder, variant=args.variant, device=args.device, threads=args.threads)
+    model = BiEncoder(args.folder, **_run_options(args))
     texts = _texts(args.texts)
     embeddings = model.encode(texts, normalize_embeddings=args.normalize, prompt_name=args.prompt_name)
     if args.json:
@@ -132,7 +137,7 @@ def _encode(args: argparse.Namespace) -> None:
 def _rank(args: argparse.Namespace) -> None:
     from edgesbert.runtime import CrossEncoder
 
-    model = CrossEncoder(args.folder, variant=args.variant, device=args.device, threads=args.threads)
+    model = CrossEncoder(args.folder, **_run_options(args))
     results = model.rank(args.query, _texts(args.documents), top_k=args.top_k, return_documents=True)
     if args.json:
         print(json.dumps([{"corpus_id": r.corpus_id, "score": r.score, "text": r.text} for r in results]))
@@ -198,8 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     def runtime_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("folder", type=Path, help="an exported model folder")
         command.add_argument("--variant", help="graph variant to run (default: the manifest's)")
-        command.add_argument("--device", default="cpu", choices=["cpu", "gpu", "npu"])
-        command.add_argument("--threads", type=int, help="intra-op threads (default: all cores)")
+        command.add_argument("--device", default="cpu", choices=["cpu", "gpu", "npu", "auto"])
+        command.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+        command.add_argument("--performance-hint", choices=["latency", "throughput"], help="OpenVINO only")
+        command.add_argument("--cache-dir", type=Path, help="OpenVINO compiled-model cache folder")
         command.add_argument("--json", action="store_true", help="print JSON")
 
     encode = commands.add_parser("encode", help="embed texts with an exported bi-encoder")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesbert.errors import ManifestError, ModelLoadError
-from edgesbert.runtime.backends import Backend, Device, open_backend
+from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions, open_backend
 from edgesbert.runtime.encoding import SentenceEncoder
 from edgesbert.runtime.manifest import ClassifierSpec, EmbeddingSpec, GraphVariant, Manifest, ModelKind
 from edgesbert.runtime.pooling import pool
@@ -38,15 +38,20 @@ class ExportedModel:
         variant: str | None = None,
         device: Device | str = Device.CPU,
         threads: int | None = None,
+        performance_hint: PerformanceHint | str | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         """Load ``folder`` (written by ``edgesbert export``).
 
         Args:
             folder: the exported model folder.
             variant: which graph variant to run; None picks the manifest's default.
-            device: "cpu", "gpu" or "npu".
-            threads: intra-op threads; None lets the backend choose.
+            device: "cpu", "gpu", "npu" or "auto".
+            threads: inference threads; None lets the backend choose.
+            performance_hint: "latency" or "throughput" (OpenVINO).
+            cache_dir: where OpenVINO keeps compiled models, for fast second starts.
         """
+        options = RunOptions.parse(device, threads, performance_hint, cache_dir)
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise ModelLoadError(f"model folder {self.folder} does not exist")
@@ -59,18 +64,18 @@ class ExportedModel:
         self.variant: GraphVariant = self.manifest.variant(variant)
         self.max_seq_length = self.manifest.max_seq_length
         self._tokenizer = TextTokenizer(self.folder, self.manifest.tokenizer, self.max_seq_length)
-        self._backend = self._open_graph(device, threads)
+        self._backend = self._open_graph(options)
         self._configure()
 
     def _configure(self) -> None:
         """Read the kind-specific part of the manifest."""
 
-    def _open_graph(self, device: Device | str, threads: int | None) -> Backend:
+    def _open_graph(self, options: RunOptions) -> Backend:
         graph = self.folder / self.variant.file
         if not graph.is_file():
             raise ModelLoadError(f"graph file {graph} is missing; re-export the model folder")
         try:
-            backend = open_backend(self.variant.backend, graph, device, threads)
+            backend = open_backend(self.variant.backend, graph, options)
         except ModelLoadError as e:
             if sha256_of(graph) != self.variant.sha256:
                 raise ModelLoadError(
@@ -138,8 +143,17 @@ def load(
     variant: str | None = None,
     device: Device | str = Device.CPU,
     threads: int | None = None,
+    performance_hint: PerformanceHint | str | None = None,
+    cache_dir: str | Path | None = None,
 ) -> BiEncoder | CrossEncoder:
-    """Open an exported folder as a BiEncoder or a CrossEncoder, as its manifest says."""
+    """Open an exported folder as a BiEncoder or a CrossEncoder, as its manifest says (see ExportedModel)."""
     kind = Manifest.load(folder).kind
     model_class = BiEncoder if kind is ModelKind.BI_ENCODER else CrossEncoder
-    return model_class(folder, variant=variant, device=device, threads=threads)
+    return model_class(
+        folder,
+        variant=variant,
+        device=device,
+        threads=threads,
+        performance_hint=performance_hint,
+        cache_dir=cache_dir,
+    )

@@ -10,6 +10,7 @@ import importlib
 import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -24,6 +25,46 @@ class Device(str, Enum):
     CPU = "cpu"
     GPU = "gpu"
     NPU = "npu"
+    AUTO = "auto"  # let the backend pick the best device it finds
+
+
+class PerformanceHint(str, Enum):
+    """What to optimize a compiled graph for, where the backend supports it."""
+
+    LATENCY = "latency"
+    THROUGHPUT = "throughput"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a graph: device, threads and the backend hints that apply."""
+
+    device: Device = Device.CPU
+    threads: int | None = None  # None lets the backend choose
+    performance_hint: PerformanceHint | None = None
+    cache_dir: Path | None = None  # compiled-model cache, for fast second starts
+
+    @classmethod
+    def parse(
+        cls,
+        device: Device | str = Device.CPU,
+        threads: int | None = None,
+        performance_hint: PerformanceHint | str | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> RunOptions:
+        """Check user values and build the options, with errors that list the valid choices."""
+        try:
+            device = Device(device)
+        except ValueError:
+            raise ValueError(f"device must be one of {[d.value for d in Device]}, got {device!r}") from None
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        try:
+            hint = PerformanceHint(performance_hint) if performance_hint is not None else None
+        except ValueError:
+            choices = [h.value for h in PerformanceHint]
+            raise ValueError(f"performance_hint must be one of {choices}, got {performance_hint!r}") from None
+        return cls(device, threads, hint, Path(cache_dir) if cache_dir is not None else None)
 
 
 class Backend(ABC):
@@ -33,8 +74,8 @@ class Backend(ABC):
     input_names: tuple[str, ...]
 
     @abstractmethod
-    def __init__(self, graph: Path, device: Device, threads: int | None) -> None:
-        """Load ``graph`` for ``device``; ``threads`` None lets the backend choose."""
+    def __init__(self, graph: Path, options: RunOptions) -> None:
+        """Load ``graph`` to run as ``options`` say."""
 
     @abstractmethod
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -46,16 +87,10 @@ def available_backends() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
-def open_backend(name: str, graph: Path, device: Device | str, threads: int | None = None) -> Backend:
+def open_backend(name: str, graph: Path, options: RunOptions) -> Backend:
     """Load ``graph`` with the backend called ``name``."""
     if name not in available_backends():
         raise ModelLoadError(f"unknown backend {name!r}; this edgesbert knows {available_backends()}")
-    try:
-        device = Device(device)
-    except ValueError:
-        raise ValueError(f"device must be one of {[d.value for d in Device]}, got {device!r}") from None
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
     module = importlib.import_module(f"{__name__}.{name}")
     backend_class: type[Backend] = module.BACKEND
-    return backend_class(graph, device, threads)
+    return backend_class(graph, options)

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgesbert.errors import DeviceNotAvailableError, ModelLoadError
-from edgesbert.runtime.backends import Backend, Device
+from edgesbert.runtime.backends import Backend, Device, RunOptions
 
 _PROVIDERS = {
     Device.CPU: ["CPUExecutionProvider"],
@@ -20,21 +20,25 @@ _PROVIDERS = {
 class OnnxRuntimeBackend(Backend):
     """Runs an ``.onnx`` graph in an onnxruntime InferenceSession."""
 
-    def __init__(self, graph: Path, device: Device, threads: int | None) -> None:
+    def __init__(self, graph: Path, options: RunOptions) -> None:
         available = ort.get_available_providers()
-        providers = _PROVIDERS.get(device)
-        if providers is None or providers[0] not in available:
+        if options.device is Device.AUTO:
+            providers = _PROVIDERS[Device.GPU if "CUDAExecutionProvider" in available else Device.CPU]
+        else:
+            providers = _PROVIDERS.get(options.device, [])
+        if not providers or providers[0] not in available:
             raise DeviceNotAvailableError(
-                f"onnxruntime cannot run on {device.value!r} here: its providers are {available}. "
-                "Use device='cpu', or install onnxruntime-gpu for 'gpu'."
+                f"onnxruntime cannot run on {options.device.value!r} here: its providers are {available}. "
+                "Use device='cpu', install onnxruntime-gpu for 'gpu', or export with --backend openvino "
+                "for 'npu'."
             )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        session_options = ort.SessionOptions()
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if options.threads is not None:
+            session_options.intra_op_num_threads = options.threads
+            session_options.inter_op_num_threads = 1
         try:
-            self._session = ort.InferenceSession(str(graph), options, providers=providers)
+            self._session = ort.InferenceSession(str(graph), session_options, providers=providers)
         except Exception as e:  # onnxruntime raises its own untyped errors for bad files
             raise ModelLoadError(f"onnxruntime cannot load {graph}: {e}") from e
         self.input_names = tuple(i.name for i in self._session.get_inputs())
