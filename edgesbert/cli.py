@@ -23,8 +23,10 @@ OPTIMIZE_HELP = (
     "graph optimization: O1 basic, O2 + transformer fusions, O3 + approximate GELU, O4 = O3 in fp16 (GPU)"
 )
 QUANTIZE_HELP = (
-    "add a variant (repeatable): int8 = dynamic int8, no calibration; int8-static = int8 activations too, "
-    "calibrated on --calibration text (default: built-in real sentences); fp16 = half precision (GPU)"
+    "add a variant (repeatable). onnx: int8 = dynamic int8, no calibration; int8-static = int8 activations "
+    "too, calibrated on --calibration text (default: built-in real sentences); fp16 = half precision (GPU). "
+    "openvino: int8 = NNCF static int8 of weights and activations, calibrated like int8-static; "
+    "int8-weights = int8 weights only, no calibration; fp16 = fp16 weights"
 )
 PRESET_HELP = "int8 weight settings for an instruction set (default: detected from this CPU)"
 
@@ -95,7 +97,8 @@ def _validation_table(manifest: Manifest, folder: Path) -> str:
         figures = [
             format(v.validation[c], FIGURES.get(c, ".6g")) if c in v.validation else "" for c in columns
         ]
-        size = f"{(folder / v.file).stat().st_size / 1e6:.1f}" if (folder / v.file).is_file() else "?"
+        files = [folder / v.file, (folder / v.file).with_suffix(".bin")]  # OpenVINO keeps weights in .bin
+        size = f"{sum(f.stat().st_size for f in files if f.is_file()) / 1e6:.1f}"
         name = f"{v.name}*" if v.name == manifest.default_variant else v.name
         rows.append([name, v.file, size, v.precision.value, *figures])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -181,11 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="export and validate a model into a model folder")
     export.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=f"folder or hub id ({DEFAULT_MODEL})")
     export.add_argument("--output", "-o", type=Path, help="model folder to write (exported/NAME)")
-    export.add_argument("--backend", default="onnx", choices=["onnx"], help="what to export to")
+    export.add_argument("--backend", default="onnx", choices=["onnx", "openvino"], help="what to export to")
     export.add_argument("--kind", choices=["bi-encoder", "cross-encoder"], help="default: detected")
     export.add_argument("--optimize", choices=["O1", "O2", "O3", "O4"], help=OPTIMIZE_HELP)
     export.add_argument(
-        "--quantize", action="append", choices=["int8", "int8-static", "fp16"], default=[], help=QUANTIZE_HELP
+        "--quantize",
+        action="append",
+        choices=["int8", "int8-static", "int8-weights", "fp16"],
+        default=[],
+        help=QUANTIZE_HELP,
     )
     export.add_argument("--int8-preset", choices=["arm64", "avx2", "avx512", "avx512_vnni"], help=PRESET_HELP)
     export.add_argument("--calibration", type=Path, help="calibration text: .txt, .csv, .tsv or .jsonl")

@@ -66,5 +66,17 @@ def derived_variant(
         precision=precision,
         sha256=sha256_of(path),
         validation={},
-        recipe={**source.recipe, **recipe},
+        recipe={**{k: v for k, v in source.recipe.items() if k != "intermediate"}, **recipe},
     )
+
+
+@dataclass(frozen=True)
+class Intermediate:
+    """Run ``step`` for the steps after it; its file is removed before the folder is finished."""
+
+    step: Step
+
+    def __call__(self, ctx: ExportContext) -> GraphVariant:
+        """Run the wrapped step and mark its variant."""
+        variant = self.step(ctx)
+        return replace(variant, recipe={**variant.recipe, "intermediate": True})

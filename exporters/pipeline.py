@@ -22,7 +22,6 @@ from tokenizers import Tokenizer
 from edgesbert.errors import EdgesbertError, ExportError
 from edgesbert.exporters.context import ExportContext, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
-from edgesbert.exporters.onnx_quantize import StaticInt8
 from edgesbert.exporters.plans import BACKENDS, Quantization
 from edgesbert.exporters.staging import staged_folder
 from edgesbert.exporters.validation import Tolerance, check, embedding_figures, score_figures
@@ -108,7 +107,7 @@ def export_model(
     if isinstance(reference, BiEncoder) and reference.layout.dense and not pooling_in_graph:
         raise ExportError("a model with Dense layers needs pooling inside the graph")
     for step in steps:  # read calibration text now: a bad file fails before any work
-        if isinstance(step, StaticInt8):
+        if hasattr(step, "texts"):
             step.texts(pairs=isinstance(reference, CrossEncoder))
     data = stsb_pairs(validation_size) if isinstance(reference, BiEncoder) else trec_groups(validation_size)
     with staged_folder(output) as staging:
@@ -121,6 +120,7 @@ def export_model(
             figures = validate(ctx, variant, data, expected)
             ctx.variants[-1] = replace(variant, validation=figures)
             log.info("validated %s: %s", variant.name, figures)
+        drop_intermediates(ctx)
         manifest = build_manifest(ctx, with_checksums=True)
         manifest.save(staging)
     return manifest
@@ -172,11 +172,26 @@ def validate(
     return figures
 
 
+def drop_intermediates(ctx: ExportContext) -> None:
+    """Remove the files and entries of variants that only served later steps."""
+    for variant in [v for v in ctx.variants if v.recipe.get("intermediate")]:
+        (ctx.folder / variant.file).unlink()
+        ctx.variants.remove(variant)
+
+
 def default_variant(variants: Sequence[GraphVariant]) -> str:
-    """The best validated CPU variant: int8 before optimized fp32 before fp32, then by quality."""
+    """The best validated CPU variant.
+
+    int8 (activations too, then weights only) before optimized fp32 before fp32, then by quality; fp16
+    (a GPU format) only when there is nothing else.
+    """
 
     def preference(variant: GraphVariant) -> tuple[int, float]:
-        tier = {Precision.INT8: 2, Precision.FP32: 1 if "optimize" in variant.recipe else 0}
+        weights_only = variant.recipe.get("quantize") == "int8-weights"
+        tier = {
+            Precision.INT8: 2 if weights_only else 3,
+            Precision.FP32: 1 if "optimize" in variant.recipe else 0,
+        }
         quality = variant.validation.get("spearman", variant.validation.get("score_spearman", 0.0))
         return tier.get(variant.precision, -1), quality
 

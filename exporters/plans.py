@@ -8,17 +8,34 @@ from pathlib import Path
 
 from edgesbert.errors import ExportError
 from edgesbert.exporters.calibration import Text
-from edgesbert.exporters.context import Step
+from edgesbert.exporters.context import Intermediate, Step
 from edgesbert.exporters.onnx_graph import onnx_fp32
 from edgesbert.exporters.onnx_optimize import LEVELS, OptimizeGraph
 from edgesbert.exporters.onnx_quantize import DynamicInt8, Float16, StaticInt8, int8_preset
+from edgesbert.exporters.openvino_ir import NncfInt8, NncfWeightsInt8, OpenVinoIR
 
-#: ``--quantize`` choices and what they make.
+#: ``--quantize`` choices per backend, and what they make.
 QUANTIZATIONS = {
-    "int8": "dynamic int8: int8 weights, activations quantized on the fly (no calibration)",
-    "int8-static": "static int8: weights and activations, activation ranges calibrated on real text",
-    "fp16": "fp16 weights and arithmetic, float32 inputs and outputs (for GPUs)",
+    "onnx": {
+        "int8": "dynamic int8: int8 weights, activations quantized on the fly (no calibration)",
+        "int8-static": "static int8: weights and activations, activation ranges calibrated on real text",
+        "fp16": "fp16 weights and arithmetic, float32 inputs and outputs (for GPUs)",
+    },
+    "openvino": {
+        "int8": "static int8 with NNCF: weights and activations, calibrated on real text",
+        "int8-weights": "int8 weights only (NNCF weight compression): smaller, activations stay float",
+        "fp16": "fp16 weights (the device decides the arithmetic)",
+    },
 }
+
+
+def _check_quantize(backend: str, quantize: Sequence[str]) -> None:
+    choices = QUANTIZATIONS[backend]
+    unknown = [q for q in quantize if q not in choices]
+    if unknown:
+        raise ExportError(
+            f"unknown quantization {unknown[0]!r} for the {backend} backend; choose from {', '.join(choices)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,9 +57,7 @@ def onnx_steps(
     options = options or Quantization()
     if optimize is not None and optimize not in LEVELS:
         raise ExportError(f"unknown optimization level {optimize!r}; choose one of {', '.join(LEVELS)}")
-    unknown = [q for q in quantize if q not in QUANTIZATIONS]
-    if unknown:
-        raise ExportError(f"unknown quantization {unknown[0]!r}; choose from {', '.join(QUANTIZATIONS)}")
+    _check_quantize("onnx", quantize)
     if optimize == "O4" and quantize:
         raise ExportError("O4 already makes an fp16 GPU graph; quantize with O1-O3 or without --optimize")
     steps: list[Step] = [onnx_fp32]
@@ -67,5 +82,26 @@ def onnx_steps(
     return steps
 
 
+def openvino_steps(
+    optimize: str | None = None, quantize: Sequence[str] = (), options: Quantization | None = None
+) -> list[Step]:
+    """fp32 OpenVINO IR (converted from fp32 ONNX, which is not kept), then one variant per quantization."""
+    options = options or Quantization()
+    if optimize is not None:
+        raise ExportError(
+            "--optimize is for the onnx backend; OpenVINO optimizes the graph when it compiles it"
+        )
+    _check_quantize("openvino", quantize)
+    steps: list[Step] = [Intermediate(onnx_fp32), OpenVinoIR()]
+    for name in dict.fromkeys(quantize):
+        if name == "fp16":
+            steps.append(OpenVinoIR(fp16=True))
+        elif name == "int8":
+            steps.append(NncfInt8(options.calibration, options.column, options.samples))
+        else:
+            steps.append(NncfWeightsInt8())
+    return steps
+
+
 #: backend name -> plan builder; ``edgesbert export --backend NAME`` uses ``BACKENDS[NAME]``.
-BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps}
+BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps, "openvino": openvino_steps}

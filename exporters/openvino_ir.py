@@ -1,0 +1,119 @@
+"""Steps for OpenVINO: IR conversion (fp32 or fp16 weights), NNCF static int8, and int8 weight compression.
+
+The IR is converted from the fp32 ONNX graph, so pooling and normalization stay inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from edgesbert.errors import ExportError, require
+from edgesbert.exporters.calibration import Text, read_calibration
+from edgesbert.exporters.context import ExportContext, derived_variant
+from edgesbert.runtime.manifest import GraphVariant, Precision
+from edgesbert.runtime.tokenizer import TextTokenizer
+
+IR_NAME = "openvino"
+
+
+def _ir_variant(
+    source: GraphVariant, name: str, xml: Path, precision: Precision, recipe: dict
+) -> GraphVariant:
+    return replace(derived_variant(source, name, xml, precision, recipe), backend="openvino")
+
+
+@dataclass(frozen=True)
+class OpenVinoIR:
+    """Convert the fp32 ONNX graph into ``openvino_model.xml`` (fp32) or ``openvino_model_fp16.xml``."""
+
+    fp16: bool = False
+
+    def __call__(self, ctx: ExportContext) -> GraphVariant:
+        """Convert, save and describe the IR."""
+        require("openvino", "openvino")
+        import openvino as ov
+
+        source = ctx.variant("fp32")
+        model = ov.convert_model(str(ctx.folder / source.file))
+        name, xml = (
+            (f"{IR_NAME}-fp16", "openvino_model_fp16.xml") if self.fp16 else (IR_NAME, "openvino_model.xml")
+        )
+        ov.save_model(model, str(ctx.folder / xml), compress_to_fp16=self.fp16)
+        precision = Precision.FP16 if self.fp16 else Precision.FP32
+        recipe = {"convert": "openvino", **({"quantize": "fp16"} if self.fp16 else {})}
+        return _ir_variant(source, name, ctx.folder / xml, precision, recipe)
+
+
+@dataclass(frozen=True)
+class NncfInt8:
+    """Post-training int8 quantization of weights and activations with NNCF, calibrated on real text."""
+
+    calibration: str | Path | Sequence[Text] | None = None
+    column: str | None = None
+    samples: int = 256
+    smooth_quant: bool = False  # NNCF's SmoothQuant alpha for transformers; off unless it measures better
+
+    def texts(self, pairs: bool) -> list[Text]:
+        """The calibration texts (read before any work, so a bad file fails fast)."""
+        return read_calibration(self.calibration, pairs=pairs, count=self.samples, column=self.column)
+
+    def __call__(self, ctx: ExportContext) -> GraphVariant:
+        """Calibrate, quantize, save and describe ``openvino_model_int8.xml``."""
+        require("nncf", "openvino")
+        import nncf
+        import openvino as ov
+
+        source = ctx.variant(IR_NAME)
+        if ctx.tokenizer is None:
+            raise ExportError("int8 quantization needs the tokenizer written first")
+        texts = self.texts(pairs=ctx.kind.value == "cross-encoder")
+        tokenizer = TextTokenizer(ctx.folder, ctx.tokenizer, ctx.reference.max_seq_length)
+
+        def features(text: Text) -> dict[str, np.ndarray]:
+            encoded = tokenizer([text])
+            return {name: encoded[name] for name in source.inputs}
+
+        advanced = nncf.AdvancedQuantizationParameters(
+            smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=0.95 if self.smooth_quant else -1)
+        )
+        model = nncf.quantize(
+            ov.Core().read_model(str(ctx.folder / source.file)),
+            nncf.Dataset(texts, features),
+            model_type=nncf.ModelType.TRANSFORMER,
+            subset_size=len(texts),
+            advanced_parameters=advanced,
+        )
+        xml = ctx.folder / "openvino_model_int8.xml"
+        ov.save_model(model, str(xml), compress_to_fp16=False)
+        recipe = {
+            "quantize": "int8-static",
+            "tool": "nncf",
+            "calibration": str(self.calibration) if isinstance(self.calibration, str | Path) else "built-in",
+            "calibration_samples": len(texts),
+            "smooth_quant": self.smooth_quant,
+        }
+        return _ir_variant(source, f"{IR_NAME}-int8", xml, Precision.INT8, recipe)
+
+
+@dataclass(frozen=True)
+class NncfWeightsInt8:
+    """Int8 weight compression with NNCF: activations stay float, no calibration needed."""
+
+    def __call__(self, ctx: ExportContext) -> GraphVariant:
+        """Compress, save and describe ``openvino_model_int8_weights.xml``."""
+        require("nncf", "openvino")
+        import nncf
+        import openvino as ov
+
+        source = ctx.variant(IR_NAME)
+        model = nncf.compress_weights(
+            ov.Core().read_model(str(ctx.folder / source.file)), mode=nncf.CompressWeightsMode.INT8_ASYM
+        )
+        xml = ctx.folder / "openvino_model_int8_weights.xml"
+        ov.save_model(model, str(xml), compress_to_fp16=False)
+        recipe = {"quantize": "int8-weights", "tool": "nncf"}
+        return _ir_variant(source, f"{IR_NAME}-int8-weights", xml, Precision.INT8, recipe)

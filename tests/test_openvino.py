@@ -1,0 +1,146 @@
+"""OpenVINO: IR export (fp32, fp16), NNCF int8, and the runtime backend with its devices and options."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+LOOSE = {"max_spearman_drop": 1.0, "min_mean_cosine": 0.0, "min_score_spearman": -1.0}
+
+
+@pytest.fixture(scope="module")
+def ov_bi(tmp_path_factory, tiny_bi_encoder_folder) -> Path:
+    from edgesbert.exporters import Tolerance, export_model
+
+    output = tmp_path_factory.mktemp("ov") / "bert-mean"
+    export_model(
+        tiny_bi_encoder_folder("bert-mean"),
+        output,
+        backend="openvino",
+        quantize=["int8", "int8-weights", "fp16"],
+        tolerance=Tolerance(**LOOSE),
+        validation_size=32,
+    )
+    return output
+
+
+def test_openvino_folder_holds_ir_variants_only(ov_bi):
+    from edgesbert.runtime.manifest import Manifest
+
+    manifest = Manifest.load(ov_bi)
+    names = [v.name for v in manifest.variants]
+    assert names == ["openvino", "openvino-int8", "openvino-int8-weights", "openvino-fp16"]
+    assert {v.backend for v in manifest.variants} == {"openvino"}
+    assert manifest.default_variant == "openvino-int8"  # int8 activations first
+    files = sorted(p.name for p in ov_bi.iterdir())
+    assert "model.onnx" not in files  # the ONNX graph only served the conversion
+    for variant in manifest.variants:
+        assert variant.file in manifest.provenance.checksums
+        assert variant.file.replace(".xml", ".bin") in manifest.provenance.checksums
+    assert manifest.variant("openvino-int8").recipe["tool"] == "nncf"
+    assert manifest.variant("openvino-int8").validation["samples"] == 32
+
+
+def test_openvino_fp32_reproduces_the_reference(ov_bi, tiny_bi_encoder_folder, stsb_sentences):
+    from edgesbert.reference import BiEncoder as Reference
+    from edgesbert.runtime import load
+
+    expected = Reference(tiny_bi_encoder_folder("bert-mean")).encode(stsb_sentences)
+    model = load(ov_bi, variant="openvino", threads=2)
+    assert type(model._backend).__name__ == "OpenVinoBackend"
+    np.testing.assert_allclose(model.encode(stsb_sentences), expected, atol=1e-4)
+    for name in ("openvino-int8", "openvino-int8-weights", "openvino-fp16"):
+        actual = load(ov_bi, variant=name).encode(stsb_sentences, normalize_embeddings=True)
+        cosine = (actual * expected / np.linalg.norm(expected, axis=1, keepdims=True)).sum(axis=1)
+        assert cosine.mean() > 0.9, name
+
+
+def test_openvino_cross_encoder_int8(tmp_path, tiny_cross_encoder_folder):
+    from edgesbert.exporters import Tolerance, export_model
+    from edgesbert.runtime import load
+
+    manifest = export_model(
+        tiny_cross_encoder_folder("distilbert-3"),
+        tmp_path / "ce",
+        backend="openvino",
+        quantize=["int8"],
+        tolerance=Tolerance(**LOOSE),
+        validation_size=32,
+    )
+    assert [v.name for v in manifest.variants] == ["openvino", "openvino-int8"]
+    assert manifest.variant("openvino").validation["max_abs_diff"] <= 1e-4
+    assert set(manifest.variant("openvino-int8").validation) >= {"score_spearman", "label_agreement"}
+    scores = load(tmp_path / "ce").predict([("a question?", "an answer."), ("another?", "yes.")])
+    assert scores.shape == (2, 3)
+
+
+@pytest.mark.parametrize("device", ["npu", "gpu"])
+def test_missing_device_lists_the_available_ones(ov_bi, device):
+    import openvino as ov
+
+    from edgesbert.errors import DeviceNotAvailableError
+    from edgesbert.runtime import load
+
+    if any(d.lower().startswith(device) for d in ov.Core().available_devices):
+        pytest.skip(f"this machine has a {device}")
+    with pytest.raises(DeviceNotAvailableError, match=f"no {device.upper()} device here; available: CPU"):
+        load(ov_bi, device=device)
+
+
+def test_auto_device_hints_and_cache(ov_bi, tmp_path, stsb_sentences):
+    from edgesbert.runtime import load
+
+    expected = load(ov_bi, variant="openvino").encode(stsb_sentences[:8])
+    cache = tmp_path / "cache"
+    model = load(ov_bi, variant="openvino", device="auto", performance_hint="latency", cache_dir=cache)
+    np.testing.assert_allclose(model.encode(stsb_sentences[:8]), expected, atol=1e-5)
+    model = load(ov_bi, variant="openvino", performance_hint="throughput", cache_dir=cache)
+    np.testing.assert_allclose(model.encode(stsb_sentences[:8]), expected, atol=1e-5)
+    assert any(cache.iterdir()), "OpenVINO wrote no compiled model into the cache folder"
+    with pytest.raises(ValueError, match="performance_hint must be one of"):
+        load(ov_bi, performance_hint="fast")
+
+
+def test_openvino_plan_errors():
+    from edgesbert.errors import ExportError
+    from edgesbert.exporters.plans import openvino_steps
+
+    with pytest.raises(ExportError, match="--optimize is for the onnx backend"):
+        openvino_steps("O2")
+    with pytest.raises(ExportError, match="unknown quantization 'int8-static' for the openvino backend"):
+        openvino_steps(None, ["int8-static"])
+
+
+def test_openvino_folder_runs_without_onnxruntime_or_torch(ov_bi, stsb_sentences):
+    from edgesbert.runtime import load
+
+    blocked = ("torch", "transformers", "onnx", "onnxruntime", "optimum", "edgesbert.exporters")
+    script = f"""
+import importlib.abc, json, sys
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in {blocked!r}):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Blocker())
+from edgesbert.runtime import load
+model = load(sys.argv[1], variant="openvino")
+print(json.dumps(model.encode(json.loads(sys.argv[2])).tolist()))
+"""
+    texts = stsb_sentences[:6]
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(ov_bi), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    expected = load(ov_bi, variant="openvino").encode(texts)
+    np.testing.assert_allclose(np.array(json.loads(child.stdout)), expected, atol=1e-5)
