@@ -15,9 +15,11 @@ $(BIN)/edgesbert: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all,dev]"
 	touch $@
 
+# The main job: export the default model to OpenVINO int8, validated against PyTorch, then use it.
 demo: $(BIN)/edgesbert
-	$(BIN)/edgesbert export --output exported/all-MiniLM-L6-v2
+	$(BIN)/edgesbert export --backend openvino --quantize int8
 	$(BIN)/edgesbert encode exported/all-MiniLM-L6-v2 $(SENTENCES)
+	$(BIN)/edgesbert rank exported/all-MiniLM-L6-v2 "Is it sunny?" $(SENTENCES)
 
 test: lint unit runtime-only
 

@@ -138,9 +138,9 @@ def _encode(args: argparse.Namespace) -> None:
 
 
 def _rank(args: argparse.Namespace) -> None:
-    from edgesbert.runtime import CrossEncoder
+    from edgesbert.runtime import load
 
-    model = CrossEncoder(args.folder, **_run_options(args))
+    model = load(args.folder, **_run_options(args))
     results = model.rank(args.query, _texts(args.documents), top_k=args.top_k, return_documents=True)
     if args.json:
         print(json.dumps([{"corpus_id": r.corpus_id, "score": r.score, "text": r.text} for r in results]))
@@ -223,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--prompt-name", help="one of the model's prompts")
     encode.set_defaults(run=_encode)
 
-    rank = commands.add_parser("rank", help="rank documents for a query with an exported cross-encoder")
+    rank = commands.add_parser(
+        "rank", help="rank documents for a query (cross-encoder scores or bi-encoder similarity)"
+    )
     runtime_options(rank)
     rank.add_argument("query")
     rank.add_argument("documents", nargs="+", help="documents, or - to read lines from stdin")

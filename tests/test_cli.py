@@ -388,7 +388,6 @@ def test_missing_folder_and_folder_without_manifest(capsys, tmp_path, command, e
 def test_runtime_errors_are_reported_without_a_traceback(capsys, bi_folder, cross_folder, exported):
     cases = [
         (["encode", cross_folder, "text"], "encode", "holds a cross-encoder, not a bi-encoder"),
-        (["rank", bi_folder, "q", "d"], "rank", "holds a bi-encoder, not a cross-encoder"),
         (["encode", bi_folder, "--variant", "int8", "text"], "encode", "no variant 'int8'"),
         (
             ["encode", bi_folder, "--prompt-name", "query", "text"],
@@ -448,3 +447,14 @@ def test_export_with_a_missing_calibration_file_is_a_clear_error(capsys, tmp_pat
     code, out, err = run(capsys, *argv, "--calibration", tmp_path / "nope.txt")
     assert_clean_error(code, out, err, "export", "nope.txt")
     assert not (tmp_path / "out").exists()
+
+
+def test_rank_with_a_bi_encoder_orders_by_similarity(capsys, bi_folder):
+    code, out, err = run(capsys, "rank", bi_folder, QUERY, *DOCUMENTS, "--json")
+    assert code == 0, err
+    model = load(bi_folder)
+    scores = model.similarity(model.encode([QUERY]), model.encode(DOCUMENTS))[0]
+    printed = json.loads(out)
+    assert [r["corpus_id"] for r in printed] == np.argsort(-scores, kind="stable").tolist()
+    np.testing.assert_allclose([r["score"] for r in printed], np.sort(scores)[::-1], atol=1e-5)
+    assert [r["text"] for r in printed] == [DOCUMENTS[r["corpus_id"]] for r in printed]

@@ -166,3 +166,18 @@ def test_dense_models_need_pooling_in_the_graph(tiny_bi_encoder_folder, tmp_path
     with pytest.raises(ExportError, match="Dense"):
         export_model(tiny_bi_encoder_folder("distilbert-cls-dense"), tmp_path / "out", pooling_in_graph=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_bi_encoder_rank_is_the_same_for_reference_and_runtime(
+    exported, tiny_bi_encoder_folder, stsb_sentences
+):
+    from edgesbert.reference import BiEncoder
+    from edgesbert.runtime import load
+
+    query, documents = stsb_sentences[0], stsb_sentences[1:40]
+    expected = BiEncoder(tiny_bi_encoder_folder("bert-sqrt-prompts")).rank(query, documents, top_k=10)
+    actual = load(exported("bert-sqrt-prompts")).rank(query, documents, top_k=10, return_documents=True)
+    assert [r.corpus_id for r in actual] == [r.corpus_id for r in expected]
+    np.testing.assert_allclose([r.score for r in actual], [r.score for r in expected], atol=1e-4)
+    assert [r.text for r in actual] == [documents[r.corpus_id] for r in actual]
+    assert actual[0].score >= actual[-1].score

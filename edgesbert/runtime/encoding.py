@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from edgesbert.runtime.inputs import as_texts
 from edgesbert.runtime.manifest import SimilarityFunction
 from edgesbert.runtime.precision import OutputPrecision, empty_embeddings, quantize_embeddings
+from edgesbert.runtime.ranking import RankResult
 from edgesbert.runtime.similarity import normalize
 from edgesbert.runtime.similarity import similarity as _similarity
 from edgesbert.runtime.similarity import similarity_pairwise as _similarity_pairwise
@@ -94,6 +95,30 @@ class SentenceEncoder(ABC):
     def similarity_pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Similarity of ``a[i]`` and ``b[i]`` for each row, with the model's function."""
         return _similarity_pairwise(a, b, self.similarity_fn_name)
+
+    def rank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        top_k: int | None = None,
+        return_documents: bool = False,
+        batch_size: int = 32,
+        prompt_name: str | None = None,
+    ) -> list[RankResult]:
+        """Documents ordered by the model's similarity to ``query``, best first (semantic search).
+
+        ``prompt_name`` applies to the query; documents get the model's default prompt, if any.
+        """
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a string, got {type(query).__name__}")
+        docs, _ = as_texts(documents, "documents")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        query_embedding = self.encode([query], prompt_name=prompt_name)
+        scores = self.similarity(query_embedding, self.encode(docs, batch_size=batch_size))[0]
+        best = np.argsort(-scores, kind="stable")[:top_k]
+        return [RankResult(int(i), float(scores[i]), docs[i] if return_documents else None) for i in best]
 
     def _prompt_text(self, prompt_name: str | None, prompt: str | None) -> str:
         if prompt is not None:
