@@ -60,6 +60,7 @@ def _export(args: argparse.Namespace) -> None:
             min_score_spearman=args.min_score_spearman,
         ),
         validation_size=args.validation_size,
+        static_shapes=args.static_shapes,
     )
     print(f"wrote {output}")
     print(_validation_table(manifest, Path(output)))
@@ -87,6 +88,15 @@ FIGURES = {
     "max_abs_diff": ".2e",
     "samples": ".0f",
 }
+
+
+def _shapes(text: str) -> list[tuple[int, int]]:
+    try:
+        return [(int(b), int(s)) for b, s in (part.lower().split("x") for part in text.split(","))]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected BATCHxSEQUENCE[,BATCHxSEQUENCE...], got {text!r}"
+        ) from None
 
 
 def _validation_table(manifest: Manifest, folder: Path) -> str:
@@ -205,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--min-cosine", type=float, default=0.9, help="lossy bi-encoders: mean cosine (0.9)")
     export.add_argument("--min-score-spearman", type=float, default=0.98, help="lossy cross-encoders (0.98)")
     export.add_argument("--validation-size", type=int, default=512, help="real pairs to validate on (512)")
+    export.add_argument(
+        "--static-shapes",
+        type=_shapes,
+        default=(),
+        help="fixed BATCHxSEQUENCE shapes to compile for, e.g. 1x128,1x256 (NPUs); inputs padded to fit",
+    )
     export.set_defaults(run=_export)
 
     def runtime_options(command: argparse.ArgumentParser) -> None:

@@ -80,6 +80,7 @@ def export_model(
     pooling_in_graph: bool = True,
     tolerance: Tolerance | None = None,
     validation_size: int = 512,
+    static_shapes: Sequence[tuple[int, int]] = (),
 ) -> Manifest:
     """Export ``model`` into the folder ``output`` and return the manifest written there.
 
@@ -97,11 +98,16 @@ def export_model(
         pooling_in_graph: put pooling and normalization inside bi-encoder graphs.
         tolerance: how far variants may drift from the reference.
         validation_size: number of real sentence pairs (or query-document pairs) to validate on.
+        static_shapes: (batch, sequence) shapes the graphs are to be compiled for (NPUs); the runtime pads
+            inputs to the nearest one. Validation runs the graphs in these shapes.
     """
     if backend not in BACKENDS:
         raise ExportError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
     if validation_size < 2:
         raise ExportError(f"validation_size must be at least 2, got {validation_size}")
+    shapes = tuple((int(b), int(s)) for b, s in static_shapes)
+    if any(b < 1 or s < 2 for b, s in shapes):
+        raise ExportError(f"static shapes need batch >= 1 and sequence >= 2, got {list(shapes)}")
     steps = BACKENDS[backend](optimize, quantize, quantization)
     reference = model if isinstance(model, BiEncoder | CrossEncoder) else load_reference(model, kind)
     if isinstance(reference, BiEncoder) and reference.layout.dense and not pooling_in_graph:
@@ -115,7 +121,7 @@ def export_model(
         ctx.tokenizer = write_tokenizer(reference, staging)
         expected = reference_outputs(reference, data)
         for step in steps:
-            variant = run_step(step, ctx)
+            variant = replace(run_step(step, ctx), static_shapes=shapes)
             ctx.variants.append(variant)
             figures = validate(ctx, variant, data, expected)
             ctx.variants[-1] = replace(variant, validation=figures)

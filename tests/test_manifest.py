@@ -54,7 +54,7 @@ def bi_manifest() -> Manifest:
                 inputs=INPUTS[:2],
                 outputs=("token_embeddings",),
                 sha256="cd" * 32,
-                static_shape=(1, 128),
+                static_shapes=((1, 128), (1, 256)),
             ),
         ),
         provenance=Provenance(
@@ -116,8 +116,8 @@ def test_to_dict_is_plain_json_with_enum_values():
     assert data["embedding"]["similarity"] == "dot"
     assert data["variants"][0]["precision"] == "fp32"
     assert data["variants"][0]["inputs"] == list(INPUTS)
-    assert data["variants"][0]["static_shape"] is None
-    assert data["variants"][1]["static_shape"] == [1, 128]
+    assert data["variants"][0]["static_shapes"] == []
+    assert data["variants"][1]["static_shapes"] == [[1, 128], [1, 256]]
     assert data["variants"][0]["validation"] == {"max_abs_diff": 1.5e-6, "min_cosine": 0.999999}
     assert data["classifier"] is None
     assert data["tokenizer"] == {
@@ -176,8 +176,8 @@ def test_loaded_manifest_has_tuples_and_enums(tmp_path):
     assert isinstance(loaded.variants, tuple)
     assert loaded.variants[1].precision is Precision.INT8
     assert loaded.variants[1].inputs == ("input_ids", "attention_mask")
-    assert loaded.variants[1].static_shape == (1, 128)
-    assert loaded.variants[0].static_shape is None
+    assert loaded.variants[1].static_shapes == ((1, 128), (1, 256))
+    assert loaded.variants[0].static_shapes == ()
     assert loaded.tokenizer.padding_side == "left"
     assert loaded.provenance.versions == {"torch": "2.13.0", "edgesbert": "0.1.0"}
 
@@ -186,13 +186,13 @@ def test_optional_fields_take_their_defaults():
     data = bi_manifest().to_dict()
     del data["tokenizer"]["padding_side"]
     for variant in data["variants"]:
-        del variant["static_shape"], variant["validation"]
+        del variant["static_shapes"], variant["validation"]
     for key in ("similarity", "prompts", "default_prompt_name"):
         del data["embedding"][key]
     del data["provenance"]["versions"], data["provenance"]["checksums"]
     parsed = Manifest.from_dict(data)
     assert parsed.tokenizer.padding_side == "right"
-    assert parsed.variants[1].static_shape is None
+    assert parsed.variants[1].static_shapes == ()
     assert parsed.variants[0].validation == {}
     assert parsed.embedding is not None
     assert parsed.embedding.similarity is SimilarityFunction.COSINE
@@ -336,13 +336,13 @@ REFUSALS = [
     ),
     (
         "bi",
-        _set("variants[1].static_shape", [1]),
-        "field 'variants[1].static_shape' must be [batch, sequence] positive integers, got [1]",
+        _set("variants[1].static_shapes", [[1]]),
+        "field 'variants[1].static_shapes' must be [batch, sequence] pairs of positive integers, got [1]",
     ),
     (
         "bi",
-        _set("variants[1].static_shape", [1, 0]),
-        "field 'variants[1].static_shape' must be [batch, sequence] positive integers, got [1, 0]",
+        _set("variants[1].static_shapes", [[1, 0]]),
+        "field 'variants[1].static_shapes' must be [batch, sequence] pairs of positive integers, got [1, 0]",
     ),
     (
         "bi",
@@ -462,5 +462,5 @@ def test_bool_validation_figure_is_refused(tmp_path):
 
 
 def test_bool_static_shape_is_refused(tmp_path):
-    message = _refusal(tmp_path, "bi", _set("variants[1].static_shape", [True, 128]))
-    assert "field 'variants[1].static_shape'" in message
+    message = _refusal(tmp_path, "bi", _set("variants[1].static_shapes", [[True, 128]]))
+    assert "field 'variants[1].static_shapes'" in message

@@ -144,3 +144,47 @@ print(json.dumps(model.encode(json.loads(sys.argv[2])).tolist()))
     assert child.returncode == 0, child.stderr
     expected = load(ov_bi, variant="openvino").encode(texts)
     np.testing.assert_allclose(np.array(json.loads(child.stdout)), expected, atol=1e-5)
+
+
+def test_static_shapes_are_declared_validated_and_padded_to(tmp_path, tiny_bi_encoder_folder, stsb_sentences):
+    from edgesbert.exporters import Tolerance, export_model
+    from edgesbert.reference import BiEncoder as Reference
+    from edgesbert.runtime import load
+    from edgesbert.runtime.static_shapes import pick_shape
+
+    manifest = export_model(
+        tiny_bi_encoder_folder("bert-mean"),
+        tmp_path / "static",
+        backend="openvino",
+        quantize=["int8"],
+        static_shapes=[(4, 16), (4, 32)],
+        tolerance=Tolerance(**LOOSE),
+        validation_size=24,
+    )
+    assert {v.static_shapes for v in manifest.variants} == {((4, 16), (4, 32))}
+    assert manifest.variant("openvino").validation["max_abs_diff"] <= 1e-4  # validated in those shapes
+
+    model = load(tmp_path / "static", variant="openvino")
+    assert model.max_seq_length == 32  # the longest static shape bounds the input (the model: 64)
+    texts = [*stsb_sentences[:11], "word " * 500]  # 11 + 1 rows: three padded batches of 4
+    expected = Reference(tiny_bi_encoder_folder("bert-mean"), max_seq_length=32).encode(texts)
+    np.testing.assert_allclose(model.encode(texts, batch_size=12), expected, atol=1e-4)
+    compiled = model._backend._compiled
+    assert set(compiled) <= {(4, 16), (4, 32)} and (4, 32) in compiled  # compiled per shape, on demand
+
+    assert pick_shape([(1, 16), (1, 64)], 10) == (1, 16)
+    assert pick_shape([(1, 16), (1, 64)], 17) == (1, 64)
+    assert pick_shape([(1, 16), (1, 64)], 100) == (1, 64)
+
+
+def test_cli_static_shapes_option(capsys, tmp_path, tiny_bi_encoder_folder):
+    from edgesbert.cli import main
+    from edgesbert.runtime.manifest import Manifest
+
+    output = tmp_path / "cli"
+    argv = ["export", str(tiny_bi_encoder_folder("bert-mean")), "-o", str(output), "--backend", "openvino"]
+    assert main([*argv, "--static-shapes", "1x32,2X64", "--validation-size", "8"]) == 0
+    assert Manifest.load(output).variant().static_shapes == ((1, 32), (2, 64))
+    with pytest.raises(SystemExit):
+        main([*argv, "--static-shapes", "1by32"])
+    assert "expected BATCHxSEQUENCE" in capsys.readouterr().err

@@ -79,7 +79,9 @@ class GraphVariant:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     sha256: str
-    static_shape: tuple[int, int] | None = None  # (batch, sequence) when the graph is not dynamic
+    #: (batch, sequence) shapes to compile for, e.g. for NPUs; inputs are padded to the nearest one.
+    #: Empty: the graph runs any shape.
+    static_shapes: tuple[tuple[int, int], ...] = ()
     validation: Mapping[str, float] = field(default_factory=dict)
     #: how the exporter made it, e.g. {"optimize": "O2", "quantize": "int8-dynamic", "per_channel": True}
     recipe: Mapping[str, str | int | float | bool] = field(default_factory=dict)
@@ -309,9 +311,12 @@ def _tokenizer(f: _Fields) -> TokenizerSpec:
 
 
 def _variant(f: _Fields) -> GraphVariant:
-    shape = f.get("static_shape", list, None)
-    if shape is not None and (len(shape) != 2 or not all(_is_int(n) and n > 0 for n in shape)):
-        raise f.fail("static_shape", f"must be [batch, sequence] positive integers, got {shape!r}")
+    shapes = f.get("static_shapes", list, [])
+    for shape in shapes:
+        if not isinstance(shape, list) or len(shape) != 2 or not all(_is_int(n) and n > 0 for n in shape):
+            raise f.fail(
+                "static_shapes", f"must be [batch, sequence] pairs of positive integers, got {shape!r}"
+            )
     validation = f.get("validation", dict, {})
     if not all(_is_number(v) for v in validation.values()):
         raise f.fail("validation", "must map figure names to numbers")
@@ -326,7 +331,7 @@ def _variant(f: _Fields) -> GraphVariant:
         inputs=f.strings("inputs"),
         outputs=f.strings("outputs"),
         sha256=f.get("sha256", str),
-        static_shape=(shape[0], shape[1]) if shape is not None else None,
+        static_shapes=tuple((shape[0], shape[1]) for shape in shapes),
         validation=validation,
         recipe=recipe,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from edgesbert.runtime.manifest import ClassifierSpec, EmbeddingSpec, GraphVaria
 from edgesbert.runtime.pooling import pool
 from edgesbert.runtime.ranking import PairScorer
 from edgesbert.runtime.similarity import normalize
+from edgesbert.runtime.static_shapes import run_static
 from edgesbert.runtime.tokenizer import TextInput, TextTokenizer
 
 
@@ -62,7 +64,10 @@ class ExportedModel:
                 "use edgesbert.runtime.load() to open either kind"
             )
         self.variant: GraphVariant = self.manifest.variant(variant)
-        self.max_seq_length = self.manifest.max_seq_length
+        shapes = self.variant.static_shapes
+        longest = max(sequence for _, sequence in shapes) if shapes else self.manifest.max_seq_length
+        self.max_seq_length = min(self.manifest.max_seq_length, longest)
+        options = replace(options, static_shapes=shapes)
         self._tokenizer = TextTokenizer(self.folder, self.manifest.tokenizer, self.max_seq_length)
         self._backend = self._open_graph(options)
         self._configure()
@@ -90,6 +95,9 @@ class ExportedModel:
 
     def _run(self, texts: list[TextInput]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         features = self._tokenizer(texts)
+        if self.variant.static_shapes:
+            pad_id = self.manifest.tokenizer.pad_token_id
+            return run_static(self._backend.run, features, self.variant.static_shapes, pad_id), features
         return self._backend.run(features), features
 
 

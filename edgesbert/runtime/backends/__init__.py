@@ -43,6 +43,7 @@ class RunOptions:
     threads: int | None = None  # None lets the backend choose
     performance_hint: PerformanceHint | None = None
     cache_dir: Path | None = None  # compiled-model cache, for fast second starts
+    static_shapes: tuple[tuple[int, int], ...] = ()  # from the manifest: compile for these shapes only
 
     @classmethod
     def parse(

@@ -36,18 +36,30 @@ class OpenVinoBackend(Backend):
             config["INFERENCE_NUM_THREADS"] = options.threads
         if options.cache_dir is not None:
             config["CACHE_DIR"] = str(options.cache_dir)
+        self._core, self._device, self._config = core, device, config
         try:
-            self._compiled = core.compile_model(core.read_model(str(graph)), device, config)
+            self._model = core.read_model(str(graph))
+            self.input_names = tuple(port.get_any_name() for port in self._model.inputs)
+            self._static = bool(options.static_shapes)
+            # static graphs compile once per shape, on first use (NPUs cannot run dynamic shapes)
+            self._compiled: dict[tuple[int, ...] | None, Any] = {}
+            if not self._static:
+                self._compiled[None] = core.compile_model(self._model, device, config)
         except Exception as e:  # OpenVINO raises RuntimeError with its own text for bad files
             raise ModelLoadError(f"OpenVINO cannot load {graph}: {e}") from e
-        self.input_names = tuple(port.get_any_name() for port in self._compiled.inputs)
-        self._request = self._compiled.create_infer_request()
+
+    def _request(self, shape: tuple[int, ...]) -> Any:
+        key = shape if self._static else None
+        if key not in self._compiled:
+            self._model.reshape({name: list(shape) for name in self.input_names})
+            self._compiled[key] = self._core.compile_model(self._model, self._device, self._config)
+        return self._compiled[key]
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Run one batch; ``inputs`` must hold every name in ``input_names``."""
         feed = {name: inputs[name] for name in self.input_names}
-        result = self._request.infer(feed)
-        return np.asarray(result[self._compiled.outputs[0]], dtype=np.float32)
+        compiled = self._request(feed["input_ids"].shape)
+        return np.asarray(compiled(feed)[compiled.outputs[0]], dtype=np.float32)
 
 
 BACKEND = OpenVinoBackend
