@@ -49,6 +49,7 @@ def test_every_variant_is_described_with_its_recipe_and_checksum(all_variants):
     static = by_name["int8-static"].recipe
     assert static["quantize"] == "int8-static" and static["calibration"] == "built-in"
     assert static["calibration_method"] == "minmax" and static["calibration_samples"] == 256
+    assert static["kept_float"] == "feed-forward down-projections"
     for variant in manifest.variants:
         data = (all_variants / variant.file).read_bytes()
         assert (
@@ -239,3 +240,16 @@ def test_default_variant_policy():
     assert default_variant([fp32, fp16]) == "fp32"  # fp16 is for GPUs
     assert default_variant([fp32, o2, fp16]) == "O2"
     assert default_variant([fp32, o2, int8_b, int8_a]) == "int8"
+
+
+def test_static_int8_keeps_feed_forward_down_projections_float(all_variants):
+    import onnx
+
+    from edgesbert.exporters.onnx_quantize import down_projections
+
+    excluded = down_projections(all_variants / "model.onnx")  # the fp32 graph of a 2-layer model
+    assert len(excluded) == 2
+    quantized = onnx.load(str(all_variants / "model_int8-static.onnx"))
+    float_matmuls = {n.name for n in quantized.graph.node if n.op_type == "MatMul"}
+    assert set(excluded) <= float_matmuls
+    assert any(n.op_type == "QLinearMatMul" for n in quantized.graph.node)
