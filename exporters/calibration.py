@@ -10,6 +10,7 @@ import io
 import json
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from os import PathLike
 from pathlib import Path
@@ -81,6 +82,25 @@ def read_calibration(
     else:
         texts = _from_file(Path(source), pairs, column)
     return _sample(texts, count, seed)
+
+
+@dataclass(frozen=True)
+class CalibrationSource:
+    """Where a static quantization step takes its texts from (see ``read_calibration``)."""
+
+    source: str | Path | Sequence[Text] | None = None  # a file, a list, or None for the built-in set
+    column: str | None = None
+    samples: int = 256
+
+    def texts(self, pairs: bool) -> list[Text]:
+        """The texts; export_model reads them before any work, so a bad file fails fast."""
+        return read_calibration(self.source, pairs=pairs, count=self.samples, column=self.column)  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        """What the manifest records: the file name, or where the texts came from."""
+        if isinstance(self.source, str | PathLike):
+            return str(self.source)
+        return "built-in" if self.source is None else "list"
 
 
 @lru_cache(maxsize=2)

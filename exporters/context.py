@@ -11,6 +11,7 @@ from edgesbert.exporters.validation import Tolerance
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.runtime.manifest import GraphVariant, ModelKind, Precision, TokenizerSpec
 from edgesbert.runtime.models import sha256_of
+from edgesbert.runtime.tokenizer import TextTokenizer
 
 
 @dataclass
@@ -36,6 +37,12 @@ class ExportContext:
             if variant.name == name:
                 return variant
         raise ExportError(f"no variant {name!r} was written before this step; check the order of steps")
+
+    def text_tokenizer(self) -> TextTokenizer:
+        """The runtime's tokenizer over the staged ``tokenizer.json``, to feed graphs real inputs."""
+        if self.tokenizer is None:
+            raise ExportError("the tokenizer must be written before this step")
+        return TextTokenizer(self.folder, self.tokenizer, self.reference.max_seq_length)
 
     def float_source(self) -> GraphVariant:
         """The graph to quantize: the latest fp32 variant (optimized, if an optimization step ran)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from tqdm.auto import tqdm
 
 from edgesbert.errors import ExportError
-from edgesbert.exporters.calibration import Text, read_calibration
+from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.runtime.manifest import GraphVariant, Precision
 from edgesbert.runtime.tokenizer import TextTokenizer
@@ -148,9 +148,7 @@ class StaticInt8:
     """Int8 weights and activations, with activation ranges calibrated on real text."""
 
     preset: Int8Preset
-    calibration: str | Path | Sequence[Text] | None = None  # a file, a list, or None for the built-in set
-    column: str | None = None
-    samples: int = 256
+    calibration: CalibrationSource = field(default_factory=CalibrationSource)
     method: str = "minmax"
     quant_format: str = "qoperator"
 
@@ -160,10 +158,6 @@ class StaticInt8:
         if self.quant_format not in STATIC_FORMATS:
             raise ExportError(f"unknown static format {self.quant_format!r}; choose {STATIC_FORMATS}")
 
-    def texts(self, pairs: bool) -> list[Text]:
-        """The calibration texts (read before any work, so a bad file fails fast)."""
-        return read_calibration(self.calibration, pairs=pairs, count=self.samples, column=self.column)
-
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Calibrate, write ``model_<name>.onnx`` and describe it."""
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -172,10 +166,7 @@ class StaticInt8:
         source = ctx.variant("fp32")
         name = "int8-static"
         path = ctx.folder / f"model_{name}.onnx"
-        texts = self.texts(pairs=ctx.kind.value == "cross-encoder")
-        if ctx.tokenizer is None:
-            raise ExportError("static quantization needs the tokenizer written first")
-        tokenizer = TextTokenizer(ctx.folder, ctx.tokenizer, ctx.reference.max_seq_length)
+        texts = self.calibration.texts(pairs=ctx.kind.value == "cross-encoder")
         methods = {
             "minmax": CalibrationMethod.MinMax,
             "entropy": CalibrationMethod.Entropy,
@@ -184,7 +175,7 @@ class StaticInt8:
         quantize_static(
             ctx.folder / source.file,
             path,
-            _CalibrationReader(tokenizer, texts, source.inputs),
+            _CalibrationReader(ctx.text_tokenizer(), texts, source.inputs),
             quant_format=QuantFormat.QOperator if self.quant_format == "qoperator" else QuantFormat.QDQ,
             op_types_to_quantize=["MatMul"],
             per_channel=self.preset.per_channel,
@@ -201,7 +192,7 @@ class StaticInt8:
             "per_channel": self.preset.per_channel,
             "reduce_range": self.preset.reduce_range,
             "format": self.quant_format,
-            "calibration": str(self.calibration) if isinstance(self.calibration, str | Path) else "built-in",
+            "calibration": self.calibration.describe(),
             "calibration_method": self.method,
             "kept_float": "feed-forward down-projections",
             "calibration_samples": len(texts),

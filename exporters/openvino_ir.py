@@ -5,17 +5,15 @@ The IR is converted from the fp32 ONNX graph, so pooling and normalization stay 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from edgesbert.errors import ExportError, require
-from edgesbert.exporters.calibration import Text, read_calibration
+from edgesbert.errors import require
+from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.runtime.manifest import GraphVariant, Precision
-from edgesbert.runtime.tokenizer import TextTokenizer
 
 IR_NAME = "openvino"
 
@@ -52,14 +50,8 @@ class OpenVinoIR:
 class NncfInt8:
     """Post-training int8 quantization of weights and activations with NNCF, calibrated on real text."""
 
-    calibration: str | Path | Sequence[Text] | None = None
-    column: str | None = None
-    samples: int = 256
+    calibration: CalibrationSource = field(default_factory=CalibrationSource)
     smooth_quant: bool = False  # NNCF's SmoothQuant alpha for transformers; off unless it measures better
-
-    def texts(self, pairs: bool) -> list[Text]:
-        """The calibration texts (read before any work, so a bad file fails fast)."""
-        return read_calibration(self.calibration, pairs=pairs, count=self.samples, column=self.column)
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Calibrate, quantize, save and describe ``openvino_model_int8.xml``."""
@@ -68,10 +60,8 @@ class NncfInt8:
         import openvino as ov
 
         source = ctx.variant(IR_NAME)
-        if ctx.tokenizer is None:
-            raise ExportError("int8 quantization needs the tokenizer written first")
-        texts = self.texts(pairs=ctx.kind.value == "cross-encoder")
-        tokenizer = TextTokenizer(ctx.folder, ctx.tokenizer, ctx.reference.max_seq_length)
+        texts = self.calibration.texts(pairs=ctx.kind.value == "cross-encoder")
+        tokenizer = ctx.text_tokenizer()
 
         def features(text: Text) -> dict[str, np.ndarray]:
             encoded = tokenizer([text])
@@ -92,7 +82,7 @@ class NncfInt8:
         recipe = {
             "quantize": "int8-static",
             "tool": "nncf",
-            "calibration": str(self.calibration) if isinstance(self.calibration, str | Path) else "built-in",
+            "calibration": self.calibration.describe(),
             "calibration_samples": len(texts),
             "smooth_quant": self.smooth_quant,
         }

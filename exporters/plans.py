@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesbert.errors import ExportError
-from edgesbert.exporters.calibration import Text
+from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import Intermediate, Step
 from edgesbert.exporters.onnx_graph import onnx_fp32
 from edgesbert.exporters.onnx_optimize import LEVELS, OptimizeGraph
@@ -49,6 +49,10 @@ class Quantization:
     method: str = "minmax"  # minmax, entropy, percentile
     static_format: str = "qoperator"  # qoperator, qdq
 
+    def calibration_source(self) -> CalibrationSource:
+        """The calibration part of these options."""
+        return CalibrationSource(self.calibration, self.column, self.samples)
+
 
 def onnx_steps(
     optimize: str | None = None, quantize: Sequence[str] = (), options: Quantization | None = None
@@ -72,9 +76,7 @@ def onnx_steps(
             steps.append(
                 StaticInt8(
                     int8_preset(options.preset),
-                    options.calibration,
-                    options.column,
-                    options.samples,
+                    options.calibration_source(),
                     options.method,
                     options.static_format,
                 )
@@ -97,7 +99,7 @@ def openvino_steps(
         if name == "fp16":
             steps.append(OpenVinoIR(fp16=True))
         elif name == "int8":
-            steps.append(NncfInt8(options.calibration, options.column, options.samples))
+            steps.append(NncfInt8(options.calibration_source()))
         else:
             steps.append(NncfWeightsInt8())
     return steps

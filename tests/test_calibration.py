@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import csv
-import importlib
-import importlib.util
 import json
 import random
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from edgesbert.errors import ExportError
+from edgesbert.exporters import calibration
 
-
-def _load_calibration() -> ModuleType:
-    """``exporters/calibration.py``, loaded without running ``edgesbert/exporters/__init__.py``.
-
-    That ``__init__`` imports torch and onnx (several seconds); the calibration module needs neither,
-    so its tests stay fast. Where the exporter package is already imported, the regular module is used.
-    """
-    if "edgesbert.exporters" in sys.modules:
-        return importlib.import_module("edgesbert.exporters.calibration")
-    package = importlib.util.find_spec("edgesbert.exporters")
-    assert package is not None and package.submodule_search_locations
-    path = Path(next(iter(package.submodule_search_locations))) / "calibration.py"
-    spec = importlib.util.spec_from_file_location("_edgesbert_calibration_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-calibration = _load_calibration()
 read_calibration = calibration.read_calibration
 builtin_calibration = calibration.builtin_calibration
 DATA = Path(calibration.__file__).parent / "data"
