@@ -2,7 +2,7 @@
 
 Int8 presets per instruction set: on x86 without VNNI the u8 x s8 multiply-add can saturate, so the
 weights use 7 bits there (``reduce_range``); per-channel weight scales keep the accuracy. The avx2
-preset was chosen by measurement on all-MiniLM-L6-v2 (benchmarks/results/onnx-variants.md); the others
+preset was chosen by measurement on all-MiniLM-L6-v2 (benchmarks/results/int8-presets.md); the others
 follow onnxruntime's guidance for their instruction sets.
 """
 
