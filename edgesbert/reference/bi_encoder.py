@@ -29,13 +29,20 @@ def model_input_names(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
 
 
 def load_transformer(
-    folder: Path, model_class: Any = AutoModel, attn_implementation: str | None = None
+    folder: Path,
+    model_class: Any = AutoModel,
+    attn_implementation: str | None = None,
+    num_labels: int | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a Hugging Face model and its fast tokenizer; no remote code."""
+    """Load a Hugging Face model and its fast tokenizer; no remote code.
+
+    ``num_labels`` sets a classifier's output count (a new head when the folder has none of that size).
+    """
+    labels = {} if num_labels is None else {"num_labels": num_labels, "ignore_mismatched_sizes": True}
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True, trust_remote_code=False)
         model = model_class.from_pretrained(
-            folder, trust_remote_code=False, attn_implementation=attn_implementation
+            folder, trust_remote_code=False, attn_implementation=attn_implementation, **labels
         )
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"cannot load a transformer from {folder}: {e}") from e

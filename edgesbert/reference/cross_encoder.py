@@ -67,6 +67,7 @@ class CrossEncoder(PairScorer):
         max_length: int | None = None,
         activation: Activation | str | None = None,
         attn_implementation: str | None = None,
+        num_labels: int | None = None,
     ) -> None:
         """Load ``model``: a local folder or a Hugging Face id (resolved offline first).
 
@@ -76,11 +77,13 @@ class CrossEncoder(PairScorer):
             max_length: maximum tokens of a pair; None takes the tokenizer's limit.
             activation: override the activation applied to the logits.
             attn_implementation: transformers' attention kernel ("eager", "sdpa"); None picks its default.
+            num_labels: give the classifier this many outputs, e.g. to start training from a model
+                without a head (the new head is random: seed torch first); None keeps the folder's.
         """
         self.source = str(model)
         self.folder = resolve_model(model)
         classifier, self.tokenizer = load_transformer(
-            self.folder, AutoModelForSequenceClassification, attn_implementation
+            self.folder, AutoModelForSequenceClassification, attn_implementation, num_labels
         )
         self.input_names = model_input_names(classifier, self.tokenizer)
         self.transformer_config = classifier.config
