@@ -1,0 +1,55 @@
+"""Train bi-encoders and cross-encoders, and save them where sentence-transformers and edgesbert load them.
+
+A short run::
+
+    from edgesbert.reference import BiEncoder
+    from edgesbert.training import (
+        BiEncoderTask, CoSENTLoss, STSEvaluator, Trainer, TrainingConfig, read_sts_csv, sts_examples,
+    )
+
+    model = BiEncoder("path/to/start")
+    train = sts_examples(read_sts_csv("stsb-en-train.csv"))
+    evaluator = STSEvaluator.from_pairs(read_sts_csv("stsb-en-dev.csv"))
+    history = Trainer(
+        BiEncoderTask(model, CoSENTLoss()), TrainingConfig(epochs=1), evaluator=evaluator, output_folder="out"
+    ).fit(train)
+    # out/final and out/best are sentence-transformers folders
+
+Needs ``pip install "edgesbert[train]"``.
+"""
+
+from __future__ import annotations
+
+from edgesbert.errors import require
+
+require("torch", "train")
+require("transformers", "train")
+
+from edgesbert.training.data import Example, ScoredPair, read_sts_csv, sts_examples  # noqa: E402
+from edgesbert.training.losses import (  # noqa: E402
+    BiEncoderLoss,
+    BinaryCrossEntropyLoss,
+    CoSENTLoss,
+    CosineSimilarityLoss,
+    CrossEncoderLoss,
+    CrossEntropyLoss,
+    MatryoshkaLoss,
+    MSELoss,
+    MultipleNegativesRankingLoss,
+)
+
+__all__ = [
+    "BiEncoderLoss",
+    "BinaryCrossEntropyLoss",
+    "CoSENTLoss",
+    "CosineSimilarityLoss",
+    "CrossEncoderLoss",
+    "CrossEntropyLoss",
+    "Example",
+    "MSELoss",
+    "MatryoshkaLoss",
+    "MultipleNegativesRankingLoss",
+    "ScoredPair",
+    "read_sts_csv",
+    "sts_examples",
+]
