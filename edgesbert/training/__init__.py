@@ -26,6 +26,19 @@ require("torch", "train")
 require("transformers", "train")
 
 from edgesbert.training.data import Example, ScoredPair, read_sts_csv, sts_examples  # noqa: E402
+from edgesbert.training.evaluators import (  # noqa: E402
+    ClassificationResult,
+    CorrelationResult,
+    CrossEncoderClassificationEvaluator,
+    CrossEncoderCorrelationEvaluator,
+    EvaluationResult,
+    Evaluator,
+    MSEEvaluator,
+    MSEResult,
+    STSEvaluator,
+    TranslationEvaluator,
+    TranslationResult,
+)
 from edgesbert.training.losses import (  # noqa: E402
     BiEncoderLoss,
     BinaryCrossEntropyLoss,
@@ -37,19 +50,42 @@ from edgesbert.training.losses import (  # noqa: E402
     MSELoss,
     MultipleNegativesRankingLoss,
 )
+from edgesbert.training.retrieval import (  # noqa: E402
+    InformationRetrievalEvaluator,
+    RerankingEvaluator,
+    RerankingResult,
+    RerankingSample,
+    RetrievalResult,
+)
 
 __all__ = [
     "BiEncoderLoss",
     "BinaryCrossEntropyLoss",
+    "ClassificationResult",
     "CoSENTLoss",
+    "CorrelationResult",
     "CosineSimilarityLoss",
+    "CrossEncoderClassificationEvaluator",
+    "CrossEncoderCorrelationEvaluator",
     "CrossEncoderLoss",
     "CrossEntropyLoss",
+    "EvaluationResult",
+    "Evaluator",
     "Example",
+    "InformationRetrievalEvaluator",
+    "MSEEvaluator",
     "MSELoss",
+    "MSEResult",
     "MatryoshkaLoss",
     "MultipleNegativesRankingLoss",
+    "RerankingEvaluator",
+    "RerankingResult",
+    "RerankingSample",
+    "RetrievalResult",
+    "STSEvaluator",
     "ScoredPair",
+    "TranslationEvaluator",
+    "TranslationResult",
     "read_sts_csv",
     "sts_examples",
 ]
