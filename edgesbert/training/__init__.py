@@ -57,9 +57,19 @@ from edgesbert.training.retrieval import (  # noqa: E402
     RerankingSample,
     RetrievalResult,
 )
+from edgesbert.training.save import save_bi_encoder, save_cross_encoder  # noqa: E402
+from edgesbert.training.tasks import BiEncoderTask, CrossEncoderTask, TrainingTask  # noqa: E402
+from edgesbert.training.trainer import (  # noqa: E402
+    Evaluation,
+    Trainer,
+    TrainingConfig,
+    TrainingHistory,
+    seed_everything,
+)
 
 __all__ = [
     "BiEncoderLoss",
+    "BiEncoderTask",
     "BinaryCrossEntropyLoss",
     "ClassificationResult",
     "CoSENTLoss",
@@ -68,7 +78,9 @@ __all__ = [
     "CrossEncoderClassificationEvaluator",
     "CrossEncoderCorrelationEvaluator",
     "CrossEncoderLoss",
+    "CrossEncoderTask",
     "CrossEntropyLoss",
+    "Evaluation",
     "EvaluationResult",
     "Evaluator",
     "Example",
@@ -84,8 +96,15 @@ __all__ = [
     "RetrievalResult",
     "STSEvaluator",
     "ScoredPair",
+    "Trainer",
+    "TrainingConfig",
+    "TrainingHistory",
+    "TrainingTask",
     "TranslationEvaluator",
     "TranslationResult",
     "read_sts_csv",
+    "save_bi_encoder",
+    "save_cross_encoder",
+    "seed_everything",
     "sts_examples",
 ]
