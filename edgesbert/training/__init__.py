@@ -26,6 +26,11 @@ require("torch", "train")
 require("transformers", "train")
 
 from edgesbert.training.data import Example, ScoredPair, read_sts_csv, sts_examples  # noqa: E402
+from edgesbert.training.distillation import (  # noqa: E402
+    distillation_examples,
+    parallel_sentences,
+    read_parallel_stsb,
+)
 from edgesbert.training.evaluators import (  # noqa: E402
     ClassificationResult,
     CorrelationResult,
@@ -102,6 +107,9 @@ __all__ = [
     "TrainingTask",
     "TranslationEvaluator",
     "TranslationResult",
+    "distillation_examples",
+    "parallel_sentences",
+    "read_parallel_stsb",
     "read_sts_csv",
     "save_bi_encoder",
     "save_cross_encoder",
