@@ -104,6 +104,9 @@ def test_auto_device_hints_and_cache(ov_bi, tmp_path, stsb_sentences):
     np.testing.assert_allclose(model.encode(stsb_sentences[:8]), expected, atol=1e-5)
     model = load(ov_bi, variant="openvino", performance_hint="throughput", cache_dir=cache)
     np.testing.assert_allclose(model.encode(stsb_sentences[:8]), expected, atol=1e-5)
+    assert model._backend.concurrent_runs >= 1
+    many = load(ov_bi, variant="openvino").encode(stsb_sentences, batch_size=8)
+    np.testing.assert_allclose(model.encode(stsb_sentences, batch_size=8), many, atol=1e-5)
     assert any(cache.iterdir()), "OpenVINO wrote no compiled model into the cache folder"
     with pytest.raises(ValueError, match="performance_hint must be one of"):
         load(ov_bi, performance_hint="fast")

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from edgesbert.runtime.batching import BatchRunner
 from edgesbert.runtime.inputs import as_texts
 from edgesbert.runtime.manifest import SimilarityFunction
 from edgesbert.runtime.precision import OutputPrecision, empty_embeddings, quantize_embeddings
@@ -21,7 +22,7 @@ from edgesbert.runtime.similarity import similarity as _similarity
 from edgesbert.runtime.similarity import similarity_pairwise as _similarity_pairwise
 
 
-class SentenceEncoder(ABC):
+class SentenceEncoder(BatchRunner, ABC):
     """A model that embeds sentences, with sentence-transformers' ``encode`` semantics."""
 
     prompts: Mapping[str, str]
@@ -77,10 +78,11 @@ class SentenceEncoder(ABC):
 
         order = np.argsort([-len(text) for text in texts], kind="stable")
         embeddings = np.empty((len(texts), self.embedding_dimension), dtype=np.float32)
-        starts = range(0, len(texts), batch_size)
-        for start in tqdm(starts, desc="Batches", disable=not show_progress_bar):
-            index = order[start : start + batch_size]
-            embeddings[index] = self._embed([texts[i] for i in index])
+        batches = [order[start : start + batch_size] for start in range(0, len(texts), batch_size)]
+        results = self._map_batches(self._embed, ([texts[i] for i in index] for index in batches))
+        progress = tqdm(results, "Batches", len(batches), disable=not show_progress_bar)
+        for index, vectors in zip(batches, progress, strict=True):
+            embeddings[index] = vectors
 
         embeddings = embeddings[:, :dimension]
         if normalize_embeddings:

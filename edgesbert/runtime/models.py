@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import numpy as np
 
 from edgesbert.errors import ManifestError, ModelLoadError
 from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions, open_backend
+from edgesbert.runtime.batching import BatchFunction, Item, map_concurrently
 from edgesbert.runtime.encoding import SentenceEncoder
 from edgesbert.runtime.manifest import ClassifierSpec, EmbeddingSpec, GraphVariant, Manifest, ModelKind
 from edgesbert.runtime.pooling import pool
@@ -70,6 +73,7 @@ class ExportedModel:
         options = replace(options, static_shapes=shapes)
         self._tokenizer = TextTokenizer(self.folder, self.manifest.tokenizer, self.max_seq_length)
         self._backend = self._open_graph(options)
+        self._pool: ThreadPoolExecutor | None = None
         self._configure()
 
     def _configure(self) -> None:
@@ -92,6 +96,15 @@ class ExportedModel:
         if missing:
             raise ModelLoadError(f"{graph} asks for inputs the runtime cannot make: {sorted(missing)}")
         return backend
+
+    def _map_batches(self, fn: BatchFunction[Item], batches: Iterable[list[Item]]) -> Iterator[np.ndarray]:
+        """Batches one by one, or sliced across threads when the backend runs several at once."""
+        workers = self._backend.concurrent_runs
+        if workers == 1:
+            return map(fn, batches)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="edgesbert")
+        return map_concurrently(fn, batches, self._pool, workers)
 
     def _run(self, texts: list[TextInput]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         features = self._tokenizer(texts)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from edgesbert.runtime.batching import BatchRunner
 from edgesbert.runtime.inputs import as_pairs, as_texts
 from edgesbert.runtime.manifest import Activation
 
@@ -42,7 +43,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-class PairScorer(ABC):
+class PairScorer(BatchRunner, ABC):
     """A model that scores text pairs, with sentence-transformers' CrossEncoder semantics."""
 
     num_labels: int
@@ -72,10 +73,11 @@ class PairScorer(ABC):
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         logits = np.empty((len(items), self.num_labels), dtype=np.float32)
         order = np.argsort([-(len(a) + len(b)) for a, b in items], kind="stable")
-        starts = range(0, len(items), batch_size)
-        for start in tqdm(starts, desc="Batches", disable=not show_progress_bar):
-            index = order[start : start + batch_size]
-            logits[index] = self._logits([items[i] for i in index])
+        batches = [order[start : start + batch_size] for start in range(0, len(items), batch_size)]
+        results = self._map_batches(self._logits, ([items[i] for i in index] for index in batches))
+        progress = tqdm(results, "Batches", len(batches), disable=not show_progress_bar)
+        for index, scores in zip(batches, progress, strict=True):
+            logits[index] = scores
         scores = activate(logits, self.activation)
         if apply_softmax and self.num_labels > 1:
             scores = softmax(scores)

@@ -31,8 +31,8 @@ class Device(str, Enum):
 class PerformanceHint(str, Enum):
     """What to optimize a compiled graph for, where the backend supports it."""
 
-    LATENCY = "latency"
-    THROUGHPUT = "throughput"
+    LATENCY = "latency"  # one run at a time, on all threads
+    THROUGHPUT = "throughput"  # several single-threaded runs side by side
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ class Backend(ABC):
 
     #: the graph's input names, in its own order; callers feed exactly these.
     input_names: tuple[str, ...]
+    #: how many ``run`` calls from different threads pay off at once; 1 means run one at a time.
+    concurrent_runs: int = 1
 
     @abstractmethod
     def __init__(self, graph: Path, options: RunOptions) -> None:

@@ -1,0 +1,53 @@
+"""Running many batches: one after another, or split across threads that each run one at a time.
+
+On a CPU with few cores, several single-threaded runs of a graph side by side keep every core busy with
+little synchronisation, where one multi-threaded run waits on its threads at every small operator.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+
+Item = TypeVar("Item")
+BatchFunction = Callable[[list[Item]], np.ndarray]
+
+
+class BatchRunner:
+    """Maps a batch function over batches, in order; the base runs them one by one."""
+
+    def _map_batches(self, fn: BatchFunction[Item], batches: Iterable[list[Item]]) -> Iterator[np.ndarray]:
+        """``fn(batch)`` for each batch, in order; a subclass may run them concurrently."""
+        return map(fn, batches)
+
+
+def map_concurrently(
+    fn: BatchFunction[Item], batches: Iterable[list[Item]], pool: ThreadPoolExecutor, workers: int
+) -> Iterator[np.ndarray]:
+    """Like ``map(fn, batches)``, with each batch cut into up to ``workers`` slices run on ``pool``.
+
+    The next batch's slices are queued while one batch is awaited, so no worker idles between batches.
+    """
+    in_flight: deque[list[Future[np.ndarray]]] = deque()
+    for batch in batches:
+        in_flight.append([pool.submit(fn, part) for part in _split(batch, workers)])
+        if len(in_flight) > 1:
+            yield _join(in_flight.popleft())
+    while in_flight:
+        yield _join(in_flight.popleft())
+
+
+def _join(slices: list[Future[np.ndarray]]) -> np.ndarray:
+    return np.concatenate([future.result() for future in slices])
+
+
+def _split(batch: list[Item], parts: int) -> list[list[Item]]:
+    """``batch`` in up to ``parts`` contiguous slices of near-equal size."""
+    parts = max(1, min(parts, len(batch)))
+    size, extra = divmod(len(batch), parts)
+    bounds = [i * size + min(i, extra) for i in range(parts + 1)]
+    return [batch[bounds[i] : bounds[i + 1]] for i in range(parts)]
