@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,22 @@ def down_projections(graph: Path) -> list[str]:
     ]
 
 
+class _PreprocessingAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+@contextmanager
+def _without_preprocessing_advice() -> Iterator[None]:
+    """Mute onnxruntime's quantizer advice (logged on the root logger) to run its pre-processing tool."""
+    advice = _PreprocessingAdvice()
+    logging.getLogger().addFilter(advice)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(advice)
+
+
 def _variant_name(source: GraphVariant, suffix: str) -> str:
     return suffix if source.name == "fp32" else f"{source.name}-{suffix}"
 
@@ -126,14 +143,15 @@ class DynamicInt8:
         source = ctx.float_source()
         name = _variant_name(source, "int8")
         path = ctx.folder / f"model_{name}.onnx"
-        quantize_dynamic(
-            ctx.folder / source.file,
-            path,
-            weight_type=QuantType.QInt8,
-            per_channel=self.preset.per_channel,
-            reduce_range=self.preset.reduce_range,
-            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
+        with _without_preprocessing_advice():
+            quantize_dynamic(
+                ctx.folder / source.file,
+                path,
+                weight_type=QuantType.QInt8,
+                per_channel=self.preset.per_channel,
+                reduce_range=self.preset.reduce_range,
+                extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
         recipe = {
             "quantize": "int8-dynamic",
             "preset": self.preset.name,
@@ -172,20 +190,21 @@ class StaticInt8:
             "entropy": CalibrationMethod.Entropy,
             "percentile": CalibrationMethod.Percentile,
         }
-        quantize_static(
-            ctx.folder / source.file,
-            path,
-            _CalibrationReader(ctx.text_tokenizer(), texts, source.inputs),
-            quant_format=QuantFormat.QOperator if self.quant_format == "qoperator" else QuantFormat.QDQ,
-            op_types_to_quantize=["MatMul"],
-            per_channel=self.preset.per_channel,
-            reduce_range=self.preset.reduce_range,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=methods[self.method],
-            nodes_to_exclude=down_projections(ctx.folder / source.file),
-            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
+        with _without_preprocessing_advice():
+            quantize_static(
+                ctx.folder / source.file,
+                path,
+                _CalibrationReader(ctx.text_tokenizer(), texts, source.inputs),
+                quant_format=QuantFormat.QOperator if self.quant_format == "qoperator" else QuantFormat.QDQ,
+                op_types_to_quantize=["MatMul"],
+                per_channel=self.preset.per_channel,
+                reduce_range=self.preset.reduce_range,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=methods[self.method],
+                nodes_to_exclude=down_projections(ctx.folder / source.file),
+                extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
         recipe = {
             "quantize": "int8-static",
             "preset": self.preset.name,
