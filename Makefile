@@ -43,3 +43,18 @@ runtime-only: $(BIN)/edgesbert
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) build exported
+
+# Peer tools for the benchmarks (sentence-transformers' ONNX/OpenVINO backends, fastembed) in their own
+# environment: optimum-onnx and optimum-intel need transformers<4.58, .venv has transformers 5.x.
+PEERS_VENV := .venv-peers
+
+.PHONY: peers-venv
+peers-venv: $(PEERS_VENV)/.installed
+
+$(PEERS_VENV)/.installed: benchmarks/peers-requirements.txt
+	rm -rf $(PEERS_VENV)
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install -q -r benchmarks/peers-requirements.txt
+	$(PEERS_VENV)/bin/python -m pip check
+	touch $@
