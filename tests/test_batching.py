@@ -87,3 +87,13 @@ def test_throughput_hint_gives_the_same_scores(exported, stsb_sentences):
     scores = model.predict([(query, d) for d in documents])
     ranked = model.rank(query, documents)
     assert [r.corpus_id for r in ranked] == np.argsort(-scores, kind="stable").tolist()
+
+
+def test_progress_bar_counts_batches_and_keeps_the_results(exported, stsb_sentences, capsys):
+    from edgesbert.runtime import load
+
+    model = load(exported("bert-mean"))
+    quiet = model.encode(stsb_sentences, batch_size=50)
+    assert "Batches" not in capsys.readouterr().err
+    np.testing.assert_array_equal(model.encode(stsb_sentences, batch_size=50, show_progress_bar=True), quiet)
+    assert "4/4" in capsys.readouterr().err

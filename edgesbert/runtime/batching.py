@@ -14,6 +14,7 @@ from typing import TypeVar
 import numpy as np
 
 Item = TypeVar("Item")
+T = TypeVar("T")
 BatchFunction = Callable[[list[Item]], np.ndarray]
 
 
@@ -51,3 +52,12 @@ def _split(batch: list[Item], parts: int) -> list[list[Item]]:
     size, extra = divmod(len(batch), parts)
     bounds = [i * size + min(i, extra) for i in range(parts + 1)]
     return [batch[bounds[i] : bounds[i + 1]] for i in range(parts)]
+
+
+def progress(results: Iterable[T], total: int, enabled: bool) -> Iterable[T]:
+    """``results`` with a progress bar over batches when enabled; tqdm is imported only then (it is slow)."""
+    if not enabled:
+        return results
+    from tqdm.auto import tqdm
+
+    return tqdm(results, "Batches", total)

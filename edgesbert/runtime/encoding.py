@@ -10,9 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from edgesbert.runtime.batching import BatchRunner
+from edgesbert.runtime.batching import BatchRunner, progress
 from edgesbert.runtime.inputs import as_texts
 from edgesbert.runtime.manifest import SimilarityFunction
 from edgesbert.runtime.precision import OutputPrecision, empty_embeddings, quantize_embeddings
@@ -80,8 +79,7 @@ class SentenceEncoder(BatchRunner, ABC):
         embeddings = np.empty((len(texts), self.embedding_dimension), dtype=np.float32)
         batches = [order[start : start + batch_size] for start in range(0, len(texts), batch_size)]
         results = self._map_batches(self._embed, ([texts[i] for i in index] for index in batches))
-        progress = tqdm(results, "Batches", len(batches), disable=not show_progress_bar)
-        for index, vectors in zip(batches, progress, strict=True):
+        for index, vectors in zip(batches, progress(results, len(batches), show_progress_bar), strict=True):
             embeddings[index] = vectors
 
         embeddings = embeddings[:, :dimension]

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from edgesbert.runtime.batching import BatchRunner
+from edgesbert.runtime.batching import BatchRunner, progress
 from edgesbert.runtime.inputs import as_pairs, as_texts
 from edgesbert.runtime.manifest import Activation
 
@@ -75,8 +74,7 @@ class PairScorer(BatchRunner, ABC):
         order = np.argsort([-(len(a) + len(b)) for a, b in items], kind="stable")
         batches = [order[start : start + batch_size] for start in range(0, len(items), batch_size)]
         results = self._map_batches(self._logits, ([items[i] for i in index] for index in batches))
-        progress = tqdm(results, "Batches", len(batches), disable=not show_progress_bar)
-        for index, scores in zip(batches, progress, strict=True):
+        for index, scores in zip(batches, progress(results, len(batches), show_progress_bar), strict=True):
             logits[index] = scores
         scores = activate(logits, self.activation)
         if apply_softmax and self.num_labels > 1:
