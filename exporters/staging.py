@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from edgesbert.errors import ExportError
+from edgesbert.folders import new_staging_folder, swapped_in
 from edgesbert.runtime.manifest import MANIFEST_FILE
 
 
@@ -28,26 +26,13 @@ def check_replaceable(output: Path) -> None:
 def staged_folder(output: str | Path) -> Iterator[Path]:
     """Yield an empty staging folder; on success it replaces ``output``, on failure it is removed.
 
-    The swap is two renames in the same parent folder, so ``output`` is either the old folder or the
-    new one, never a mix, and an exception inside the block leaves ``output`` untouched.
+    Like ``edgesbert.folders.staged_folder``, and it refuses to replace anything but a model folder.
     """
     output = Path(output).resolve()
     check_replaceable(output)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
+        staging = new_staging_folder(output)
     except OSError as e:
         raise ExportError(f"cannot write into {output.parent}: {e.strerror or e}; pick another output") from e
-    staging.chmod(0o755)  # mkdtemp makes it private; the finished folder is an ordinary one
-    try:
+    with swapped_in(staging, output):
         yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if output.exists():
-        retired = output.with_name(f".{output.name}.retired-{uuid.uuid4().hex[:8]}")
-        output.rename(retired)
-        staging.rename(output)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        staging.rename(output)

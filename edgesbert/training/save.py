@@ -9,9 +9,6 @@ folder that replaces the destination only when complete, so a failed save damage
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from edgesbert import __version__
+from edgesbert.folders import staged_folder
 from edgesbert.runtime.manifest import Activation
 
 if TYPE_CHECKING:
@@ -49,27 +47,6 @@ _ACTIVATION_PATHS = {
     Activation.TANH: "torch.nn.modules.activation.Tanh",
     Activation.SOFTMAX: "torch.nn.modules.activation.Softmax",
 }
-
-
-@contextmanager
-def staged_folder(folder: str | Path) -> Iterator[Path]:
-    """Yield an empty staging folder that replaces ``folder`` once the block finishes without error."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.staging-", dir=folder.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    staging.chmod(0o755)
-    if folder.exists():
-        retired = folder.with_name(f".{folder.name}.retired-{uuid.uuid4().hex[:8]}")
-        folder.rename(retired)
-        staging.rename(folder)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        staging.rename(folder)
 
 
 @contextmanager

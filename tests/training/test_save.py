@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from edgesbert.folders import staged_folder
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.reference.st_folder import read_layout
 from edgesbert.runtime.manifest import Activation
@@ -21,7 +22,6 @@ from edgesbert.training import (
     save_cross_encoder,
     sts_examples,
 )
-from edgesbert.training.save import staged_folder
 
 st = pytest.importorskip("sentence_transformers")
 
