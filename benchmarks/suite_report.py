@@ -1,0 +1,405 @@
+"""The suite's report: figures in, suite.md, suite.json and two PNG plots out.
+
+Every speed figure is the median over rounds; every ratio is the median over rounds of the ratio of two
+systems' figures in the same round. For edgesbert, each throughput figure takes the better of the two
+performance hints (by median), and says which: L (latency: one batch at a time on all threads) or
+T (throughput: batches cut across single-threaded runs side by side).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Entry = dict[str, Any]
+MARK = {"latency": "L", "throughput": "T", "default": ""}
+NAN = float("nan")
+
+
+# --- reading the figures --------------------------------------------------------------------------
+
+
+def per_round(entry: Entry, hint: str, key: str) -> list[float | None]:
+    return [None if run is None else run["hints"].get(hint, {}).get(key) for run in entry["rounds"]]
+
+
+def scalar_rounds(entry: Entry, key: str) -> list[float | None]:
+    return [None if run is None else run.get(key) for run in entry["rounds"]]
+
+
+def med(values: list[float | None]) -> float:
+    found = [v for v in values if v is not None]
+    return float(np.median(found)) if found else NAN
+
+
+def hints(entry: Entry) -> list[str]:
+    run = next((run for run in entry["rounds"] if run), None)
+    return list(run["hints"]) if run else []
+
+
+def best_hint(entry: Entry, key: str, lower: bool = False) -> str:
+    """The hint whose median ``key`` is best (highest, or lowest with ``lower``)."""
+    options = [(med(per_round(entry, h, key)), h) for h in hints(entry)]
+    options = [(v, h) for v, h in options if not math.isnan(v)]
+    if not options:
+        return "default"
+    return (min(options) if lower else max(options))[1]
+
+
+def best(entry: Entry, key: str, lower: bool = False) -> tuple[float, str]:
+    hint = best_hint(entry, key, lower)
+    return med(per_round(entry, hint, key)), hint
+
+
+def ratio(a: Entry | None, b: Entry | None, key: str, lower: bool = False) -> float:
+    """Median over rounds of a/b (b/a with ``lower``: a speed-up in time), each at its best hint."""
+    if a is None or b is None:
+        return NAN
+    ra, rb = per_round(a, best_hint(a, key, lower), key), per_round(b, best_hint(b, key, lower), key)
+    values = [(y / x if lower else x / y) for x, y in zip(ra, rb, strict=True) if x and y]
+    return float(np.median(values)) if values else NAN
+
+
+def cold(entry: Entry, key: str) -> float:
+    return med([run[key] for runs in entry["cold"] for run in runs])
+
+
+def rss(entry: Entry) -> float:
+    """Peak RSS after loading and embedding every text, in the rounds that ran it with the default hint."""
+    return med(
+        [r["peak_rss_mb"] for r in entry["rounds"] if r and r.get("rss_hint") in ("latency", "default")]
+    )
+
+
+def pick(entries: dict[str, Entry], precision: str, key: str = "batch") -> str | None:
+    """The edgesbert system of ``precision`` with the best median ``key``."""
+    names = [n for n, e in entries.items() if n.startswith("edgesbert-") and e["precision"] == precision]
+    names = [n for n in names if not math.isnan(best(entries[n], key)[0])]
+    return max(names, key=lambda n: best(entries[n], key)[0]) if names else None
+
+
+def fmt(value: float, digits: int = 0, suffix: str = "") -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:,.{digits}f}{suffix}"
+
+
+def row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def with_hint(value: float, hint: str, digits: int = 0) -> str:
+    mark = MARK.get(hint, "")
+    return fmt(value, digits) + (f" ({mark})" if mark and not math.isnan(value) else "")
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def bi_table(bi: dict[str, Entry]) -> list[str]:
+    st = bi.get("st-torch")
+    rows = [
+        "| system | precision | sent/s @32 | × ST torch | sent/s @budget | × ST torch | p50 ms | p99 ms "
+        "| cold start s | peak RSS MB | file MB | STSb Spearman | cosine to PyTorch |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in bi.values():
+        b32, h32 = best(e, "batch")
+        bud, hbud = best(e, "budget")
+        cells = [
+            e["label"],
+            e["precision"],
+            with_hint(b32, h32),
+            fmt(ratio(e, st, "batch"), 2, "×"),
+            with_hint(bud, hbud),
+            fmt(ratio(e, st, "budget"), 2, "×"),
+            fmt(med(scalar_rounds(e, "latency_p50_ms")), 2),
+            fmt(med(scalar_rounds(e, "latency_p99_ms")), 2),
+            fmt(cold(e, "total_s"), 2),
+            fmt(rss(e)),
+            fmt(e["model_mb"], 1),
+            fmt(e.get("spearman", NAN), 4),
+            fmt(e.get("mean_cosine", NAN), 5),
+        ]
+        rows.append(row(cells))
+    return rows
+
+
+def cold_table(bi: dict[str, Entry]) -> list[str]:
+    rows = [
+        "| system | interpreter + imports s | load s | first embedding s | total s | starts |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for e in bi.values():
+        starts = sum(len(runs) for runs in e["cold"])
+        rows.append(
+            f"| {e['label']} | {fmt(cold(e, 'import_s'), 2)} | {fmt(cold(e, 'load_s'), 2)} "
+            f"| {fmt(cold(e, 'first_s'), 3)} | {fmt(cold(e, 'total_s'), 2)} | {starts} |"
+        )
+    return rows
+
+
+def batch_latency(entry: Entry) -> dict[str, float]:
+    runs = [run.get("batch_latency_ms") for run in entry["rounds"] if run and run.get("batch_latency_ms")]
+    return {size: med([run[size] for run in runs]) for size in runs[0]} if runs else {}
+
+
+def batch_table(bi: dict[str, Entry]) -> list[str]:
+    measured = {n: batch_latency(e) for n, e in bi.items() if batch_latency(e)}
+    if not measured:
+        return []
+    sizes = list(next(iter(measured.values())))
+    rows = [
+        "| system | " + " | ".join(f"batch {s} ms" for s in sizes) + " | ms per sentence at 128 |",
+        "|---|" + "---:|" * (len(sizes) + 1),
+    ]
+    for name, by_size in measured.items():
+        per = by_size.get("128", NAN) / 128
+        cells = " | ".join(fmt(by_size[s], 2) for s in sizes)
+        rows.append(f"| {bi[name]['label']} | {cells} | {fmt(per, 3)} |")
+    return rows
+
+
+def cross_table(cross: dict[str, Entry]) -> list[str]:
+    st = cross.get("st-cross-torch")
+    rows = [
+        "| system | precision | pairs/s @32 | × ST torch | rank 100 p50 ms | p99 ms "
+        "| rank × faster than ST torch | score Spearman to PyTorch | STSb Spearman "
+        "| same order as ST torch | file MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in cross.values():
+        pairs, hp = best(e, "pairs")
+        p50, hr = best(e, "rank_p50_ms", lower=True)
+        p99 = med(per_round(e, hr, "rank_p99_ms"))
+        same = e.get("same_order", {}).get(hr)
+        order = "–" if same is None else f"{same}/{e['queries']}"
+        cells = [
+            e["label"],
+            e["precision"],
+            with_hint(pairs, hp),
+            fmt(ratio(e, st, "pairs"), 2, "×"),
+            with_hint(p50, hr, 1),
+            fmt(p99, 1),
+            fmt(ratio(e, st, "rank_p50_ms", lower=True), 2, "×"),
+            fmt(e.get("score_spearman", NAN), 4),
+            fmt(e.get("spearman", NAN), 4),
+            order,
+            fmt(e["model_mb"], 1),
+        ]
+        rows.append(row(cells))
+    return rows
+
+
+def install_table(install: dict[str, Any]) -> list[str]:
+    rows = [
+        "| environment | command | distributions | site-packages MB | largest entries (MB) |",
+        "|---|---|---:|---:|---|",
+    ]
+    for name in ("runtime", "sentence-transformers"):
+        e = install[name]
+        largest = ", ".join(f"{n} {mb:.0f}" for n, mb in e["largest"])
+        rows.append(f"| {name} | `{e['command']}` | {len(e['distributions'])} | {e['mb']:.1f} | {largest} |")
+    return rows
+
+
+# --- targets --------------------------------------------------------------------------------------
+
+
+def _row(
+    target: str, measured: str, value: float, goal: float, higher: bool, absolute: bool = False
+) -> dict[str, Any]:
+    """One target: met or not, and by how much (relative to the goal, or as a difference)."""
+    if math.isnan(value):
+        return {"target": target, "measured": measured, "met": None, "by": "not measured"}
+    met = value >= goal if higher else value <= goal
+    if absolute:
+        return {"target": target, "measured": measured, "met": met, "by": f"{value - goal:+.4f}"}
+    change = value / goal - 1
+    if higher:
+        by = f"met, {change:+.0%} over" if met else f"not met, {-change:.0%} short"
+    else:
+        by = f"met, {-change:.0%} under" if met else f"not met, {change:.0%} over"
+    return {"target": target, "measured": measured, "met": met, "by": by}
+
+
+def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    bi, cross, rows = figures["bi"], figures["cross"], []
+    st, st_onnx = bi.get("st-torch"), bi.get("st-onnx")
+    fastembed = bi.get("fastembed-edgesbert-onnx")
+    int8, fp32 = pick(bi, "int8"), pick(bi, "fp32")
+    if int8:
+        e = bi[int8]
+        r, rho = ratio(e, st, "batch"), e.get("spearman", NAN)
+        label = f"{e['label']} ({MARK[best_hint(e, 'batch')]})"
+        rows.append(
+            _row("best int8 ≥ 3.0× ST torch throughput (batch 32)", f"{label}: {fmt(r, 2)}×", r, 3.0, True)
+        )
+        rows.append(_row("… with STSb-test Spearman ≥ 0.818", f"{rho:.4f}", rho, 0.818, True, absolute=True))
+        p50 = med(scalar_rounds(e, "latency_p50_ms"))
+        measured = f"{e['label']} (L): {fmt(p50, 2)} ms"
+        lowest = min(_int8(bi), key=lambda n: med(scalar_rounds(bi[n], "latency_p50_ms")))
+        if lowest != int8:
+            low = med(scalar_rounds(bi[lowest], "latency_p50_ms"))
+            measured += f"; lowest of the int8 variants: {bi[lowest]['label']}, {fmt(low, 2)} ms"
+        rows.append(_row("best int8: one-sentence latency p50 ≤ 1.5 ms", measured, p50, 1.5, False))
+    if fp32:
+        e = bi[fp32]
+        label = f"{e['label']} ({MARK[best_hint(e, 'batch')]})"
+        for base, goal, name in ((st, 1.4, "ST torch"), (st_onnx, 1.2, "ST onnx"),
+                                 (fastembed, 1.5, "fastembed on the same model.onnx")):  # fmt: skip
+            r = ratio(e, base, "batch")
+            rows.append(_row(f"best fp32 ≥ {goal}× {name}", f"{label}: {fmt(r, 2)}×", r, goal, True))
+    runtime = {n: cold(e, "total_s") for n, e in bi.items() if n.startswith("edgesbert-")}
+    runtime = {n: seconds for n, seconds in runtime.items() if not math.isnan(seconds)}
+    if runtime:
+        name = min(runtime, key=runtime.get)
+        spread = f"{min(runtime.values()):.2f}–{max(runtime.values()):.2f} s over variants"
+        st_cold = f"; ST torch {cold(st, 'total_s'):.2f} s" if st else ""
+        measured = f"{bi[name]['label']}: {runtime[name]:.2f} s ({spread}{st_cold})"
+        rows.append(
+            _row(
+                "runtime cold start (import, load, first encode) ≤ 0.3 s", measured, runtime[name], 0.3, False
+            )
+        )
+    install = figures.get("install")
+    if install:
+        mb, st_mb = install["runtime"]["mb"], install["sentence-transformers"]["mb"]
+        rows.append(_row("runtime install ≤ 200 MB", f"{mb:.1f} MB", mb, 200, False))
+        rows.append(_row("runtime install ≤ 1/5 of ST's CPU install", f"1/{st_mb / mb:.1f} ({st_mb:.1f} MB)",
+                         mb / st_mb, 0.2, False))  # fmt: skip
+    st_cross = cross.get("st-cross-torch")
+    ours = {n: e for n, e in cross.items() if n.startswith("edgesbert-")}
+    if ours and st_cross:
+        name = max(ours, key=lambda n: ratio(ours[n], st_cross, "rank_p50_ms", lower=True))
+        e = ours[name]
+        r = ratio(e, st_cross, "rank_p50_ms", lower=True)
+        hint = best_hint(e, "rank_p50_ms", lower=True)
+        rows.append(_row("cross-encoder: rank 100 documents ≥ 3× faster than ST CrossEncoder torch",
+                         f"{e['label']} ({MARK[hint]}): {fmt(r, 2)}×", r, 3.0, True))  # fmt: skip
+        same, total = e.get("same_order", {}).get(hint), e.get("queries")
+        if same is not None:
+            measured = f"{e['label']} ({MARK[hint]}): {same}/{total} rankings identical"
+            exact = [n for n, x in ours.items() if _identical(x) and n != name]
+            if same != total and exact:
+                other = max(exact, key=lambda n: ratio(ours[n], st_cross, "rank_p50_ms", lower=True))
+                r_other = ratio(ours[other], st_cross, "rank_p50_ms", lower=True)
+                measured += f"; fastest with all identical: {ours[other]['label']}, {fmt(r_other, 2)}×"
+            rows.append(_row("… with the same order", measured, same, total, True))
+    return rows
+
+
+def _int8(bi: dict[str, Entry]) -> list[str]:
+    return [n for n, e in bi.items() if n.startswith("edgesbert-") and e["precision"] == "int8"]
+
+
+def _identical(entry: Entry) -> bool:
+    hint = best_hint(entry, "rank_p50_ms", lower=True)
+    return entry.get("same_order", {}).get(hint) == entry.get("queries")
+
+
+def targets_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| target | measured | met | by how much |", "|---|---|---|---|"]
+    for row in rows:
+        met = {True: "**met**", False: "**not met**", None: "–"}[row["met"]]
+        lines.append(f"| {row['target']} | {row['measured']} | {met} | {row['by']} |")
+    return lines
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def method(s: dict[str, Any]) -> str:
+    sentences = [
+        "Method: `python -m benchmarks.suite` (`make bench`).",
+        f"{s['texts']} unique sentences of {s['pairs']} STSb-test pairs, sorted longest first; every system "
+        f"runs with {s['threads']} threads (torch.set_num_threads, onnxruntime intra-op threads, OpenVINO "
+        "INFERENCE_NUM_THREADS, fastembed threads).",
+        "Each system runs in fresh processes of `benchmarks/suite_worker.py`: edgesbert through "
+        "`edgesbert.runtime.load(folder, variant=..., threads=..., performance_hint=...)` in the dev "
+        "environment, the peers through benchmarks/peers.py's loaders in .venv-peers.",
+        f"Rounds: {s['rounds']}. In each, every system runs one speed process (bi-encoders, then "
+        "cross-encoders, in an order rotated by one system per round), then every bi-encoder its cold "
+        "starts (rotated likewise).",
+        "Round 1 measures edgesbert's throughput figures under both performance hints; later rounds "
+        "measure each figure only under the hint that won it in round 1.",
+        "A speed process loads the system (each hint's model just before its first use, warmed up on one "
+        "batch of the longest and one of the shortest texts) and times one pass over all texts at batch "
+        f"{s['batch_size']}; the process's peak resident memory is read right then, before any other model "
+        "is loaded (VmHWM from /proc/self/status: this process's own, not the parent's), so peak RSS is that "
+        "of a process that loaded the system and embedded every text (latency hint for edgesbert).",
+        f"Then, in the first {s['budget_rounds']} round(s) only (it is not among the targets), one pass "
+        f"over the token-budget batches ({s['budget_batches']} consecutive cuts of the sorted "
+        f"texts holding at most {s['token_budget']} padded tokens each, the same for every system, each "
+        "passed as one call with batch_size = its length), then "
+        f"{s['latency_calls']} one-sentence calls with sentences spread evenly over the lengths (p50, p99; "
+        "latency hint), and for the edgesbert variants and ST torch "
+        f"{s['batch_calls']} calls at each batch size of 8, 32 and 128 (samples spread over the lengths; "
+        "median).",
+        f"Cross-encoders: one pass over all pairs at batch {s['batch_size']}, then {s['rank_calls']} "
+        f"rankings of {s['rank_docs']} documents (the query from the first column of a pair, the documents "
+        f"from the second column of the next {s['rank_docs']} pairs).",
+        "A cold start is a fresh process timed from the parent's clock just before it spawns the "
+        "interpreter to the child's clock after its first embedding of one sentence, with stamps after "
+        "the imports and after the load (files warm in the OS cache; OpenVINO compiles on every start); "
+        f"{s['cold_runs']} per system in all.",
+        "Figures are medians over rounds; a ratio (× ST torch) is the median over rounds of the two "
+        "systems' ratio within the round, each at its best hint.",
+        "Accuracy: STSb-test Spearman of the cosine similarities against the gold scores, and the mean "
+        "cosine of each sentence's vector to the edgesbert PyTorch reference (fp32); for cross-encoders "
+        "Spearman of the scores against the reference's, and how many rankings order the documents "
+        "exactly as sentence-transformers' CrossEncoder torch does.",
+        "File MB: the graph (xml + bin for OpenVINO) or the safetensors weights.",
+        "Exports are cached under build/bench/exports and reused while the exporter, the tools and the "
+        "model are unchanged.",
+    ]
+    return " ".join(sentences)
+
+
+def write_report(figures: dict[str, Any], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    figures["targets"] = targets(figures)
+    s = figures["settings"]
+    from benchmarks.suite_plots import plot
+
+    plots = plot(figures, folder)
+    dev = ", ".join(f"{k} {v}" for k, v in figures["versions"]["dev"].items())
+    peers = ", ".join(f"{k} {v}" for k, v in figures["versions"].get("peers", {}).items())
+    lines = [
+        "# Benchmark suite",
+        "",
+        f"Machine: {figures['machine']} ({figures.get('cpu_flags', '?')}). Bi-encoder: "
+        f"{figures['model_name']} (`{figures['model']}`); cross-encoder: `{figures['cross_model']}`.",
+        "",
+        f"Versions: dev environment {dev}; peers environment {peers or '–'}.",
+        "",
+    ]
+    if s["quick"]:
+        lines += ["**Quick smoke run** (`--quick`): a subset, few calls; not for conclusions.", ""]
+    lines += ['## Targets (issue 6, "Done when")', "", *targets_table(figures["targets"]), ""]
+    legend = (
+        "(L) / (T): the edgesbert performance hint that gave the figure, latency or throughput; the peers "
+        "run with their defaults. Latency p50/p99: one sentence per call, latency hint."
+    )
+    lines += ["## Bi-encoders", "", *bi_table(figures["bi"]), "", legend, ""]
+    if "suite-speed-accuracy.png" in plots:
+        lines += ["![speed against accuracy](suite-speed-accuracy.png)", ""]
+    lines += ["### Cold start", "", *cold_table(figures["bi"]), ""]
+    if batch_table(figures["bi"]):
+        lines += ["### Latency by batch size", "", *batch_table(figures["bi"]), ""]
+    if "suite-latency-batch.png" in plots:
+        lines += ["![latency by batch size](suite-latency-batch.png)", ""]
+    if figures["cross"]:
+        lines += ["## Cross-encoders", "", *cross_table(figures["cross"]), ""]
+    if figures.get("install"):
+        ratio_ = figures["install"]["ratio"]
+        lines += ["## Install size", "", *install_table(figures["install"]), "",
+                  f"sentence-transformers' CPU install is {ratio_:.1f}× the runtime's.", ""]  # fmt: skip
+    lines += ["## Method", "", method(s), ""]
+    if figures["notes"]:
+        lines += ["## Notes", "", *(f"- {note}" for note in figures["notes"]), ""]
+    lines += [f"The run took {figures['seconds'] / 60:.1f} minutes."]
+    (folder / "suite.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "suite.json").write_text(json.dumps(figures, indent=1, default=float) + "\n", encoding="utf-8")

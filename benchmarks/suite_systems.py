@@ -1,0 +1,307 @@
+"""The systems benchmarks/suite.py measures, the exports they run (cached), the plan of texts, the workers.
+
+Every system runs in fresh processes of ``benchmarks/suite_worker.py``: edgesbert variants with this
+environment's python through ``edgesbert.runtime``, peer systems (benchmarks/peers.py) with
+``.venv-peers``' python. Exports are cached under build/bench/exports, keyed by the exporter's source,
+the tool versions, the model's weights and the export options, so a second run reuses them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "build" / "bench"
+WORKER = Path(__file__).resolve().with_name("suite_worker.py")
+PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+CROSS_MODELS = ["stsb-cross-encoder-minilm", "trecqa-reranker-minilm"]  # models/NAME, first found wins
+# what makes an export: the exporter, the reference it traces and the manifest format (not the runtime)
+EXPORT_SOURCES = ["exporters", "edgesbert/reference", "edgesbert/runtime/manifest.py"]
+EXPORT_PACKAGES = ["torch", "transformers", "onnx", "onnxruntime", "openvino", "nncf", "tokenizers"]
+
+# Edgesbert exports: backend -> (optimize, quantize); the variants each writes.
+BI_EXPORTS = {"onnx": ("O2", ["int8", "int8-static"]), "openvino": (None, ["int8", "int8-weights"])}
+CROSS_EXPORTS = {"onnx": ("O2", ["int8"]), "openvino": (None, ["int8"])}
+BI_VARIANTS = {
+    "fp32": "onnx", "O2": "onnx", "O2-int8": "onnx", "int8-static": "onnx",
+    "openvino": "openvino", "openvino-int8": "openvino", "openvino-int8-weights": "openvino",
+}  # fmt: skip
+CROSS_VARIANTS = {"fp32": "onnx", "O2-int8": "onnx", "openvino": "openvino", "openvino-int8": "openvino"}
+# Peers: suite name -> (peers.py system, label, precision)
+BI_PEERS = {
+    "st-torch": ("st-torch", "sentence-transformers torch", "fp32"),
+    "st-onnx": ("st-onnx", "sentence-transformers onnx", "fp32"),
+    "st-onnx-int8": ("st-onnx-int8", "sentence-transformers onnx int8 (dynamic, avx2)", "int8"),
+    "st-openvino": ("st-openvino", "sentence-transformers openvino", "fp32"),
+    "st-openvino-int8": ("st-openvino-int8", "sentence-transformers openvino int8 (NNCF static)", "int8"),
+    "fastembed-edgesbert-onnx": ("fastembed", "fastembed on edgesbert's fp32 model.onnx", "fp32"),
+    "fastembed-st-onnx": ("fastembed", "fastembed on sentence-transformers' onnx/model.onnx", "fp32"),
+}
+CROSS_PEERS = {
+    "st-cross-torch": ("st-cross-torch", "sentence-transformers CrossEncoder torch", "fp32"),
+    "st-cross-onnx": ("st-cross-onnx", "sentence-transformers CrossEncoder onnx", "fp32"),
+    "st-cross-openvino": ("st-cross-openvino", "sentence-transformers CrossEncoder openvino", "fp32"),
+}
+HINTS = ["latency", "throughput"]
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message ends with its stderr."""
+
+
+@dataclass
+class System:
+    """One system under test: the worker's description of it and what the suite knows about it."""
+
+    name: str  # the suite's name, e.g. "edgesbert-O2-int8"
+    label: str  # for tables
+    family: str  # "edgesbert onnxruntime", "edgesbert OpenVINO", "sentence-transformers", "fastembed"
+    kind: str  # "bi-encoder" / "cross-encoder"
+    precision: str  # "fp32" / "int8"
+    python: str
+    spec: dict[str, Any]  # the worker's "system"
+    model_mb: float = float("nan")
+    model_file: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def all_names() -> tuple[list[str], list[str]]:
+    bi = [*BI_PEERS, *(f"edgesbert-{v}" for v in BI_VARIANTS)]
+    cross = [*CROSS_PEERS, *(f"edgesbert-cross-{v}" for v in CROSS_VARIANTS)]
+    return bi, cross
+
+
+def select(patterns: str | None, names: list[str]) -> list[str]:
+    """Names matching any comma-separated glob of ``patterns`` (all if None), in ``names``' order."""
+    if not patterns:
+        return list(names)
+    globs = [p.strip() for p in patterns.split(",") if p.strip()]
+    return [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
+
+
+# --- digests and exports --------------------------------------------------------------------------
+
+
+def model_digest(folder: Path) -> str:
+    """Config, tokenizer and weights (size, first and last MiB): cheap, changes when the model does."""
+    key = hashlib.sha1()
+    files = [folder / "config.json", folder / "tokenizer.json"]
+    files += sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+    for file in files:
+        if file.is_file():
+            size = file.stat().st_size
+            with file.open("rb") as f:
+                key.update(f"{file.name}:{size}".encode() + f.read(1 << 20))
+                f.seek(max(0, size - (1 << 20)))
+                key.update(f.read())
+    return key.hexdigest()
+
+
+def exporter_digest() -> str:
+    """The exporter's and the reference's source files and the versions of the tools the export uses."""
+    key = hashlib.sha1()
+    for source in EXPORT_SOURCES:
+        path = ROOT / source
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file() and "__pycache__" not in file.parts:
+                key.update(str(file.relative_to(ROOT)).encode() + file.read_bytes())
+    for package in EXPORT_PACKAGES:
+        try:
+            key.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            continue
+    return key.hexdigest()
+
+
+_EXPORTED: dict[tuple, Path] = {}  # this run's exports: the exporter's source may change while it runs
+
+
+def cached_export(model: Path, backend: str, options: tuple, notes: list[str]) -> Path:
+    """``export_model`` into build/bench/exports, reused while the exporter, the tools and the model are
+    unchanged; older exports of the same model and backend are removed. Once per run and model."""
+    if (model, backend, repr(options)) not in _EXPORTED:
+        _EXPORTED[(model, backend, repr(options))] = _export(
+            model, model_name(model), backend, options, notes
+        )
+    return _EXPORTED[(model, backend, repr(options))]
+
+
+def _export(model: Path, name: str, backend: str, options: tuple, notes: list[str]) -> Path:
+    optimize, quantize = options
+    key = hashlib.sha1(
+        (exporter_digest() + model_digest(model) + json.dumps([backend, optimize, quantize])).encode()
+    ).hexdigest()[:10]
+    target = BENCH / "exports" / f"{name}-{backend}-{key}"
+    note_file = target.with_name(target.name + ".notes.json")
+    if (target / "edgesbert.json").is_file():
+        notes += json.loads(note_file.read_text()) if note_file.is_file() else []
+        return target
+    for old in target.parent.glob(f"{name}-{backend}-*"):
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    from edgesbert.errors import ValidationFailedError
+    from edgesbert.exporters import Tolerance, export_model
+
+    log(f"exporting {model} ({backend}, optimize={optimize}, quantize={quantize}) to {target}")
+    start, mine = time.perf_counter(), []
+    try:
+        export_model(model, target, backend=backend, optimize=optimize, quantize=quantize)
+    except ValidationFailedError as e:
+        loose = Tolerance(max_spearman_drop=0.03, min_mean_cosine=0.85, min_score_spearman=0.9)
+        log(f"{e}\nretrying with {loose}")
+        export_model(model, target, backend=backend, optimize=optimize, quantize=quantize, tolerance=loose)
+        mine.append(
+            f"{target.name}: a variant failed the default validation tolerance ({e}); exported with {loose}."
+        )
+    note_file.write_text(json.dumps(mine))
+    notes += mine
+    log(f"exported in {time.perf_counter() - start:.0f} s")
+    return target
+
+
+def cross_encoder_model(choice: str | None, base: Path, notes: list[str]) -> Path:
+    """``--cross-encoder``, else a trained model in models/, else MiniLM with a random one-label head."""
+    if choice:
+        return Path(choice).resolve()
+    for name in CROSS_MODELS:
+        folder = ROOT / "models" / name
+        if (folder / "config.json").is_file() and any(folder.glob("*.safetensors")):
+            return folder
+    folder = BENCH / "cross-encoder-random-head"
+    notes.append(
+        f"No trained cross-encoder in models/ ({', '.join(CROSS_MODELS)}) yet: the cross-encoder rows run "
+        f"{folder.relative_to(ROOT)}, all-MiniLM-L6-v2 with a random one-label head (torch seed 0), so "
+        "their speed is that of a MiniLM-L6 reranker but their scores mean nothing (STSb Spearman is "
+        "near zero and near-ties make exact ranking orders fragile)."
+    )
+    if not (folder / "config.json").is_file():
+        import torch
+
+        from edgesbert.reference import CrossEncoder
+        from edgesbert.training.save import save_cross_encoder
+
+        torch.manual_seed(0)
+        save_cross_encoder(CrossEncoder(base, num_labels=1), folder)
+    return folder
+
+
+def model_name(folder: Path) -> str:
+    return (folder.parent.name if folder.name == "model" else folder.name).replace("_", "-")
+
+
+def graph_mb(folder: Path, file: str) -> float:
+    path = folder / file
+    files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
+    return sum(p.stat().st_size for p in files if p.is_file()) / 1e6
+
+
+# --- systems --------------------------------------------------------------------------------------
+
+
+def edgesbert_system(name: str, kind: str, folder: Path, variant: str) -> System:
+    from edgesbert.runtime.manifest import Manifest
+
+    graph = Manifest.load(folder).variant(variant)
+    family = "edgesbert OpenVINO" if graph.backend == "openvino" else "edgesbert onnxruntime"
+    spec = {"runner": "edgesbert", "kind": kind, "folder": str(folder), "variant": variant}
+    system = System(name, f"edgesbert {variant}", family, kind, graph.precision.value, sys.executable, spec)
+    system.model_mb, system.model_file = graph_mb(folder, graph.file), str(folder / graph.file)
+    return system
+
+
+def peer_system(name: str, kind: str, model: Path, onnx: Path | None, threads: int) -> System:
+    """A peer, described by a worker in .venv-peers (which exports it first if it is not cached)."""
+    peer, label, precision = {**BI_PEERS, **CROSS_PEERS}[name]
+    spec: dict[str, Any] = {"runner": "peer", "kind": kind, "peer": peer, "model": str(model)}
+    if onnx is not None:
+        spec["onnx"] = str(onnx)
+    family = "fastembed" if peer == "fastembed" else "sentence-transformers"
+    system = System(name, label, family, kind, precision, str(PEERS_PYTHON), spec)
+    described = run_worker(system, "describe", {"threads": threads}, timeout=3600)
+    spec.update({k: described[k] for k in ("folder", "onnx", "pooled") if k in described})
+    system.model_mb, system.model_file = described["model_mb"], described["model_file"]
+    return system
+
+
+# --- the plan and the workers ---------------------------------------------------------------------
+
+
+def spread(items: list[Any], count: int) -> list[Any]:
+    """``count`` items evenly spaced over ``items`` (sorted longest first: all lengths, short to long)."""
+    if count <= 1:
+        return items[len(items) // 2 : len(items) // 2 + 1]
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
+
+
+def budget_batches(token_counts: list[int], budget: int) -> list[tuple[int, int]]:
+    """Consecutive batches, each holding at most ``budget`` padded tokens (count × its longest)."""
+    batches, start, longest = [], 0, 0
+    for i, count in enumerate(token_counts):
+        if i > start and (i - start + 1) * max(longest, count) > budget:
+            batches.append((start, i))
+            start, longest = i, 0
+        longest = max(longest, count)
+    batches.append((start, len(token_counts)))
+    return batches
+
+
+def make_plan(texts: list[str], pairs: list[tuple[str, str]], tokenizer: Path, max_length: int,
+              settings: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """What every worker runs: texts (longest first), token-budget batches, latency samples, rank queries."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer))
+    tok.enable_truncation(max_length=max_length)
+    counts = [len(e.ids) for e in tok.encode_batch(texts)]
+    budget = budget_batches(counts, settings["token_budget"])
+    docs = settings["rank_docs"]
+    starts = spread(list(range(len(pairs))), settings["rank_calls"])
+    rank = [(pairs[s][0], [pairs[(s + j) % len(pairs)][1] for j in range(docs)]) for s in starts]
+    return {
+        "texts": texts,
+        "budget": budget,
+        "budget_sizes": [b - a for a, b in budget],
+        "token_counts": counts,
+        "latency_texts": spread(texts, settings["latency_calls"]),
+        "batch_texts": {str(n): spread(texts, n) for n in settings["batch_sizes"] if n > 1},
+        "batch_calls": settings["batch_calls"],
+        "pairs": pairs,
+        "rank": rank,
+    }
+
+
+def run_worker(system: System, mode: str, job: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """Run one fresh worker process; its JSON result, with ``spawned``: the wall clock just before."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=BENCH, delete=False) as f:
+        json.dump({**job, "system": system.spec}, f)
+    try:
+        spawned = time.time()
+        done = subprocess.run(
+            [system.python, str(WORKER), mode, f.name],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as e:
+        raise WorkerError(f"{system.name} {mode}: timed out after {timeout:.0f} s") from e
+    finally:
+        os.unlink(f.name)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+        raise WorkerError(f"{system.name} {mode}: exit {done.returncode}\n{tail}")
+    return {**json.loads(lines[-1]), "spawned": spawned, "wall_s": time.time() - spawned}
