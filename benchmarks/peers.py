@@ -259,11 +259,19 @@ def graph_output_rank(onnx_file: Path) -> int:
 
 def load_fastembed(args: argparse.Namespace) -> tuple[Callable[[list[Any]], Any], Any, Path]:
     """fastembed's TextEmbedding on ``--onnx`` (default: the fp32 graph st-onnx runs), as a custom model."""
+    onnx_file = Path(args.onnx).resolve() if args.onnx else exported(args, "st-onnx") / "onnx" / "model.onnx"
+    model = fastembed_model(args, onnx_file, pooled=graph_output_rank(onnx_file) == 2)
+    return lambda texts: np.stack(list(model.embed(texts, batch_size=args.batch_size))), model, onnx_file
+
+
+def fastembed_model(args: argparse.Namespace, onnx_file: Path, pooled: bool) -> Any:
+    """fastembed's TextEmbedding on ``onnx_file``; ``pooled``: the graph's output is (batch, dim) already.
+
+    Takes ``pooled`` from the caller so that a timed process (benchmarks/suite_worker.py) spawns no child.
+    """
     from fastembed import TextEmbedding
     from fastembed.common.model_description import ModelSource, PoolingType
 
-    onnx_file = Path(args.onnx).resolve() if args.onnx else exported(args, "st-onnx") / "onnx" / "model.onnx"
-    pooled = graph_output_rank(onnx_file) == 2  # (batch, dim): pooling is inside the graph
     config = json.loads((Path(args.model) / "config.json").read_text(encoding="utf-8"))
     name = f"peers/{onnx_file.stem}-{hashlib.sha1(str(onnx_file).encode()).hexdigest()[:8]}"
     TextEmbedding.add_custom_model(
@@ -274,11 +282,10 @@ def load_fastembed(args: argparse.Namespace) -> tuple[Callable[[list[Any]], Any]
         dim=int(config["hidden_size"]),
         model_file=str(onnx_file),  # absolute: fastembed joins it to the tokenizer folder below
     )
-    model = TextEmbedding(
+    return TextEmbedding(
         name, threads=args.threads, providers=["CPUExecutionProvider"], specific_model_path=str(args.model),
         local_files_only=True,
     )  # fmt: skip
-    return lambda texts: np.stack(list(model.embed(texts, batch_size=args.batch_size))), model, onnx_file
 
 
 ORT, OV = (ST, "optimum.onnxruntime"), (ST, "optimum.intel")
@@ -394,7 +401,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "import_s": import_s,
         "load_s": load_s,
         "prepare_s": prepare_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "count": len(inputs),
         "out": str(Path(args.out).resolve()),
         "model": str(Path(args.model).resolve()),
@@ -405,6 +412,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "notes": NOTES.get(args.system, "").format(calibration=Path(args.calibration).name),
         "versions": versions(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM, which starts afresh at exec.
+
+    Not ``ru_maxrss``: Linux carries the spawning process's peak into it across fork and exec, so a
+    peer started from a large benchmark process would report that process's memory.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def versions() -> dict[str, str]:
