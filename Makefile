@@ -59,7 +59,7 @@ $(PEERS_VENV)/.installed: benchmarks/peers-requirements.txt
 	$(PEERS_VENV)/bin/python -m pip check
 	touch $@
 
-# The benchmark suite (benchmarks/suite.py): every system and figure of issue 6 in one run, about 20
+# The benchmark suite (benchmarks/suite.py): every system and figure of issue 6 in one run, about 25
 # minutes on an idle 2-core machine; writes benchmarks/results/suite.*. BENCH_ARGS=--quick for a smoke run
 # (results under build/bench/quick); BENCH_PYTHON=path/to/python to run it with an existing dev environment
 # instead of .venv. The peer systems run in .venv-peers, built here if missing.

@@ -55,7 +55,7 @@ from benchmarks.suite_systems import (
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK = {"pairs": 150, "rounds": 1, "latency_calls": 20, "batch_calls": 2, "rank_calls": 3, "cold_runs": 1}
-FULL = {"pairs": 0, "rounds": 3, "latency_calls": 200, "batch_calls": 5, "rank_calls": 10, "cold_runs": 1}
+FULL = {"pairs": 0, "rounds": 3, "latency_calls": 200, "batch_calls": 3, "rank_calls": 10, "cold_runs": 1}
 DEV_PACKAGES = [
     "edgesbert",
     "onnxruntime",
@@ -86,7 +86,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="default 3 (--quick: 1)")
     parser.add_argument("--pairs", type=int, help="first N STSb-test pairs (default all; --quick: 150)")
     parser.add_argument("--latency-calls", type=int, help="one-sentence calls per round (default 200)")
-    parser.add_argument("--batch-calls", type=int, help="calls per batch size per round (default 5)")
+    parser.add_argument("--batch-calls", type=int, help="calls per batch size per round (default 3)")
     parser.add_argument("--rank-calls", type=int, help="queries ranked per round (default 10)")
     parser.add_argument("--rank-docs", type=int, default=100)
     parser.add_argument(

@@ -10,8 +10,6 @@ import numpy as np
 
 from benchmarks.suite_report import MARK, batch_latency, best, pick
 
-# --- plots ----------------------------------------------------------------------------------------
-
 COLORS = {"edgesbert onnxruntime": "tab:blue", "edgesbert OpenVINO": "tab:green",
           "sentence-transformers": "tab:red", "fastembed": "tab:purple"}  # fmt: skip
 
@@ -28,12 +26,24 @@ def plot(figures: dict[str, Any], folder: Path) -> list[str]:
     bi, written = figures["bi"], []
     points = [(n, e) for n, e in bi.items() if not math.isnan(best(e, "batch")[0]) and "spearman" in e]
     if points:
-        fig, ax = plt.subplots(figsize=(8, 5.5))
-        for name, e in points:
+        fig, ax = plt.subplots(figsize=(9, 6))
+        speeds = [best(e, "batch")[0] for _, e in points]
+        gap = (max(speeds) - min(speeds)) * 0.045 or 1.0
+        rhos = [e["spearman"] for _, e in points]
+        dx = (max(rhos) - min(rhos)) * 0.015 or 1e-4
+        placed: list[tuple[float, float]] = []  # label positions so far: equal Spearman stacks them
+        for name, e in sorted(points, key=lambda p: -best(p[1], "batch")[0]):
             speed, hint = best(e, "batch")
             ax.scatter(e["spearman"], speed, color=COLORS.get(e["family"], "k"), s=40)
-            ax.annotate(name + (f" ({MARK[hint]})" if MARK.get(hint) else ""), (e["spearman"], speed),
-                        fontsize=7, xytext=(4, 3), textcoords="offset points")  # fmt: skip
+            y = speed
+            for x0, y0 in placed:
+                if abs(x0 - e["spearman"]) < 2e-4 and y0 - y < gap:
+                    y = y0 - gap
+            placed.append((e["spearman"], y))
+            label = name + (f" ({MARK[hint]})" if MARK.get(hint) else "")
+            line = {"arrowstyle": "-", "color": "0.6", "lw": 0.5}
+            ax.annotate(label, (e["spearman"], speed), xytext=(e["spearman"] + dx, y), fontsize=7,
+                        textcoords="data", va="center", arrowprops=line)  # fmt: skip
         for family, color in COLORS.items():
             ax.scatter([], [], color=color, label=family)
         ax.legend(fontsize=8, loc="best")
