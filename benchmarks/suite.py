@@ -16,6 +16,7 @@ order rotated each round; ratios are taken within a round, then medianed.
 
 Writes benchmarks/results/suite.md, suite.json and two plots (``--quick``: build/bench/quick/).
 ``--systems`` takes comma-separated globs of names (``--list`` prints them), e.g. ``'edgesbert-*,st-torch'``.
+``--prepare-only`` fills the caches (exports, peer exports, install environments) without timing anything.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="print the system names and exit")
     parser.add_argument("--no-cross", action="store_true", help="leave out the cross-encoders")
     parser.add_argument("--no-install", action="store_true", help="leave out the install sizes")
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="exports, peer exports, install environments; no timing"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--token-budget", type=int, default=4096, help="padded tokens per budget batch")
@@ -352,6 +356,15 @@ def main() -> None:
     setup = prepare(args, bi_names, cross_names)
     seconds = time.perf_counter() - began
     log(f"prepared {len(setup.bi)} bi- and {len(setup.cross)} cross-encoders in {seconds:.0f} s")
+    if args.prepare_only:
+        reference_vectors(setup.model, setup.sts[0], args.threads)
+        if setup.cross_model:
+            reference_scores(setup.cross_model, setup.plan["pairs"], args.threads)
+        if not args.no_install:
+            from benchmarks.suite_install import install_sizes
+
+            install_sizes()
+        return
     raw = measure(setup.bi, setup.cross, setup.plan_file, args, setup.sts[1][0], setup.notes)
     figures = collect(setup, raw, args)
     if not args.no_install:
