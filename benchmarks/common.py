@@ -1,10 +1,11 @@
-"""Shared helpers of the benchmarks: the STSb test data and the machine's description."""
+"""Shared helpers of the benchmarks: the STSb test data, the machine's description, logging."""
 
 from __future__ import annotations
 
 import csv
 import os
 import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,11 @@ def stsb_test() -> tuple[list[str], list[str], np.ndarray]:
     with DATA.open(encoding="utf-8") as f:
         rows = [row for row in csv.reader(f) if len(row) == 3]
     return [r[0] for r in rows], [r[1] for r in rows], np.array([float(r[2]) for r in rows])
+
+
+def unique_texts(first: list[str], second: list[str]) -> list[str]:
+    """The unique sentences of both columns, longest first (as ``encode()`` orders them)."""
+    return sorted(dict.fromkeys(first + second), key=len, reverse=True)
 
 
 def sts_spearman(
@@ -42,3 +48,17 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def cpu_flags() -> str:
+    """Which of the SIMD extensions that decide int8 and fp16 speed this CPU has."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8"]
+    return ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

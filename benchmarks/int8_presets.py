@@ -6,7 +6,7 @@
 Exports the model once with ``optimize="O2"`` (fp32 graphs only), then quantizes the O2 graph with
 onnxruntime's ``quantize_dynamic`` for each of QInt8/QUInt8 weights × per_channel × reduce_range, as
 ``exporters/onnx_quantize.py`` does, into scratch copies of the folder. The fp32 O2 graph and the eight
-int8 graphs embed every unique STSb-test sentence in interleaved rounds (``benchmarks.onnx_variants``).
+int8 graphs embed every unique STSb-test sentence in interleaved rounds (``benchmarks.interleaved``).
 Writes benchmarks/results/int8-presets.md; backs the choice of the ``avx2`` preset.
 """
 
@@ -27,8 +27,8 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from benchmarks.common import machine, sts_spearman, stsb_test
-from benchmarks.onnx_variants import System, log, measure, speedup, unit
+from benchmarks.common import log, machine, sts_spearman, stsb_test, unique_texts
+from benchmarks.interleaved import Encoder, measure, speedup, unit
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
 from edgesbert.exporters.onnx_quantize import INT8_PRESETS, detect_int8_preset
@@ -90,14 +90,14 @@ def quantized_copy(folder: Path, scratch: Path, combination: Combination) -> flo
     return (scratch / graph).stat().st_size / 1e6
 
 
-def runtime_system(folder: Path, label: str, megabytes: float, threads: int, batch: int) -> System:
+def runtime_system(folder: Path, label: str, megabytes: float, threads: int, batch: int) -> Encoder:
     model = load(folder, variant=SOURCE, threads=threads)
     encode = lambda texts: np.asarray(model.encode(texts, batch_size=batch))  # noqa: E731
-    return System("edgesbert (onnxruntime)", label, encode, megabytes)
+    return Encoder("edgesbert (onnxruntime)", label, encode, megabytes)
 
 
 def table(
-    systems: list[System], combinations: dict[str, Combination], base: System, sts: tuple
+    systems: list[Encoder], combinations: dict[str, Combination], base: Encoder, sts: tuple
 ) -> tuple[list[str], dict[str, dict[str, float]]]:
     texts, first, second, gold = sts
     assert base.vectors is not None
@@ -199,7 +199,7 @@ def main() -> None:
     logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic's advice to pre-process, once per graph
 
     first, second, gold = stsb_test()
-    texts = sorted(dict.fromkeys(first + second), key=len, reverse=True)  # as encode() orders them
+    texts = unique_texts(first, second)
     temp = Path(tempfile.mkdtemp())
     atexit.register(shutil.rmtree, temp, ignore_errors=True)  # the export and the eight quantized copies
     folder = args.exported or temp / "model"
@@ -245,7 +245,7 @@ def main() -> None:
         "graph sits in a scratch copy of the folder under the O2 graph's file name and runs through the "
         f'runtime (`load(copy, variant="{SOURCE}", threads={args.threads})`). Every system embeds every '
         f"unique STSb-test sentence {args.repeats} times, longest first in batches of {batch}, interleaved "
-        "as in `benchmarks.onnx_variants` (chunks of ten batches, every system per chunk, order rotated "
+        "as in `benchmarks.interleaved` (chunks of ten batches, every system per chunk, order rotated "
         "each round, one warm-up batch each); sent/s is the median of the rounds, the speed-up the median "
         "of same-round ratios to the O2 fp32 graph. Cosines compare each sentence's int8 embedding with "
         "the O2 fp32 graph's. The closing sentence compares speed by speed-up (same-round ratios shift less "

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine, stsb_test
+from benchmarks.common import cpu_flags, log, machine, stsb_test, unique_texts
 from benchmarks.suite_accuracy import bi_accuracy, cross_accuracy, reference_scores, reference_vectors
 from benchmarks.suite_systems import (
     BENCH,
@@ -47,7 +47,6 @@ from benchmarks.suite_systems import (
     cached_export,
     cross_encoder_model,
     edgesbert_system,
-    log,
     make_plan,
     peer_system,
     run_worker,
@@ -104,12 +103,6 @@ def parse_args() -> argparse.Namespace:
             setattr(args, key, value)
     args.output = args.output or (BENCH / "quick" if args.quick else RESULTS)
     return args
-
-
-def cpu_flags() -> str:
-    from benchmarks.openvino_variants import cpu_flags as flags
-
-    return flags()
 
 
 def versions(packages: list[str]) -> dict[str, str]:
@@ -288,7 +281,7 @@ def prepare(args: argparse.Namespace, bi_names: list[str], cross_names: list[str
     first, second, gold = stsb_test()
     if args.pairs:
         first, second, gold = first[: args.pairs], second[: args.pairs], gold[: args.pairs]
-    texts = sorted(dict.fromkeys(first + second), key=len, reverse=True)  # as encode() orders them
+    texts = unique_texts(first, second)
     model = resolve_model(args.model, allow_download=False)
     cross_model = cross_encoder_model(args.cross_encoder, model, notes) if cross_names else None
     bi = bi_systems(bi_names, model, args.threads, notes)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import sts_spearman
-from benchmarks.suite_systems import BENCH, log, model_digest, model_name
+from benchmarks.common import log, sts_spearman
+from benchmarks.suite_systems import BENCH, model_digest, model_name
 
 
 def cached_array(kind: str, model: Path, items: list[Any], compute: Any) -> np.ndarray:

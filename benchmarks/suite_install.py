@@ -17,7 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suite_systems import BENCH, ROOT, log
+from benchmarks.common import log
+from benchmarks.suite_systems import BENCH, ROOT
 
 RUNTIME_VENV = BENCH / "venv-runtime"
 ST_VENV = BENCH / "venv-st"

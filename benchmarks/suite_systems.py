@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import log
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "build" / "bench"
 WORKER = Path(__file__).resolve().with_name("suite_worker.py")
@@ -75,10 +77,6 @@ class System:
     model_mb: float = float("nan")
     model_file: str = ""
     notes: list[str] = field(default_factory=list)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def all_names() -> tuple[list[str], list[str]]:

@@ -1,0 +1,69 @@
+"""Throughput of several encoders in one process, timed in interleaved rounds.
+
+Used where the systems under test differ only in their graph (variants, quantization settings), so that
+one process can hold them all and a burst of load from other processes slows all of them alike. The suite
+(benchmarks/suite.py) times each system in fresh processes instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from benchmarks.common import log
+
+
+@dataclass
+class Encoder:
+    """One encoder under test and what was measured on it."""
+
+    name: str
+    variant: str
+    encode: Callable[[list[str]], np.ndarray]
+    megabytes: float
+    speeds: list[float] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+
+
+def measure(encoders: list[Encoder], texts: list[str], repeats: int, batch: int) -> None:
+    """Time every encoder ``repeats`` times over all of ``texts``, finely interleaved.
+
+    ``texts`` come sorted longest first, so a chunk of whole batches is encoded in exactly the batches a
+    single call on all texts would use. Each round runs every encoder on one chunk before moving to the
+    next (rotating the order of encoders each round), so a burst of load from other processes slows all
+    encoders alike instead of whichever happened to be running.
+    """
+    chunk = batch * 10
+    for encoder in encoders:
+        encoder.encode(texts[:batch])  # warm-up: graph loading, allocations, thread pools
+    for round_ in range(repeats):
+        shift = round_ % len(encoders)
+        order = encoders[shift:] + encoders[:shift]
+        seconds = dict.fromkeys(map(id, order), 0.0)
+        parts: dict[int, list[np.ndarray]] = {id(e): [] for e in order}
+        for begin in range(0, len(texts), chunk):
+            for encoder in order:
+                start = time.perf_counter()
+                parts[id(encoder)].append(encoder.encode(texts[begin : begin + chunk]))
+                seconds[id(encoder)] += time.perf_counter() - start
+        for encoder in order:
+            encoder.speeds.append(len(texts) / seconds[id(encoder)])
+            if encoder.vectors is None:
+                encoder.vectors = np.concatenate(parts[id(encoder)])
+        speeds = ", ".join(f"{e.variant}: {e.speeds[-1]:.0f}" for e in order)
+        log(f"round {round_ + 1}/{repeats} (sentences/s) {speeds}")
+
+
+def speedup(encoder: Encoder, base: Encoder | None) -> str:
+    """Median over rounds of the ratio of throughputs measured in the same round."""
+    if base is None:
+        return "–"
+    ratios = np.array(encoder.speeds) / np.array(base.speeds)
+    return f"{np.median(ratios):.2f}×"
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
