@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import DATA, sts_spearman
-from benchmarks.peers import SYSTEMS, read_pairs, unique_texts
+from benchmarks.peer_systems import SYSTEMS, read_pairs, unique_texts
 from edgesbert.evaluation import spearman
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import cpu_flags, log, machine, stsb_test, unique_texts
+from benchmarks.peer_systems import versions
 from benchmarks.suite_accuracy import bi_accuracy, cross_accuracy, reference_scores, reference_vectors
 from benchmarks.suite_systems import (
     BENCH,
@@ -103,18 +104,6 @@ def parse_args() -> argparse.Namespace:
             setattr(args, key, value)
     args.output = args.output or (BENCH / "quick" if args.quick else RESULTS)
     return args
-
-
-def versions(packages: list[str]) -> dict[str, str]:
-    from importlib import metadata
-
-    found = {}
-    for name in packages:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
 
 
 # --- systems and references -----------------------------------------------------------------------

@@ -58,9 +58,10 @@ def import_runner(system: dict[str, Any]) -> Any:
         return load
     import importlib
 
-    import peers  # the sibling file: this script's folder is sys.path[0]
+    import peer_systems  # the sibling files: this script's folder is sys.path[0]
+    import peers
 
-    for module in peers.SYSTEMS[system["peer"]].modules:
+    for module in peer_systems.SYSTEMS[system["peer"]].modules:
         importlib.import_module(module)
     return peers
 
@@ -103,14 +104,15 @@ def _open_peer(system: dict[str, Any], threads: int, peers: Any) -> Loaded:
     from pathlib import Path
 
     import numpy as np
+    import peer_systems
 
     args = _peer_args(system, threads, peers)
-    spec = peers.SYSTEMS[system["peer"]]
+    spec = peer_systems.SYSTEMS[system["peer"]]
     if spec.backend == "fastembed":
-        embedder = peers.fastembed_model(args, Path(system["onnx"]), system["pooled"])
+        embedder = peer_systems.fastembed_model(args, Path(system["onnx"]), system["pooled"])
         return Loaded("default", encode=lambda texts, b: np.stack(list(embedder.embed(texts, batch_size=b))))
-    kwargs = peers.backend_kwargs(args, spec.backend, spec.file) if spec.file else {}
-    model = peers.st_model(args, system["peer"], Path(system["folder"]), **kwargs)
+    kwargs = peer_systems.backend_kwargs(args, spec.backend, spec.file) if spec.file else {}
+    model = peer_systems.st_model(args, system["peer"], Path(system["folder"]), **kwargs)
     if spec.kind == "bi-encoder":
         encode = lambda texts, b: np.asarray(model.encode(texts, batch_size=b, show_progress_bar=False))  # noqa: E731
         return Loaded("default", encode=encode)
@@ -127,26 +129,18 @@ def _open_peer(system: dict[str, Any], threads: int, peers: Any) -> Loaded:
 
 
 def versions(system: dict[str, Any]) -> dict[str, str]:
+    import peer_systems  # standard library and numpy only
+
     if system["runner"] != "edgesbert":
-        import peers
-
-        return peers.versions()
-    from importlib import metadata
-
-    found = {}
-    for name in EDGESBERT_PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
+        return peer_systems.versions()
+    return peer_systems.versions(EDGESBERT_PACKAGES)
 
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM, which unlike ru_maxrss starts afresh at exec)."""
-    import peers  # standard library and numpy only
+    import peer_systems  # standard library and numpy only
 
-    return peers.peak_rss_mb()
+    return peer_systems.peak_rss_mb()
 
 
 # --- measurements ---------------------------------------------------------------------------------
@@ -272,22 +266,23 @@ def describe(job: dict[str, Any]) -> dict[str, Any]:
     """The folder (and for fastembed, the graph and whether it pools) a peer runs; exports if needed."""
     from pathlib import Path
 
+    import peer_systems as ps
     import peers
 
     system = job["system"]
     args = _peer_args(system, job["threads"], peers)
-    spec = peers.SYSTEMS[system["peer"]]
+    spec = ps.SYSTEMS[system["peer"]]
     if spec.backend == "fastembed":
-        onnx = Path(system["onnx"]) if system.get("onnx") else peers.exported(args, "st-onnx") / peers.ST_ONNX
-        return {"onnx": str(onnx.resolve()), "pooled": peers.graph_output_rank(onnx) == 2,
-                "model_file": str(onnx), "model_mb": peers.megabytes(onnx)}  # fmt: skip
-    folder = peers.exported(args, system["peer"])
+        onnx = Path(system["onnx"]) if system.get("onnx") else ps.exported(args, "st-onnx") / ps.ST_ONNX
+        return {"onnx": str(onnx.resolve()), "pooled": ps.graph_output_rank(onnx) == 2,
+                "model_file": str(onnx), "model_mb": ps.megabytes(onnx)}  # fmt: skip
+    folder = ps.exported(args, system["peer"])
     if spec.file:
         model_file = folder / spec.file
     else:
         weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
         model_file = weights[0]
-    return {"folder": str(folder), "model_file": str(model_file), "model_mb": peers.megabytes(model_file)}
+    return {"folder": str(folder), "model_file": str(model_file), "model_mb": ps.megabytes(model_file)}
 
 
 def main() -> None:
