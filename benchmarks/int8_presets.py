@@ -12,7 +12,6 @@ Writes benchmarks/results/int8-presets.md; backs the choice of the ``avx2`` pres
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import itertools
 import logging
@@ -28,8 +27,7 @@ import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from benchmarks.common import log, machine, sts_spearman, stsb_test, unique_texts
-from benchmarks.interleaved import Encoder, measure, speedup, unit
-from edgesbert import DEFAULT_MODEL
+from benchmarks.interleaved import Encoder, arguments, measure, speedup, unit
 from edgesbert.exporters import export_model
 from edgesbert.exporters.onnx_quantize import INT8_PRESETS, detect_int8_preset
 from edgesbert.resolve import resolve_model
@@ -187,13 +185,8 @@ def verdict(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--exported", type=Path, help="an exported folder with an O2 variant to reuse")
-    parser.add_argument("--repeats", type=int, default=3, help="timed rounds per system (median)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--no-save", action="store_true", help="print the table only")
     args = parser.parse_args()
     began = time.perf_counter()
     logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic's advice to pre-process, once per graph

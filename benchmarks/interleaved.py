@@ -7,6 +7,7 @@ one process can hold them all and a burst of load from other processes slows all
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,20 @@ class Encoder:
     megabytes: float
     speeds: list[float] = field(default_factory=list)
     vectors: np.ndarray | None = None
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    """The options of every script built on these rounds (MODEL, --repeats, --threads, --batch-size,
+    --no-save); the script adds its own."""
+    from edgesbert import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds per variant (median)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--no-save", action="store_true", help="print the report only")
+    return parser
 
 
 def measure(encoders: list[Encoder], texts: list[str], repeats: int, batch: int) -> None:

@@ -46,6 +46,7 @@ from benchmarks.suite_systems import (
     WorkerError,
     all_names,
     cached_export,
+    cold_phases,
     cross_encoder_model,
     edgesbert_system,
     make_plan,
@@ -221,12 +222,7 @@ def measure(bi: list[System], cross: list[System], plan: Path, args: argparse.Na
             for _ in range(args.cold_runs):
                 result = attempt(system, "cold", {"sentence": sentence, "hint": hint})
                 if result is not None:
-                    cold = {
-                        "import_s": result["imported"] - result["spawned"],
-                        "load_s": result["loaded"] - result["imported"],
-                        "first_s": result["embedded"] - result["loaded"],
-                        "total_s": result["embedded"] - result["spawned"],
-                    }
+                    cold = cold_phases(result)
                     raw[system.name]["cold"][r].append(cold)
                     log(f"round {r + 1} {system.name} cold start: {cold['total_s']:.2f} s")
         log(f"round {r + 1}/{args.rounds} done after {time.perf_counter() - began:.0f} s")

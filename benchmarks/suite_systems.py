@@ -130,14 +130,15 @@ def exporter_digest() -> str:
 _EXPORTED: dict[tuple, Path] = {}  # this run's exports: the exporter's source may change while it runs
 
 
-def cached_export(model: Path, backend: str, options: tuple, notes: list[str]) -> Path:
+def cached_export(model: Path, backend: str, options: tuple, notes: list[str], tag: str = "") -> Path:
     """``export_model`` into build/bench/exports, reused while the exporter, the tools and the model are
-    unchanged; older exports of the same model and backend are removed. Once per run and model."""
-    if (model, backend, repr(options)) not in _EXPORTED:
-        _EXPORTED[(model, backend, repr(options))] = _export(
-            model, model_name(model), backend, options, notes
-        )
-    return _EXPORTED[(model, backend, repr(options))]
+    unchanged; older exports of the same model, backend and ``tag`` are removed (a script that exports
+    other options than the suite's passes its own tag). Once per run and model."""
+    key = (model, backend, repr(options), tag)
+    if key not in _EXPORTED:
+        name = model_name(model) + (f"-{tag}" if tag else "")
+        _EXPORTED[key] = _export(model, name, backend, options, notes)
+    return _EXPORTED[key]
 
 
 def _export(model: Path, name: str, backend: str, options: tuple, notes: list[str]) -> Path:
@@ -237,6 +238,16 @@ def peer_system(name: str, kind: str, model: Path, onnx: Path | None, threads: i
 
 
 # --- the plan and the workers ---------------------------------------------------------------------
+
+
+def cold_phases(result: dict[str, Any]) -> dict[str, float]:
+    """Seconds of each phase of a cold start, from a ``cold`` worker's stamps and its ``spawned``."""
+    return {
+        "import_s": result["imported"] - result["spawned"],
+        "load_s": result["loaded"] - result["imported"],
+        "first_s": result["embedded"] - result["loaded"],
+        "total_s": result["embedded"] - result["spawned"],
+    }
 
 
 def spread(items: list[Any], count: int) -> list[Any]:

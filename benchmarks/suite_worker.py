@@ -6,7 +6,8 @@ Runs with the dev environment's python for edgesbert systems (through ``edgesber
 ``.venv-peers``' python for the peer systems of benchmarks/peers.py (sentence-transformers' backends,
 fastembed), so the top of this file imports the standard library only: the loader of each system imports
 what it needs, and a cold start times exactly that. The job file names the system (``system``), the
-plan of texts the suite wrote (``plan``), ``threads``, ``batch_size`` and the ``out`` file for vectors.
+plan of texts the suite wrote (``plan``), ``threads``, ``batch_size`` and the ``out`` file for vectors;
+an edgesbert system's ``load_options`` (e.g. ``cache_dir``) go to ``load()`` as they are.
 
 Modes:
 
@@ -75,7 +76,8 @@ def open_model(system: dict[str, Any], hint: str, threads: int, runner: Any) -> 
 def _open_edgesbert(system: dict[str, Any], hint: str, threads: int, load: Any) -> Loaded:
     import numpy as np
 
-    model = load(system["folder"], variant=system["variant"], threads=threads, performance_hint=hint)
+    options = {"threads": threads, "performance_hint": hint, **system.get("load_options", {})}  # cache_dir
+    model = load(system["folder"], variant=system["variant"], **options)
     if system["kind"] == "bi-encoder":
         return Loaded(hint, encode=lambda texts, b: np.asarray(model.encode(texts, batch_size=b)))
 
