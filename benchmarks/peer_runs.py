@@ -17,7 +17,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import DATA, sts_spearman
+from benchmarks.common import DATA, log, sts_spearman
+from benchmarks.interleaved import unit
 from benchmarks.peer_systems import SYSTEMS, read_pairs, unique_texts
 from edgesbert.evaluation import spearman
 
@@ -57,10 +57,6 @@ class PeerResult:
     )  # bi-encoders: the sentence of each row of ``output``; cross-encoders: empty
     output: np.ndarray = field(repr=False)  # vectors, or one score per pair of the data file
     details: dict[str, Any] = field(repr=False)  # peers.py's JSON line: import_s, prepare_s, versions...
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def peers_available() -> bool:
@@ -151,8 +147,8 @@ def _score(
         if reference is not None:
             ref_texts, ref_vectors = reference
             index = {text: i for i, text in enumerate(ref_texts)}
-            expected = _unit(np.asarray(ref_vectors)[[index[t] for t in texts]])
-            cosine = float((_unit(output) * expected).sum(axis=1).mean())
+            expected = unit(np.asarray(ref_vectors)[[index[t] for t in texts]])
+            cosine = float((unit(output) * expected).sum(axis=1).mean())
     else:
         scores = output.reshape(len(pairs), -1)[:, 0]
         rho = spearman(scores, gold)
@@ -177,7 +173,3 @@ def _score(
         output=output,
         details=details,
     )
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
