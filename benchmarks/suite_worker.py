@@ -28,7 +28,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,16 +36,27 @@ if TYPE_CHECKING:
     import numpy as np
 
 EDGESBERT_PACKAGES = ["edgesbert", "onnxruntime", "openvino", "tokenizers", "numpy"]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _unsupported(*args: object) -> NoReturn:
+    raise TypeError(
+        "no such call for this kind of system: bi-encoders encode, cross-encoders predict and rank"
+    )
 
 
 @dataclass
 class Loaded:
-    """A loaded system under one performance hint, behind the calls the measurements make."""
+    """A loaded system under one performance hint, behind the calls the measurements make.
+
+    A bi-encoder sets ``encode``, a cross-encoder ``predict`` and ``rank``; the others raise TypeError.
+    """
 
     hint: str  # "latency" / "throughput" for edgesbert, "default" for peers
-    encode: Callable[[list[str], int], np.ndarray] | None = None
-    predict: Callable[[list[tuple[str, str]], int], np.ndarray] | None = None
-    rank: Callable[[str, list[str], int], list[int]] | None = None
+    encode: Callable[[list[str], int], np.ndarray] = _unsupported
+    predict: Callable[[list[tuple[str, str]], int], np.ndarray] = _unsupported
+    rank: Callable[[str, list[str], int], list[int]] = _unsupported
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -148,13 +159,14 @@ def peak_rss_mb() -> float:
 # --- measurements ---------------------------------------------------------------------------------
 
 
-def _seconds(call: Callable[[], Any]) -> float:
-    return _timed(call)[0]
+def _seconds(call: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> float:
+    return _timed(call, *args, **kwargs)[0]
 
 
-def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
+def _timed(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tuple[float, R]:
+    """Seconds and result of ``call(*args, **kwargs)`` (arguments, not closures: the loops bind theirs)."""
     start = time.perf_counter()
-    result = call()
+    result = call(*args, **kwargs)
     return time.perf_counter() - start, result
 
 
@@ -191,24 +203,24 @@ def speed_bi(models: Models, plan: dict[str, Any], job: dict[str, Any]) -> dict:
     texts, batch, wanted = plan["texts"], job["batch_size"], job["figure_hints"]
     figures: dict[str, Any] = {"hints": {}}
     for i, hint in enumerate(wanted["batch"]):
-        seconds, vectors = _timed(lambda h=hint: models[h].encode(texts, batch))
+        seconds, vectors = _timed(lambda h: models[h].encode(texts, batch), hint)
         figures["hints"].setdefault(hint, {})["batch"] = len(texts) / seconds
         if i == 0:
             figures["peak_rss_mb"], figures["rss_hint"] = peak_rss_mb(), hint
             np.save(job["out"], np.asarray(vectors, dtype=np.float32))
     for hint in wanted["budget"]:
         model = models[hint]
-        seconds = _seconds(lambda m=model: [m.encode(texts[a:b], b - a) for a, b in plan["budget"]])
+        seconds = _seconds(lambda m: [m.encode(texts[a:b], b - a) for a, b in plan["budget"]], model)
         figures["hints"].setdefault(hint, {})["budget"] = len(texts) / seconds
     single = models[wanted["latency"][0]]
-    times = [_seconds(lambda t=t: single.encode([t], 1)) * 1e3 for t in plan["latency_texts"]]
+    times = [_seconds(lambda s: single.encode([s], 1), t) * 1e3 for t in plan["latency_texts"]]
     figures["latency_p50_ms"], figures["latency_p99_ms"] = _percentiles(times)
     figures["latency_hint"] = single.hint
     if job["system"].get("batch_latency"):
         by_size = {"1": figures["latency_p50_ms"]}
         for size, sample in plan["batch_texts"].items():
             calls = [
-                _seconds(lambda s=sample: single.encode(s, len(s))) * 1e3 for _ in range(plan["batch_calls"])
+                _seconds(lambda s: single.encode(s, len(s)), sample) * 1e3 for _ in range(plan["batch_calls"])
             ]
             by_size[size] = float(np.median(calls))
         figures["batch_latency_ms"] = by_size
@@ -222,14 +234,14 @@ def speed_cross(models: Models, plan: dict[str, Any], job: dict[str, Any]) -> di
     pairs, batch, wanted = [tuple(p) for p in plan["pairs"]], job["batch_size"], job["figure_hints"]
     figures: dict[str, Any] = {"hints": {}, "orders": {}}
     for i, hint in enumerate(wanted["pairs"]):
-        seconds, scores = _timed(lambda h=hint: models[h].predict(pairs, batch))
+        seconds, scores = _timed(lambda h: models[h].predict(pairs, batch), hint)
         figures["hints"].setdefault(hint, {})["pairs"] = len(pairs) / seconds
         if i == 0:
             np.save(job["out"], np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, 0])
     for hint in wanted["rank"]:
         model, times, orders = models[hint], [], []
         for query, docs in plan["rank"]:
-            seconds, order = _timed(lambda q=query, d=docs, m=model: m.rank(q, d, batch))
+            seconds, order = _timed(lambda q, d, m: m.rank(q, d, batch), query, docs, model)
             times.append(seconds * 1e3)
             orders.append(order)
         p50, p99 = _percentiles(times)
@@ -259,7 +271,6 @@ def cold(job: dict[str, Any]) -> dict[str, Any]:
     imported = time.time()
     model = open_model(system, job["hint"], threads, runner)
     loaded = time.time()
-    assert model.encode is not None
     model.encode([job["sentence"]], 1)
     return {"imported": imported, "loaded": loaded, "embedded": time.time()}
 
