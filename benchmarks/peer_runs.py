@@ -91,9 +91,8 @@ def run_peer(
     if model is None and SYSTEMS[system].kind == "cross-encoder":
         raise ValueError(f"{system} needs model=: a local cross-encoder folder")
     if not peers_available():
-        return _skip(
-            system, f"{PEERS_PYTHON.relative_to(ROOT)} is missing (build it with `make peers-venv`)", notes
-        )
+        _skip(system, f"{PEERS_PYTHON.relative_to(ROOT)} is missing (build it with `make peers-venv`)", notes)
+        return None
     with tempfile.TemporaryDirectory() as temp:
         out = Path(temp) / f"{system}.npy"
         command = [str(PEERS_PYTHON), str(PEERS_SCRIPT), system, "--data", str(data), "--out", str(out)]
@@ -105,10 +104,12 @@ def run_peer(
         try:
             run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return _skip(system, f"timed out after {timeout:.0f} s", notes)
+            _skip(system, f"timed out after {timeout:.0f} s", notes)
+            return None
         if run.returncode != 0:
             tail = " | ".join(run.stderr.strip().splitlines()[-3:])
-            return _skip(system, f"failed (exit {run.returncode}): {tail:.500}", notes)
+            _skip(system, f"failed (exit {run.returncode}): {tail:.500}", notes)
+            return None
         details = json.loads(run.stdout.strip().splitlines()[-1])
         output = np.load(out)
     return _score(system, details, output, data, reference, reference_scores)
@@ -121,10 +122,10 @@ def run_peers(systems: list[str], **kwargs: Any) -> list[PeerResult]:
 
 
 def _skip(system: str, reason: str, notes: list[str]) -> None:
+    """Log why ``system`` is skipped and add it to ``notes`` (run_peer then returns None)."""
     message = f"peer system {system} skipped: {reason}"
     log(message)
     notes.append(message)
-    return None
 
 
 def _score(

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +38,7 @@ ST_ONNX = "onnx/model.onnx"  # where sentence-transformers saves its exports
 ST_OV = "openvino/openvino_model.xml"
 
 Build = Callable[[argparse.Namespace, str, Path], None]  # (args, system name, temp folder)
+Backend = Literal["torch", "onnx", "openvino", "fastembed"]  # sentence-transformers' backends, or fastembed
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class System:
     """One peer: how to load it and, for exported ones, which cached folder and file it runs."""
 
     kind: str  # "bi-encoder" or "cross-encoder"
-    backend: str  # sentence-transformers' backend ("torch", "onnx", "openvino") or "fastembed"
+    backend: Backend
     modules: tuple[str, ...]  # imported (and timed) before loading
     folder: str | None = None  # under the model's cache folder; None: the model folder itself
     file: str | None = None  # the graph it runs, inside ``folder``
@@ -142,9 +143,12 @@ def st_model(args: argparse.Namespace, name: str, folder: Path, **model_kwargs: 
     torch.set_num_threads(args.threads)  # the torch backend, and pooling/normalizing after the others
     cls = CrossEncoder if system.kind == "cross-encoder" else SentenceTransformer
     backend = system.backend
-    kwargs = {"model_kwargs": model_kwargs} if model_kwargs else {}
-    # str(): sentence-transformers 5.7 fails on a Path after loading
-    return cls(str(folder), device="cpu", backend=backend, local_files_only=True, **kwargs)
+    if backend == "fastembed":
+        raise ValueError(f"{name} runs on fastembed, not sentence-transformers")
+    # str(): sentence-transformers 5.7 fails on a Path after loading; model_kwargs=None is its default
+    return cls(
+        str(folder), device="cpu", backend=backend, local_files_only=True, model_kwargs=model_kwargs or None
+    )
 
 
 def backend_kwargs(args: argparse.Namespace, backend: str, file: str) -> dict[str, Any]:

@@ -30,11 +30,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if __package__:  # imported as benchmarks.peers
+# mypy checks the package import (TYPE_CHECKING is False at run time, where __package__ alone decides)
+if TYPE_CHECKING or __package__:  # imported as benchmarks.peers
     from benchmarks import peer_systems
 else:  # run as a script, or imported as `peers` by suite_worker.py: this file's folder is sys.path[0]
     import peer_systems
