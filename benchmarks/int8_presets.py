@@ -31,7 +31,7 @@ from benchmarks.interleaved import Encoder, arguments, measure, speedup, unit
 from edgesbert.exporters import export_model
 from edgesbert.exporters.onnx_quantize import INT8_PRESETS, detect_int8_preset
 from edgesbert.resolve import resolve_model
-from edgesbert.runtime import load
+from edgesbert.runtime import BiEncoder, load
 from edgesbert.runtime.manifest import MANIFEST_FILE, Manifest
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -90,6 +90,8 @@ def quantized_copy(folder: Path, scratch: Path, combination: Combination) -> flo
 
 def runtime_system(folder: Path, label: str, megabytes: float, threads: int, batch: int) -> Encoder:
     model = load(folder, variant=SOURCE, threads=threads)
+    if not isinstance(model, BiEncoder):
+        raise TypeError(f"{folder} holds a cross-encoder, not a bi-encoder")
     encode = lambda texts: np.asarray(model.encode(texts, batch_size=batch))  # noqa: E731
     return Encoder("edgesbert (onnxruntime)", label, encode, megabytes)
 

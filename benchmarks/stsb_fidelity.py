@@ -10,21 +10,24 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from benchmarks.common import machine, sts_spearman, stsb_test
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
 from edgesbert.reference import BiEncoder
+from edgesbert.runtime import BiEncoder as RuntimeBiEncoder
 from edgesbert.runtime import load
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stsb-fidelity.md"
 
 
-def timed(encode, texts: list[str]) -> tuple[np.ndarray, float]:
+def timed(encode: Callable[[list[str]], npt.ArrayLike], texts: list[str]) -> tuple[np.ndarray, float]:
     """Embeddings and sentences per second (one warm-up batch first)."""
     encode(texts[:32])
     start = time.perf_counter()
@@ -48,7 +51,9 @@ def main() -> None:
 
     reference = BiEncoder(args.model)
     runtime = load(folder, threads=args.threads)
-    encoders = {
+    if not isinstance(runtime, RuntimeBiEncoder):
+        raise SystemExit(f"{folder} holds a cross-encoder, not a bi-encoder")
+    encoders: dict[str, Callable[[list[str]], npt.ArrayLike]] = {
         "edgesbert reference (torch)": reference.encode,
         "edgesbert runtime (onnx fp32)": runtime.encode,
     }

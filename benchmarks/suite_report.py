@@ -78,7 +78,7 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
     runtime = {n: cold(e, "total_s") for n, e in bi.items() if n.startswith("edgesbert-")}
     runtime = {n: seconds for n, seconds in runtime.items() if not math.isnan(seconds)}
     if runtime:
-        name = min(runtime, key=runtime.get)
+        name = min(runtime, key=runtime.__getitem__)
         spread = f"{min(runtime.values()):.2f}–{max(runtime.values()):.2f} s over variants"
         st_cold = f"; ST torch {cold(st, 'total_s'):.2f} s" if st else ""
         names = {"import": "interpreter + imports", "load": "load", "first": "first encode"}
