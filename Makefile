@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 RUNTIME_VENV := .venv-runtime
 FIXTURES := build/runtime-fixtures
 SENTENCES := "The weather is lovely today." "It's so sunny outside!" "He drove to the stadium."
+QUESTION := "Who invented the telephone?"
+ANSWERS := "The telephone network spread quickly across American cities." \
+	"Alexander Graham Bell was granted the first patent for the telephone in 1876." \
+	"Thomas Edison improved the carbon microphone used in telephones."
+RERANKER := models/trecqa-reranker-minilm
 
 .PHONY: demo test lint unit runtime-only clean
 
@@ -15,11 +20,13 @@ $(BIN)/edgesbert: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all,dev]"
 	touch $@
 
-# The main job: export the default model to OpenVINO int8, validated against PyTorch, then use it.
+# The main job: export the default model to OpenVINO int8, validated against PyTorch, then use it;
+# the same for the project's own reranker (trained in models/), which ranks answers to a question.
 demo: $(BIN)/edgesbert
 	$(BIN)/edgesbert export --backend openvino --quantize int8
 	$(BIN)/edgesbert encode exported/all-MiniLM-L6-v2 $(SENTENCES)
-	$(BIN)/edgesbert rank exported/all-MiniLM-L6-v2 "Is it sunny?" $(SENTENCES)
+	$(BIN)/edgesbert export $(RERANKER) --backend openvino --quantize int8
+	$(BIN)/edgesbert rank exported/trecqa-reranker-minilm $(QUESTION) $(ANSWERS)
 
 test: lint unit runtime-only
 
