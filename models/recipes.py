@@ -251,7 +251,7 @@ RECIPES = {
             name="minilm-en-de-distilled",
             kind="bi-encoder",
             config=TrainingConfig(
-                epochs=2, batch_size=32, learning_rate=1e-4, warmup_ratio=0.1, save_best=False
+                epochs=1, batch_size=32, learning_rate=1e-4, warmup_ratio=0.1, save_best=False
             ),
             max_length=256,
             build=_distill_build,
