@@ -115,33 +115,25 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 def _usage(name: str, kind: str) -> str:
     if kind == "cross-encoder":
         pairs = '[("A man is playing a guitar.", "Someone plays an instrument.")]'
-        return (
-            "```python\n"
+        code = (
             "from edgesbert.reference import CrossEncoder  # or sentence_transformers.CrossEncoder\n\n"
             f'model = CrossEncoder("models/{name}")\n'
             f"scores = model.predict({pairs})\n"
             'hits = model.rank("Who wrote Hamlet?", ["Shakespeare wrote Hamlet.", "Hamlet is a play."])\n'
-            "```\n\n"
-            f"Torch-free: `edgesbert export models/{name} --backend openvino --quantize int8`, then "
-            '`edgesbert.runtime.load("exported/'
-            + name
-            + '")` or `edgesbert rank exported/'
-            + name
-            + ' "query" ...`.'
         )
+        command = f'edgesbert rank exported/{name} "query" ...'
+    else:
+        code = (
+            "from edgesbert.reference import BiEncoder  # or sentence_transformers.SentenceTransformer\n\n"
+            f'model = BiEncoder("models/{name}")\n'
+            'vectors = model.encode(["The cat sits on the mat.", "Die Katze sitzt auf der Matte."])\n'
+            "print(model.similarity(vectors, vectors))\n"
+        )
+        command = f'edgesbert encode exported/{name} "text" ...'
     return (
-        "```python\n"
-        "from edgesbert.reference import BiEncoder  # or sentence_transformers.SentenceTransformer\n\n"
-        f'model = BiEncoder("models/{name}")\n'
-        'vectors = model.encode(["The cat sits on the mat.", "Die Katze sitzt auf der Matte."])\n'
-        "print(model.similarity(vectors, vectors))\n"
-        "```\n\n"
+        f"```python\n{code}```\n\n"
         f"Torch-free: `edgesbert export models/{name} --backend openvino --quantize int8`, then "
-        '`edgesbert.runtime.load("exported/'
-        + name
-        + '")` or `edgesbert encode exported/'
-        + name
-        + ' "text" ...`.'
+        f'`edgesbert.runtime.load("exported/{name}")` or `{command}`.'
     )
 
 

@@ -67,9 +67,11 @@ class Recipe:
     def start_folder(self) -> str:
         """``start`` as a path when it names a folder of this repository (e.g. another shipped model)."""
         local = ROOT / self.start
-        if self.start.startswith("models/") and not local.is_dir():
+        if local.is_dir():
+            return str(local)
+        if self.start.startswith("models/"):
             raise SystemExit(f"{self.name} starts from {self.start}: train that model first")
-        return str(local) if local.is_dir() else self.start
+        return self.start
 
     def load(self, folder: str | Path) -> Any:
         """The PyTorch reference model of ``folder``."""
