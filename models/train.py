@@ -107,9 +107,10 @@ def train(recipe: Recipe) -> None:
     history = trainer.fit(examples)
     fit_seconds = time.perf_counter() - fit_started
     fit_cpu_seconds = time.process_time() - fit_cpu_started
-    if history.final_folder is None:  # the Trainer saves the final model when given a folder
+    trained = history.best_folder or history.final_folder  # best on the dev set when the recipe saves it
+    if trained is None:  # the Trainer saves the final model when given a folder
         raise RuntimeError("training wrote no final model")
-    ship(history.final_folder, destination)
+    ship(trained, destination)
     del task, trainer
     print(f"shipped {destination}; measuring the shipped files ...")
     figures = recipe.evaluate(recipe.load(destination))
@@ -121,6 +122,7 @@ def train(recipe: Recipe) -> None:
         "dev_curve": [
             {"step": e.step, "epoch": e.epoch + 1, **e.result.metrics()} for e in history.evaluations
         ],
+        "shipped_step": history.best.step if history.best_folder and history.best else history.steps,
         "training": {
             "command": f"python models/train.py {recipe.name}",
             "examples": len(examples),

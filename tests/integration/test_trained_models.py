@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.threads import torch_threads
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +32,9 @@ TOLERANCE = 1e-3
 
 @pytest.fixture(autouse=True, scope="module")
 def two_torch_threads():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(threads)
+    """The threads the figures in metrics.json were measured with."""
+    with torch_threads(2):
+        yield
 
 
 def shipped_metrics(name: str) -> dict:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgesbert.training.data import ScoredPair, read_sts_csv
+from tests.threads import torch_threads
 
 STSB_TEST = Path(__file__).resolve().parents[2] / "data" / "stsb-en-test.csv"
 
@@ -20,9 +21,5 @@ def sts_pairs() -> list[ScoredPair]:
 @pytest.fixture(autouse=True, scope="package")
 def one_torch_thread():
     """Tiny models gain nothing from threads, and on a busy 2-core machine they lose a lot: one thread."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
