@@ -204,6 +204,11 @@ def write_report(figures: dict[str, Any], folder: Path) -> None:
     if s["quick"]:
         lines += ["**Quick smoke run** (`--quick`): a subset, few calls; not for conclusions.", ""]
     lines += ['## Targets (issue 6, "Done when")', "", *targets_table(figures["targets"]), ""]
+    lines += [
+        "Where int8 time goes on this CPU, kernel by kernel (what limits the int8 targets): "
+        "[int8-profile.md](int8-profile.md), `python -m benchmarks.int8_profile`.",
+        "",
+    ]
     legend = (
         "(L) / (T): the edgesbert performance hint that gave the figure, latency or throughput; the peers "
         "run with their defaults. Latency p50/p99: one sentence per call, latency hint."
