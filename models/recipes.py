@@ -91,6 +91,10 @@ def _pairs_of(file: str) -> tuple[list[tuple[str, str]], list[float]]:
 
 #: Share of the bi-encoder teacher in the gold pairs' labels (the rest is the gold score / 5).
 STS_TEACHER_SHARE = 0.5
+#: Silver pairs: each training sentence with its nearest N other training sentences, by the teacher.
+STS_SILVER_NEIGHBOURS = 2
+#: At most this many silver pairs (a seeded sample).
+STS_SILVER_PAIRS = 7000
 
 
 def _unique_sentences(pairs: list[tuple[str, str]]) -> list[str]:
@@ -103,7 +107,7 @@ def _sts_teacher_examples(pairs: list[tuple[str, str]], gold: list[float], seed:
     The teacher is all-MiniLM-L6-v2 as a bi-encoder: its cosine, mapped to the 0..1 gold scale by a least-
     squares line fitted on the gold pairs. On STSb dev its scores and a gold-trained cross-encoder's are
     complementary (their z-score average correlates far better with gold than either), so the cross-encoder
-    learns both. Silver pairs join each training sentence to its nearest other training sentence (by the
+    learns both. Silver pairs join each training sentence to its nearest other training sentences (by the
     teacher), skipping gold pairs, and teach the cross-encoder the teacher's view of pairs it has no gold for.
     """
     teacher, rng = _teacher(), np.random.default_rng(seed)
@@ -123,13 +127,14 @@ def _sts_teacher_examples(pairs: list[tuple[str, str]], gold: list[float], seed:
     similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, -1.0)
     silver: dict[frozenset[str], float] = {}
-    for i, row in enumerate(similarity):
-        j = int(row.argmax())
-        key = frozenset((sentences[i], sentences[j]))
-        if len(key) == 2 and key not in gold_pairs:
-            silver[key] = float(row[j])
+    neighbours = np.argpartition(-similarity, STS_SILVER_NEIGHBOURS, axis=1)[:, :STS_SILVER_NEIGHBOURS]
+    for i, row in enumerate(neighbours):
+        for j in row:
+            key = frozenset((sentences[i], sentences[j]))
+            if len(key) == 2 and key not in gold_pairs:
+                silver[key] = float(similarity[i, j])
     keys = sorted(silver, key=sorted)
-    chosen = rng.permutation(len(keys))[: len(pairs)]
+    chosen = rng.permutation(len(keys))[:STS_SILVER_PAIRS]
     labels = scale(np.array([silver[keys[c]] for c in chosen]))
     texts = [tuple(rng.permutation(sorted(keys[c])).tolist()) for c in chosen]
     return examples + [Example(t, float(y)) for t, y in zip(texts, labels, strict=True)]
@@ -268,7 +273,7 @@ RECIPES = {
                 batch_size=32,
                 learning_rate=1e-4,
                 warmup_ratio=0.1,
-                evaluation_steps=270,
+                evaluation_steps=290,
                 save_best=True,
             ),
             max_length=128,

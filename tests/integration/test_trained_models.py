@@ -153,3 +153,37 @@ def test_twenty_real_steps_of_sts_cross_encoder_training_lower_the_loss():
     history = Trainer(task, config).fit(examples)
     assert history.steps == 20
     assert loss() < before - 0.01
+
+
+def test_sts_teacher_examples_blend_gold_with_the_teacher_and_add_unseen_silver_pairs(monkeypatch):
+    import importlib
+
+    from scipy.stats import spearmanr
+
+    from edgesbert import DEFAULT_MODEL
+    from edgesbert.reference import BiEncoder
+
+    monkeypatch.syspath_prepend(str(MODELS))
+    recipes = importlib.import_module("recipes")
+    rows = sts_rows("stsb-en-train.csv")[:120]
+    pairs, gold = [(a, b) for a, b, _ in rows], [score for _, _, score in rows]
+
+    examples = recipes._sts_teacher_examples(pairs, gold, seed=0)
+    blended, silver = examples[: len(pairs)], examples[len(pairs) :]
+    assert [e.texts for e in blended] == pairs
+    labels = np.array([e.label for e in blended])
+    assert ((labels >= 0) & (labels <= 1)).all()
+    assert spearmanr(labels, gold)[0] > 0.9  # half of each label is the gold score / 5
+    # every silver pair joins two training sentences that were never a gold pair
+    sentences, gold_pairs = {s for p in pairs for s in p}, {frozenset(p) for p in pairs}
+    assert 0 < len(silver) <= recipes.STS_SILVER_PAIRS
+    assert all(set(e.texts) <= sentences and frozenset(e.texts) not in gold_pairs for e in silver)
+    assert len({frozenset(e.texts) for e in silver}) == len(silver)
+    # their labels are the teacher's cosine on the gold scale: same order, within 0..1
+    teacher = BiEncoder(DEFAULT_MODEL)
+    left = teacher.encode([e.texts[0] for e in silver], normalize_embeddings=True)
+    right = teacher.encode([e.texts[1] for e in silver], normalize_embeddings=True)
+    silver_labels = np.array([e.label for e in silver])
+    assert ((silver_labels >= 0) & (silver_labels <= 1)).all()
+    assert spearmanr((left * right).sum(axis=1), silver_labels)[0] > 0.999
+    assert recipes._sts_teacher_examples(pairs, gold, seed=0) == examples  # seeded
