@@ -101,10 +101,16 @@ def size(venv: Path) -> dict[str, Any]:
     }
 
 
+def build_runtime_venv() -> Path:
+    """The runtime's own install (``pip install .``), rebuilt when the declared dependencies may change."""
+    pyproject = hashlib.sha1((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    build(RUNTIME_VENV, ["."], key=pyproject)
+    return RUNTIME_VENV
+
+
 def install_sizes() -> dict[str, Any]:
     """Build (or reuse) both environments and measure them."""
-    pyproject = hashlib.sha1((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    build(RUNTIME_VENV, ["."], key=pyproject)  # rebuilt when the declared dependencies may have changed
+    build_runtime_venv()
     build(ST_VENV, st_requirements(), check_torch=True)
     runtime, st = size(RUNTIME_VENV), size(ST_VENV)
     return {
