@@ -107,7 +107,7 @@ def latency(folder: Path, variant: str, threads: int, calls: int) -> list[str]:
 
 
 def cold(python: Path, folder: Path, variant: str, threads: int, starts: int) -> list[str]:
-    """Median seconds of each phase of a cold start, and of a bare session's."""
+    """Report lines: the median milliseconds of each phase of a cold start, and of a bare session's."""
     graph = str(folder / Manifest.load(folder).variant(variant).file)
 
     def run(mode: str, target: str) -> list[float]:

@@ -116,12 +116,13 @@ def _sts_teacher_examples(pairs: list[tuple[str, str]], gold: list[float], seed:
     vectors = teacher.encode(sentences, batch_size=64, normalize_embeddings=True)
     left, right = (np.array([index[p[k]] for p in pairs]) for k in (0, 1))
     cosine = (vectors[left] * vectors[right]).sum(axis=1)
-    slope, intercept = np.polyfit(cosine, np.asarray(gold) / 5, 1)
+    target = np.asarray(gold) / 5
+    slope, intercept = np.polyfit(cosine, target, 1)
 
     def scale(values: np.ndarray) -> np.ndarray:
         return np.clip(slope * values + intercept, 0.0, 1.0)
 
-    blended = (1 - STS_TEACHER_SHARE) * np.asarray(gold) / 5 + STS_TEACHER_SHARE * scale(cosine)
+    blended = (1 - STS_TEACHER_SHARE) * target + STS_TEACHER_SHARE * scale(cosine)
     examples = [Example(pair, float(label)) for pair, label in zip(pairs, blended, strict=True)]
     gold_pairs = {frozenset(pair) for pair in pairs}
     similarity = vectors @ vectors.T
