@@ -50,12 +50,16 @@ def test_openvino_folder_holds_ir_variants_only(ov_bi):
 
 
 def test_openvino_fp32_reproduces_the_reference(ov_bi, tiny_bi_encoder_folder, stsb_sentences):
+    import openvino as ov
+
     from edgesbert.reference import BiEncoder as Reference
     from edgesbert.runtime import load
 
     expected = Reference(tiny_bi_encoder_folder("bert-mean")).encode(stsb_sentences)
     model = load(ov_bi, variant="openvino", threads=2)
     assert type(model._backend).__name__ == "OpenVinoBackend"
+    # f32 on every CPU: with AMX or AVX-512 BF16, OpenVINO's default would be bf16
+    assert model._backend._compiled[None].get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
     np.testing.assert_allclose(model.encode(stsb_sentences), expected, atol=1e-4)
     for name in ("openvino-int8", "openvino-int8-weights", "openvino-fp16"):
         actual = load(ov_bi, variant=name).encode(stsb_sentences, normalize_embeddings=True)

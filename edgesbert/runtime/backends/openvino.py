@@ -31,6 +31,9 @@ class OpenVinoBackend(Backend):
                 f"OpenVINO finds no {device} device here; available: {', '.join(available)}. "
                 "Use one of those (device='cpu', 'gpu', 'npu') or 'auto'."
             )
+        if any(d.startswith("CPU") for d in available):  # for AUTO too, when it picks the CPU
+            # CPUs with AMX or AVX-512 BF16 would otherwise run f32 graphs in bf16 (~1e-3 drift)
+            core.set_property("CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         config: dict[str, Any] = {}
         if options.performance_hint is not None:
             config["PERFORMANCE_HINT"] = options.performance_hint.value.upper()
