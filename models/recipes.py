@@ -8,8 +8,9 @@ or an exported runtime model) on the test data, next to a baseline measured the 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from edgesbert.training import (
     RerankingEvaluator,
     RerankingSample,
     STSEvaluator,
+    Trainer,
     TrainingConfig,
     TranslationEvaluator,
     distillation_examples,
@@ -92,23 +94,52 @@ def _pairs_of(file: str) -> tuple[list[tuple[str, str]], list[float]]:
 #: Share of the bi-encoder teacher in the gold pairs' labels (the rest is the gold score / 5).
 STS_TEACHER_SHARE = 0.5
 #: Silver pairs: each training sentence with its nearest N other training sentences, by the teacher.
-STS_SILVER_NEIGHBOURS = 2
+STS_SILVER_NEIGHBOURS = 6
 #: At most this many silver pairs (a seeded sample).
-STS_SILVER_PAIRS = 7000
+STS_SILVER_PAIRS = 30000
+
+
+#: Stage one: a cross-encoder trained on the gold pairs alone (both orders), half of stage two's teacher.
+STS_GOLD_STAGE = TrainingConfig(
+    epochs=1, batch_size=32, learning_rate=1e-4, warmup_ratio=0.1, show_progress_bar=False
+)
+
+
+def _sts_gold_cross_encoder(recipe: Recipe, pairs: list[tuple[str, str]], gold: list[float]) -> CrossEncoder:
+    """Stage one, trained into build/train/NAME-gold (reused while its settings and data are unchanged)."""
+    folder = ROOT / "build" / "train" / f"{recipe.name}-gold"
+    data = {"pairs": len(pairs), "sum": sum(gold)}
+    settings = {"config": asdict(STS_GOLD_STAGE), "start": recipe.start, **data}
+    stamp = folder / "stage.json"
+    if not (stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == settings):
+        seed_everything(STS_GOLD_STAGE.seed)
+        model = CrossEncoder(recipe.start_folder(), num_labels=1, max_length=recipe.max_length)
+        examples = [Example(pair, score / 5) for pair, score in zip(pairs, gold, strict=True)]
+        examples += [Example(e.texts[::-1], e.label) for e in examples]
+        task = CrossEncoderTask(model, BinaryCrossEntropyLoss())
+        Trainer(task, STS_GOLD_STAGE, output_folder=folder).fit(examples)
+        stamp.write_text(json.dumps(settings), encoding="utf-8")
+    return CrossEncoder(folder / "final")
 
 
 def _unique_sentences(pairs: list[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(s for pair in pairs for s in pair))
 
 
-def _sts_teacher_examples(pairs: list[tuple[str, str]], gold: list[float], seed: int) -> list[Example]:
+PairScorer = Callable[[list[tuple[str, str]]], np.ndarray]
+
+
+def _sts_teacher_examples(
+    pairs: list[tuple[str, str]], gold: list[float], seed: int, pair_model: PairScorer | None = None
+) -> list[Example]:
     """Gold pairs labelled with a blend of gold and teacher, then silver pairs labelled by the teacher.
 
     The teacher is all-MiniLM-L6-v2 as a bi-encoder: its cosine, mapped to the 0..1 gold scale by a least-
     squares line fitted on the gold pairs. On STSb dev its scores and a gold-trained cross-encoder's are
-    complementary (their z-score average correlates far better with gold than either), so the cross-encoder
+    complementary (their average correlates far better with gold than either), so the cross-encoder
     learns both. Silver pairs join each training sentence to its nearest other training sentences (by the
-    teacher), skipping gold pairs, and teach the cross-encoder the teacher's view of pairs it has no gold for.
+    teacher), skipping gold pairs; they are labelled by the teacher alone, or, given ``pair_model`` (the
+    gold-trained cross-encoder's 0..1 scores), by the average of the two, the ensemble the student learns.
     """
     teacher, rng = _teacher(), np.random.default_rng(seed)
     sentences = _unique_sentences(pairs)
@@ -136,14 +167,28 @@ def _sts_teacher_examples(pairs: list[tuple[str, str]], gold: list[float], seed:
                 silver[key] = float(similarity[i, j])
     keys = sorted(silver, key=sorted)
     chosen = rng.permutation(len(keys))[:STS_SILVER_PAIRS]
-    labels = scale(np.array([silver[keys[c]] for c in chosen]))
     texts = [tuple(rng.permutation(sorted(keys[c])).tolist()) for c in chosen]
+    labels = scale(np.array([silver[keys[c]] for c in chosen]))
+    if pair_model is not None:
+        labels = (1 - STS_TEACHER_SHARE) * pair_model(texts) + STS_TEACHER_SHARE * labels
     return examples + [Example(t, float(y)) for t, y in zip(texts, labels, strict=True)]
+
+
+def _both_orders_scorer(model: CrossEncoder) -> PairScorer:
+    """A cross-encoder's 0..1 scores of pairs, averaged over (a, b) and (b, a)."""
+
+    def score(pairs: list[tuple[str, str]]) -> np.ndarray:
+        forward = np.asarray(model.predict(pairs, batch_size=64))
+        backward = np.asarray(model.predict([(b, a) for a, b in pairs], batch_size=64))
+        return (forward + backward) / 2
+
+    return score
 
 
 def _sts_build(recipe: Recipe, trial: bool) -> tuple[TrainingTask, list[Example]]:
     pairs, gold = _pairs_of("stsb-en-train.csv")
-    examples = _sts_teacher_examples(pairs, gold, recipe.config.seed)  # gold+teacher pairs, then silver
+    stage_one = _both_orders_scorer(_sts_gold_cross_encoder(recipe, pairs, gold))
+    examples = _sts_teacher_examples(pairs, gold, recipe.config.seed, stage_one)  # gold pairs, then silver
     if recipe.both_orders:  # similarity is symmetric: teach the gold pairs as (a, b) and (b, a)
         examples += [Example(e.texts[::-1], e.label) for e in examples[: len(pairs)]]
     seed_everything(recipe.config.seed)  # the new one-logit head is random
@@ -274,7 +319,7 @@ RECIPES = {
                 batch_size=32,
                 learning_rate=1e-4,
                 warmup_ratio=0.1,
-                evaluation_steps=290,
+                evaluation_steps=500,
                 save_best=True,
             ),
             max_length=128,
