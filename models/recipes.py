@@ -91,7 +91,8 @@ def _pairs_of(file: str) -> tuple[list[tuple[str, str]], list[float]]:
     return [(r.sentence1, r.sentence2) for r in rows], [r.score for r in rows]
 
 
-#: Share of the bi-encoder teacher in the gold pairs' labels (the rest is the gold score / 5).
+#: Share of the bi-encoder teacher in every label; the rest is the gold score / 5 (gold pairs) or, for
+#: silver pairs, stage one's score.
 STS_TEACHER_SHARE = 0.5
 #: Silver pairs: each training sentence with its nearest N other training sentences, by the teacher.
 STS_SILVER_NEIGHBOURS = 6
@@ -111,7 +112,8 @@ def _sts_gold_cross_encoder(recipe: Recipe, pairs: list[tuple[str, str]], gold: 
     data = {"pairs": len(pairs), "sum": sum(gold)}
     settings = {"config": asdict(STS_GOLD_STAGE), "start": recipe.start, **data}
     stamp = folder / "stage.json"
-    if not (stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == settings):
+    done = stamp.is_file() and (folder / "final").is_dir()
+    if not (done and json.loads(stamp.read_text(encoding="utf-8")) == settings):
         seed_everything(STS_GOLD_STAGE.seed)
         model = CrossEncoder(recipe.start_folder(), num_labels=1, max_length=recipe.max_length)
         examples = [Example(pair, score / 5) for pair, score in zip(pairs, gold, strict=True)]
@@ -126,11 +128,11 @@ def _unique_sentences(pairs: list[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(s for pair in pairs for s in pair))
 
 
-PairScorer = Callable[[list[tuple[str, str]]], np.ndarray]
+ScorePairs = Callable[[list[tuple[str, str]]], np.ndarray]
 
 
 def _sts_teacher_examples(
-    pairs: list[tuple[str, str]], gold: list[float], seed: int, pair_model: PairScorer | None = None
+    pairs: list[tuple[str, str]], gold: list[float], seed: int, pair_model: ScorePairs | None = None
 ) -> list[Example]:
     """Gold pairs labelled with a blend of gold and teacher, then silver pairs labelled by the teacher.
 
@@ -174,7 +176,7 @@ def _sts_teacher_examples(
     return examples + [Example(t, float(y)) for t, y in zip(texts, labels, strict=True)]
 
 
-def _both_orders_scorer(model: CrossEncoder) -> PairScorer:
+def _both_orders_scorer(model: CrossEncoder) -> ScorePairs:
     """A cross-encoder's 0..1 scores of pairs, averaged over (a, b) and (b, a)."""
 
     def score(pairs: list[tuple[str, str]]) -> np.ndarray:
