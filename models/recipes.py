@@ -79,6 +79,12 @@ class Recipe:
         return CrossEncoder(folder) if self.kind == "cross-encoder" else BiEncoder(folder)
 
 
+def _new_cross_encoder(recipe: Recipe, seed: int) -> CrossEncoder:
+    """The recipe's start as a cross-encoder with a new one-logit head, initialized from ``seed``."""
+    seed_everything(seed)
+    return CrossEncoder(recipe.start_folder(), num_labels=1, max_length=recipe.max_length)
+
+
 def _correlation_figures(prefix: str, result: Any) -> Figures:
     return {f"{prefix}_spearman": result.spearman, f"{prefix}_pearson": result.pearson}
 
@@ -114,8 +120,7 @@ def _sts_gold_cross_encoder(recipe: Recipe, pairs: list[tuple[str, str]], gold: 
     stamp = folder / "stage.json"
     done = stamp.is_file() and (folder / "final").is_dir()
     if not (done and json.loads(stamp.read_text(encoding="utf-8")) == settings):
-        seed_everything(STS_GOLD_STAGE.seed)
-        model = CrossEncoder(recipe.start_folder(), num_labels=1, max_length=recipe.max_length)
+        model = _new_cross_encoder(recipe, STS_GOLD_STAGE.seed)
         examples = [Example(pair, score / 5) for pair, score in zip(pairs, gold, strict=True)]
         examples += [Example(e.texts[::-1], e.label) for e in examples]
         task = CrossEncoderTask(model, BinaryCrossEntropyLoss())
@@ -193,8 +198,7 @@ def _sts_build(recipe: Recipe, trial: bool) -> tuple[TrainingTask, list[Example]
     examples = _sts_teacher_examples(pairs, gold, recipe.config.seed, stage_one)  # gold pairs, then silver
     if recipe.both_orders:  # similarity is symmetric: teach the gold pairs as (a, b) and (b, a)
         examples += [Example(e.texts[::-1], e.label) for e in examples[: len(pairs)]]
-    seed_everything(recipe.config.seed)  # the new one-logit head is random
-    model = CrossEncoder(recipe.start_folder(), num_labels=1, max_length=recipe.max_length)
+    model = _new_cross_encoder(recipe, recipe.config.seed)  # after the examples, as it was trained
     return CrossEncoderTask(model, BinaryCrossEntropyLoss()), examples
 
 
@@ -241,8 +245,7 @@ def _trecqa_build(recipe: Recipe, trial: bool) -> tuple[TrainingTask, list[Examp
     if trial:
         kept = _trial_split(rows)[0]
         rows = [row for row in rows if row[0] in kept]
-    seed_everything(recipe.config.seed)
-    model = CrossEncoder(recipe.start_folder(), num_labels=1, max_length=recipe.max_length)
+    model = _new_cross_encoder(recipe, recipe.config.seed)
     examples = [Example((q, a), float(label)) for q, a, label in rows]
     return CrossEncoderTask(model, BinaryCrossEntropyLoss(recipe.pos_weight)), examples
 
