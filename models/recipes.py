@@ -115,18 +115,27 @@ STS_GOLD_STAGE = TrainingConfig(
 def _sts_gold_cross_encoder(recipe: Recipe, pairs: list[tuple[str, str]], gold: list[float]) -> CrossEncoder:
     """Stage one, trained into build/train/NAME-gold (reused while its settings and data are unchanged)."""
     folder = ROOT / "build" / "train" / f"{recipe.name}-gold"
-    data = {"pairs": len(pairs), "sum": sum(gold)}
-    settings = {"config": asdict(STS_GOLD_STAGE), "start": recipe.start, **data}
+    settings = {
+        "config": asdict(STS_GOLD_STAGE),
+        "start": recipe.start,
+        "pairs": len(pairs),
+        "sum": sum(gold),  # the data, roughly: a changed train file retrains stage one
+    }
     stamp = folder / "stage.json"
     done = stamp.is_file() and (folder / "final").is_dir()
     if not (done and json.loads(stamp.read_text(encoding="utf-8")) == settings):
         model = _new_cross_encoder(recipe, STS_GOLD_STAGE.seed)
         examples = [Example(pair, score / 5) for pair, score in zip(pairs, gold, strict=True)]
-        examples += [Example(e.texts[::-1], e.label) for e in examples]
+        examples += _swapped(examples)
         task = CrossEncoderTask(model, BinaryCrossEntropyLoss())
         Trainer(task, STS_GOLD_STAGE, output_folder=folder).fit(examples)
         stamp.write_text(json.dumps(settings), encoding="utf-8")
     return CrossEncoder(folder / "final")
+
+
+def _swapped(examples: list[Example]) -> list[Example]:
+    """The pair examples as (b, a): similarity is symmetric, so each pair is taught in both orders."""
+    return [Example(e.texts[::-1], e.label) for e in examples]
 
 
 def _unique_sentences(pairs: list[tuple[str, str]]) -> list[str]:
@@ -197,7 +206,7 @@ def _sts_build(recipe: Recipe, trial: bool) -> tuple[TrainingTask, list[Example]
     stage_one = _both_orders_scorer(_sts_gold_cross_encoder(recipe, pairs, gold))
     examples = _sts_teacher_examples(pairs, gold, recipe.config.seed, stage_one)  # gold pairs, then silver
     if recipe.both_orders:  # similarity is symmetric: teach the gold pairs as (a, b) and (b, a)
-        examples += [Example(e.texts[::-1], e.label) for e in examples[: len(pairs)]]
+        examples += _swapped(examples[: len(pairs)])
     model = _new_cross_encoder(recipe, recipe.config.seed)  # after the examples, as it was trained
     return CrossEncoderTask(model, BinaryCrossEntropyLoss()), examples
 
