@@ -26,6 +26,8 @@ SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")
 
 _DATA = Path(__file__).parent / "data"
 _SUPPORTED = ", ".join(SUFFIXES)
+#: how messages name the column option, for Python and command-line users alike
+_COLUMN = "column= (--calibration-column)"
 
 
 def builtin_calibration(pairs: bool, count: int) -> list[Text]:
@@ -262,7 +264,9 @@ def _default_columns(available: list[str], pairs: bool, where: str, what: str) -
     listed = ", ".join(repr(name) for name in available) or "none"
     wanted = f"the two {what}s of each pair, like column='query,document'" if pairs else f"the text {what}"
     plural = "" if len(available) == 1 else "s"
-    raise ExportError(f"{where} has {len(available)} {what}{plural} ({listed}); pass column= naming {wanted}")
+    raise ExportError(
+        f"{where} has {len(available)} {what}{plural} ({listed}); pass {_COLUMN} naming {wanted}"
+    )
 
 
 def _parse_csv(text: str, path: Path, pairs: bool, column: str | None, delimiter: str) -> list[Text]:
@@ -282,8 +286,9 @@ def _parse_csv(text: str, path: Path, pairs: bool, column: str | None, delimiter
         for name in names:
             if name not in available:
                 raise ExportError(
-                    f"calibration file {path} has no column {name!r}; available: {listed}; "
-                    "pass column= naming one of them"
+                    f"calibration file {path} has no column {name!r} in its header row, which reads "
+                    f"{listed}; the first row of a {kind} file must name its columns: add a header row "
+                    f"if the file has none, or pass {_COLUMN} naming one of those"
                 )
         index = [available.index(name) for name in names]
         for row in reader:
@@ -350,7 +355,7 @@ def _parse_jsonl(text: str, path: Path, pairs: bool, column: str | None) -> list
                 listed = ", ".join(repr(key) for key in record) or "none"
                 raise ExportError(
                     f"line {number} of calibration file {path} has no field {name!r} (its fields: {listed}); "
-                    f"pass column= naming the {'query and document fields' if pairs else 'text field'}, "
+                    f"pass {_COLUMN} naming the {'query and document fields' if pairs else 'text field'}, "
                     "present on every line"
                 )
             if not isinstance(record[name], str):

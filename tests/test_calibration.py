@@ -350,7 +350,8 @@ def test_csv_the_shipped_trec_file_reads_as_pairs(shipped_pairs):
 def test_csv_with_several_columns_needs_column(tmp_path, pairs, wanted):
     path = write(tmp_path / "texts.csv", "id,text,label\n1,hello,0\n")
     assert error_of(read_calibration, path, pairs=pairs) == (
-        f"calibration file {path} has 3 columns ('id', 'text', 'label'); pass column= naming {wanted}"
+        f"calibration file {path} has 3 columns ('id', 'text', 'label'); "
+        f"pass column= (--calibration-column) naming {wanted}"
     )
 
 
@@ -358,21 +359,32 @@ def test_csv_pairs_from_one_column_needs_column(tmp_path):
     path = write(tmp_path / "texts.csv", "text\nhello\n")
     assert error_of(read_calibration, path, pairs=True) == (
         f"calibration file {path} has 1 column ('text'); "
-        "pass column= naming the two columns of each pair, like column='query,document'"
+        "pass column= (--calibration-column) naming the two columns of each pair, "
+        "like column='query,document'"
     )
 
 
 @pytest.mark.parametrize(("suffix", "sep"), [(".csv", ","), (".tsv", "\t")])
 def test_csv_unknown_column(tmp_path, suffix, sep):
     path = write(tmp_path / f"texts{suffix}", f"id{sep}text\n1{sep}hello\n")
+    kind = suffix[1:].upper()
+    tail = (
+        f"which reads 'id', 'text'; the first row of a {kind} file must name its columns: add a header "
+        "row if the file has none, or pass column= (--calibration-column) naming one of those"
+    )
     assert error_of(read_calibration, path, pairs=False, column="sentence") == (
-        f"calibration file {path} has no column 'sentence'; available: 'id', 'text'; "
-        "pass column= naming one of them"
+        f"calibration file {path} has no column 'sentence' in its header row, {tail}"
     )
     assert error_of(read_calibration, path, pairs=True, column="text,doc") == (
-        f"calibration file {path} has no column 'doc'; available: 'id', 'text'; "
-        "pass column= naming one of them"
+        f"calibration file {path} has no column 'doc' in its header row, {tail}"
     )
+
+
+def test_csv_without_header_row_says_its_first_row_was_read_as_the_header(tmp_path):
+    path = write(tmp_path / "texts.csv", "A man is playing a flute.,1\nA dog runs.,0\n")
+    message = error_of(read_calibration, path, pairs=False, column="text")
+    assert "header row, which reads 'A man is playing a flute.', '1'" in message
+    assert "add a header row if the file has none" in message and "--calibration-column" in message
 
 
 @pytest.mark.parametrize("column", ["text", "a,b,c"])
@@ -466,11 +478,11 @@ def test_jsonl_line_without_the_field(tmp_path):
     path = write(tmp_path / "texts.jsonl", '{"text": "a"}\n{"txt": "b", "id": 2}\n{}\n')
     assert error_of(read_calibration, path, pairs=False) == (
         f"line 2 of calibration file {path} has no field 'text' (its fields: 'txt', 'id'); "
-        "pass column= naming the text field, present on every line"
+        "pass column= (--calibration-column) naming the text field, present on every line"
     )
     assert error_of(read_calibration, path, pairs=False, column="id") == (
         f"line 1 of calibration file {path} has no field 'id' (its fields: 'text'); "
-        "pass column= naming the text field, present on every line"
+        "pass column= (--calibration-column) naming the text field, present on every line"
     )
 
 
@@ -478,7 +490,7 @@ def test_jsonl_pairs_line_without_a_field(tmp_path):
     path = write(tmp_path / "pairs.jsonl", '{"q": "a", "d": "b"}\n{}\n')
     assert error_of(read_calibration, path, pairs=True, column="q,d") == (
         f"line 2 of calibration file {path} has no field 'q' (its fields: none); "
-        "pass column= naming the query and document fields, present on every line"
+        "pass column= (--calibration-column) naming the query and document fields, present on every line"
     )
 
 
@@ -494,14 +506,19 @@ def test_jsonl_field_that_is_not_a_string(tmp_path, value, kind):
 @pytest.mark.parametrize(
     ("pairs", "record", "message"),
     [
-        (False, '{"a": "x", "b": "y"}', "has 2 fields ('a', 'b'); pass column= naming the text field"),
+        (
+            False,
+            '{"a": "x", "b": "y"}',
+            "has 2 fields ('a', 'b'); pass column= (--calibration-column) naming the text field",
+        ),
         (
             True,
             '{"a": "x"}',
             "has 1 field ('a'); "
-            "pass column= naming the two fields of each pair, like column='query,document'",
+            "pass column= (--calibration-column) naming the two fields of each pair, "
+            "like column='query,document'",
         ),
-        (False, "{}", "has 0 fields (none); pass column= naming the text field"),
+        (False, "{}", "has 0 fields (none); pass column= (--calibration-column) naming the text field"),
     ],
 )
 def test_jsonl_needs_column_unless_the_fields_are_obvious(tmp_path, pairs, record, message):
