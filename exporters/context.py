@@ -10,8 +10,8 @@ from edgesbert.errors import ExportError
 from edgesbert.exporters.validation import Tolerance
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.runtime.manifest import GraphVariant, ModelKind, Precision, TokenizerSpec
-from edgesbert.runtime.models import sha256_of
 from edgesbert.runtime.tokenizer import TextTokenizer
+from edgesbert.runtime.verify import sha256_of
 
 
 @dataclass

@@ -11,7 +11,7 @@ from torch import nn
 from edgesbert.exporters.context import ExportContext
 from edgesbert.reference import BiEncoder
 from edgesbert.runtime.manifest import GraphVariant, Precision
-from edgesbert.runtime.models import sha256_of
+from edgesbert.runtime.verify import sha256_of
 
 #: Dynamic axes of each graph output, declared once.
 OUTPUT_AXES: dict[str, dict[int, str]] = {

@@ -25,7 +25,13 @@ from edgesbert.exporters.context import ExportContext, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
 from edgesbert.exporters.plans import BACKENDS, Quantization
 from edgesbert.exporters.staging import staged_folder
-from edgesbert.exporters.validation import Tolerance, check, embedding_figures, score_figures
+from edgesbert.exporters.validation import (
+    Tolerance,
+    batch_figures,
+    check,
+    embedding_figures,
+    score_figures,
+)
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.resolve import resolve_model
 from edgesbert.runtime import models as runtime
@@ -40,6 +46,7 @@ from edgesbert.runtime.manifest import (
     Provenance,
     TokenizerSpec,
 )
+from edgesbert.runtime.verify import sha256_of
 
 log = logging.getLogger("edgesbert.export")
 TOKENIZER_FILE = "tokenizer.json"
@@ -176,7 +183,7 @@ def validate(
     else:
         raise ExportError(f"variant {variant.name!r} does not match the kind of model exported")
     check(variant, figures, ctx.tolerance)
-    return figures
+    return {**figures, **batch_figures(model, data)}
 
 
 def drop_intermediates(ctx: ExportContext) -> None:
@@ -187,10 +194,11 @@ def drop_intermediates(ctx: ExportContext) -> None:
 
 
 def default_variant(variants: Sequence[GraphVariant]) -> str:
-    """The best validated CPU variant.
+    """The best validated CPU variant whose outputs do not depend on the batch.
 
     int8 (activations too, then weights only) before optimized fp32 before fp32, then by quality; fp16
-    (a GPU format) only when there is nothing else.
+    (a GPU format) only when there is nothing else. A batch-dependent variant (dynamic int8) is never
+    the default: a text embedded today must give the same vector tomorrow in another batch.
     """
 
     def preference(variant: GraphVariant) -> tuple[int, float]:
@@ -202,7 +210,8 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
         quality = variant.validation.get("spearman", variant.validation.get("score_spearman", 0.0))
         return tier.get(variant.precision, -1), quality
 
-    return max(variants, key=preference).name
+    steady = [v for v in variants if not v.batch_dependent] or list(variants)
+    return max(steady, key=preference).name
 
 
 def build_manifest(ctx: ExportContext, with_checksums: bool = False) -> Manifest:
@@ -253,8 +262,4 @@ def _versions(packages: Sequence[str]) -> dict[str, str]:
 
 
 def _checksums(folder: Path) -> dict[str, str]:
-    return {
-        p.name: runtime.sha256_of(p)
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.name != MANIFEST_FILE
-    }
+    return {p.name: sha256_of(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST_FILE}

@@ -10,7 +10,11 @@ from edgesbert.errors import ValidationFailedError
 from edgesbert.evaluation import spearman
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs
 from edgesbert.runtime.manifest import GraphVariant, Precision
+from edgesbert.runtime.models import BiEncoder, CrossEncoder
 from edgesbert.runtime.similarity import normalize
+
+#: texts measured alone and beside the longest one, for the batch effect
+BATCH_PROBES = 32
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,27 @@ def score_figures(expected: np.ndarray, actual: np.ndarray, data: RankingGroups)
         **agreement,
         "samples": float(len(expected)),
     }
+
+
+def batch_figures(model: BiEncoder | CrossEncoder, data: SentencePairs | RankingGroups) -> dict[str, float]:
+    """How much an output depends on the rest of its batch: each text alone, then beside the longest text.
+
+    Bi-encoders: the lowest cosine between the two embeddings of a text; cross-encoders: the largest
+    change of a pair's score.
+    """
+    if isinstance(model, BiEncoder) and isinstance(data, SentencePairs):
+        texts = data.sentences[:BATCH_PROBES]
+        longest = max(data.sentences, key=len)
+        alone = model.encode(texts, batch_size=1, normalize_embeddings=True)
+        beside = np.stack([model.encode([t, longest], normalize_embeddings=True)[0] for t in texts])
+        return {"batch_min_cosine": float((alone * beside).sum(axis=1).min())}
+    if isinstance(model, CrossEncoder) and isinstance(data, RankingGroups):
+        pairs = data.pairs[:BATCH_PROBES]
+        longest_pair = max(data.pairs, key=lambda pair: len(pair[0]) + len(pair[1]))
+        alone_scores = model.predict(pairs, batch_size=1)
+        beside_scores = np.stack([model.predict([p, longest_pair])[0] for p in pairs])
+        return {"batch_max_score_diff": float(np.abs(alone_scores - beside_scores).max())}
+    raise TypeError(f"cannot measure the batch effect of a {type(model).__name__} on {type(data).__name__}")
 
 
 def check(variant: GraphVariant, figures: dict[str, float], tolerance: Tolerance) -> None:

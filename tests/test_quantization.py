@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +64,26 @@ def test_every_variant_is_described_with_its_recipe_and_checksum(all_variants):
     assert size["O2-int8"] < 0.6 * size["fp32"] and size["O2-fp16"] < 0.6 * size["fp32"]
 
 
-def test_default_variant_is_the_best_int8_one(all_variants):
+def test_every_variant_records_its_true_batch_effect(all_variants, stsb_sentences):
+    from edgesbert.exporters.validation import BATCH_PROBES
+    from edgesbert.runtime import load
     from edgesbert.runtime.manifest import Manifest
 
     manifest = Manifest.load(all_variants)
-    int8 = [v for v in manifest.variants if v.precision.value == "int8"]
-    best = max(int8, key=lambda v: v.validation["spearman"])
-    assert manifest.default_variant == best.name
+    # the validation data of the export are STSb-dev sentences; the probe is the same on any texts
+    texts, longest = stsb_sentences[:BATCH_PROBES], max(stsb_sentences, key=len)
+    for variant in manifest.variants:
+        model = load(all_variants, variant=variant.name)
+        alone = model.encode(texts, batch_size=1, normalize_embeddings=True)
+        beside = np.stack([model.encode([t, longest], normalize_embeddings=True)[0] for t in texts])
+        recorded = variant.validation["batch_min_cosine"]
+        assert 0.9 < recorded <= 1.0 + 1e-6, variant.name
+        if variant.recipe.get("quantize") != "int8-dynamic":  # fixed scales: no batch effect at all
+            assert recorded >= 0.99999 and float((alone * beside).sum(axis=1).min()) >= 0.99999
+    default = manifest.variant(manifest.default_variant)
+    steady_int8 = [v for v in manifest.variants if v.precision.value == "int8" and not v.batch_dependent]
+    assert not default.batch_dependent
+    assert default.name == max(steady_int8, key=lambda v: v.validation["spearman"]).name
 
 
 def test_runtime_runs_every_variant_close_to_fp32(all_variants, stsb_sentences):
@@ -242,6 +256,12 @@ def test_default_variant_policy():
     assert default_variant([fp32, fp16]) == "fp32"  # fp16 is for GPUs
     assert default_variant([fp32, o2, fp16]) == "O2"
     assert default_variant([fp32, o2, int8_b, int8_a]) == "int8"
+    batchy = replace(int8_a, validation={"spearman": 0.79, "batch_min_cosine": 0.9932})
+    assert default_variant([fp32, o2, int8_b, batchy]) == "int8-static"  # never a batch-dependent one
+    assert default_variant([fp32, batchy]) == "fp32"
+    assert default_variant([replace(batchy, name="only")]) == "only"
+    old_dynamic = replace(int8_a, recipe={"quantize": "int8-dynamic"})  # exported before it was measured
+    assert old_dynamic.batch_dependent and not int8_b.batch_dependent
 
 
 def test_static_int8_keeps_feed_forward_down_projections_float(all_variants):

@@ -7,12 +7,12 @@ truncation of dimensions, normalization, output precision and the progress bar l
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from edgesbert.runtime.batching import BatchRunner, progress
-from edgesbert.runtime.inputs import as_texts
+from edgesbert.runtime.inputs import as_one_text, as_texts, naming_invalid_text
 from edgesbert.runtime.manifest import SimilarityFunction
 from edgesbert.runtime.precision import OutputPrecision, empty_embeddings, quantize_embeddings
 from edgesbert.runtime.ranking import RankResult
@@ -40,7 +40,7 @@ class SentenceEncoder(BatchRunner, ABC):
 
     def encode(
         self,
-        sentences: str | Sequence[str],
+        sentences: str | Iterable[str],
         *,
         batch_size: int = 32,
         prompt_name: str | None = None,
@@ -53,8 +53,10 @@ class SentenceEncoder(BatchRunner, ABC):
         """Embed one sentence (returns a vector) or a list of sentences (returns a matrix).
 
         Args:
-            sentences: a string or a list of strings; an empty list gives an empty (0, dim) matrix.
-                Texts longer than ``max_seq_length`` tokens are truncated.
+            sentences: a string, or a list, tuple, numpy array or other iterable of strings (an iterator
+                is read once); an empty list gives an empty (0, dim) matrix. Texts longer than
+                ``max_seq_length`` tokens are truncated. A text that is not valid Unicode raises a
+                ValueError naming it and the character at fault.
             batch_size: texts per forward pass; texts are sorted by length to pad less.
             prompt_name: key of ``prompts`` whose text is put before every sentence.
             prompt: a prompt text, used instead of ``prompt_name``.
@@ -70,23 +72,28 @@ class SentenceEncoder(BatchRunner, ABC):
             raise ValueError(f"truncate_dim must be in 1..{self.embedding_dimension}, got {truncate_dim}")
         precision = OutputPrecision(precision)
         prefix = self._prompt_text(prompt_name, prompt)
-        texts = [prefix + text for text in texts]
         dimension = truncate_dim or self.embedding_dimension
         if not texts:
             return empty_embeddings(dimension, precision)
 
-        order = np.argsort([-len(text) for text in texts], kind="stable")
-        embeddings = np.empty((len(texts), self.embedding_dimension), dtype=np.float32)
-        batches = [order[start : start + batch_size] for start in range(0, len(texts), batch_size)]
-        results = self._map_batches(self._embed, ([texts[i] for i in index] for index in batches))
-        for index, vectors in zip(batches, progress(results, len(batches), show_progress_bar), strict=True):
-            embeddings[index] = vectors
+        with naming_invalid_text(texts, "sentences", single):
+            embeddings = self._embed_all([prefix + text for text in texts], batch_size, show_progress_bar)
 
         embeddings = embeddings[:, :dimension]
         if normalize_embeddings:
             embeddings = normalize(embeddings)
         embeddings = quantize_embeddings(embeddings, precision)
         return embeddings[0] if single else embeddings
+
+    def _embed_all(self, texts: list[str], batch_size: int, show_progress_bar: bool) -> np.ndarray:
+        """Embed ``texts`` in batches of similar length; float32 (len(texts), embedding_dimension)."""
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        embeddings = np.empty((len(texts), self.embedding_dimension), dtype=np.float32)
+        batches = [order[start : start + batch_size] for start in range(0, len(texts), batch_size)]
+        results = self._map_batches(self._embed, ([texts[i] for i in index] for index in batches))
+        for index, vectors in zip(batches, progress(results, len(batches), show_progress_bar), strict=True):
+            embeddings[index] = vectors
+        return embeddings
 
     def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Matrix of similarities between rows of ``a`` and rows of ``b``, with the model's function."""
@@ -99,7 +106,7 @@ class SentenceEncoder(BatchRunner, ABC):
     def rank(
         self,
         query: str,
-        documents: Sequence[str],
+        documents: Iterable[str],
         *,
         top_k: int | None = None,
         return_documents: bool = False,
@@ -110,19 +117,19 @@ class SentenceEncoder(BatchRunner, ABC):
 
         ``prompt_name`` applies to the query; documents get the model's default prompt, if any.
         """
-        if not isinstance(query, str):
-            raise TypeError(f"query must be a string, got {type(query).__name__}")
+        query = as_one_text(query, "query")
         docs, _ = as_texts(documents, "documents")
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         query_embedding = self.encode([query], prompt_name=prompt_name)
-        scores = self.similarity(query_embedding, self.encode(docs, batch_size=batch_size))[0]
+        with naming_invalid_text(docs, "documents"):
+            scores = self.similarity(query_embedding, self.encode(docs, batch_size=batch_size))[0]
         best = np.argsort(-scores, kind="stable")[:top_k]
         return [RankResult(int(i), float(scores[i]), docs[i] if return_documents else None) for i in best]
 
     def _prompt_text(self, prompt_name: str | None, prompt: str | None) -> str:
         if prompt is not None:
-            return prompt
+            return as_one_text(prompt, "prompt")
         name = prompt_name if prompt_name is not None else self.default_prompt_name
         if name is None:
             return ""

@@ -67,6 +67,11 @@ class Precision(str, Enum):
 
 E = TypeVar("E", bound=Enum)
 
+#: A variant is batch-dependent when, in its validation, a text's embedding alone and beside a long text
+#: had a cosine below this, or a pair's score moved by more than ``BATCH_MAX_SCORE_DIFF``.
+BATCH_MIN_COSINE = 0.99999
+BATCH_MAX_SCORE_DIFF = 1e-5
+
 
 @dataclass(frozen=True)
 class GraphVariant:
@@ -85,6 +90,21 @@ class GraphVariant:
     validation: Mapping[str, float] = field(default_factory=dict)
     #: how the exporter made it, e.g. {"optimize": "O2", "quantize": "int8-dynamic", "per_channel": True}
     recipe: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+
+    @property
+    def batch_dependent(self) -> bool:
+        """Whether its output for one text changes with the other texts of its batch (as validated).
+
+        Dynamic int8 graphs quantize activations with one scale per batch, so the same text embedded
+        alone or beside a longer one gives slightly different vectors; such a variant is never the default.
+        """
+        figures = self.validation
+        if "batch_min_cosine" not in figures and "batch_max_score_diff" not in figures:
+            return self.recipe.get("quantize") == "int8-dynamic"  # exported before the effect was measured
+        return (
+            figures.get("batch_min_cosine", 1.0) < BATCH_MIN_COSINE
+            or figures.get("batch_max_score_diff", 0.0) > BATCH_MAX_SCORE_DIFF
+        )
 
 
 @dataclass(frozen=True)

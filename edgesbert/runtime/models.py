@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -20,15 +19,7 @@ from edgesbert.runtime.ranking import PairScorer
 from edgesbert.runtime.similarity import normalize
 from edgesbert.runtime.static_shapes import run_static
 from edgesbert.runtime.tokenizer import TextInput, TextTokenizer
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from edgesbert.runtime.verify import check_files, problems_message
 
 
 class ExportedModel:
@@ -45,6 +36,7 @@ class ExportedModel:
         threads: int | None = None,
         performance_hint: PerformanceHint | str | None = None,
         cache_dir: str | Path | None = None,
+        verify: bool = True,
     ) -> None:
         """Load ``folder`` (written by ``edgesbert export``).
 
@@ -55,6 +47,8 @@ class ExportedModel:
             threads: inference threads; None lets the backend choose.
             performance_hint: "latency" or "throughput" (OpenVINO).
             cache_dir: where OpenVINO keeps compiled models, for fast second starts.
+            verify: check the variant's graph and the tokenizer against the manifest's checksums before
+                loading them (a damaged file raises ModelLoadError); False skips it, for trusted folders.
         """
         options = RunOptions.parse(device, threads, performance_hint, cache_dir)
         self.folder = Path(folder)
@@ -67,30 +61,47 @@ class ExportedModel:
                 "use edgesbert.runtime.load() to open either kind"
             )
         self.variant: GraphVariant = self.manifest.variant(variant)
+        if verify:
+            self._verify()
         shapes = self.variant.static_shapes
         longest = max(sequence for _, sequence in shapes) if shapes else self.manifest.max_seq_length
-        self.max_seq_length = min(self.manifest.max_seq_length, longest)
+        graph_limit = min(self.manifest.max_seq_length, longest)
         options = replace(options, static_shapes=shapes)
-        self._tokenizer = TextTokenizer(self.folder, self.manifest.tokenizer, self.max_seq_length)
+        self._tokenizer = TextTokenizer(
+            self.folder, self.manifest.tokenizer, graph_limit, pairs=self.kind is ModelKind.CROSS_ENCODER
+        )
         self._backend = self._open_graph(options)
         self._pool: ThreadPoolExecutor | None = None
         self._configure()
 
+    @property
+    def max_seq_length(self) -> int:
+        """Inputs longer than this many tokens are truncated; lower it to run faster.
+
+        It may be set from 2 (3 for a cross-encoder: the special tokens) up to the longest input the graph
+        takes; a value outside raises ValueError, one that is not an int TypeError.
+        """
+        return self._tokenizer.max_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self._tokenizer.max_length = value
+
     def _configure(self) -> None:
         """Read the kind-specific part of the manifest."""
 
+    def _verify(self) -> None:
+        """Raise ModelLoadError if a file the variant needs is missing or differs from the manifest."""
+        failed = [c for c in check_files(self.folder, self.manifest, [self.variant]) if c.failed]
+        if failed:
+            raise ModelLoadError(problems_message(self.folder, self.manifest, failed))
+
     def _open_graph(self, options: RunOptions) -> Backend:
         graph = self.folder / self.variant.file
-        if not graph.is_file():
-            raise ModelLoadError(f"graph file {graph} is missing; re-export the model folder")
         try:
             backend = open_backend(self.variant.backend, graph, options)
-        except ModelLoadError as e:
-            if sha256_of(graph) != self.variant.sha256:
-                raise ModelLoadError(
-                    f"{graph} does not match the checksum in the manifest: the file was changed or "
-                    "damaged after export; re-export the model folder"
-                ) from e
+        except ModelLoadError:
+            self._verify()  # unverified folders: say which file is damaged, if one is
             raise
         missing = set(backend.input_names) - {"input_ids", "attention_mask", "token_type_ids"}
         if missing:
@@ -166,6 +177,7 @@ def load(
     threads: int | None = None,
     performance_hint: PerformanceHint | str | None = None,
     cache_dir: str | Path | None = None,
+    verify: bool = True,
 ) -> BiEncoder | CrossEncoder:
     """Open an exported folder as a BiEncoder or a CrossEncoder, as its manifest says (see ExportedModel)."""
     kind = Manifest.load(folder).kind
@@ -177,4 +189,5 @@ def load(
         threads=threads,
         performance_hint=performance_hint,
         cache_dir=cache_dir,
+        verify=verify,
     )

@@ -6,13 +6,13 @@ A subclass only says how to compute the logits of one batch of text pairs (``_lo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgesbert.runtime.batching import BatchRunner, progress
-from edgesbert.runtime.inputs import as_pairs, as_texts
+from edgesbert.runtime.inputs import as_one_text, as_pairs, as_texts, naming_invalid_text
 from edgesbert.runtime.manifest import Activation
 
 
@@ -55,7 +55,7 @@ class PairScorer(BatchRunner, ABC):
 
     def predict(
         self,
-        pairs: tuple[str, str] | Sequence[tuple[str, str]],
+        pairs: tuple[str, str] | Iterable[Sequence[str]] | np.ndarray,
         *,
         batch_size: int = 32,
         apply_softmax: bool = False,
@@ -66,16 +66,16 @@ class PairScorer(BatchRunner, ABC):
         Scores are the logits after the model's activation (sigmoid for one label by default); with
         several labels, ``apply_softmax`` turns each row into probabilities. Pairs longer than
         ``max_seq_length`` tokens are truncated, the longer text first.
+
+        ``pairs`` is one pair (a tuple or list of two strings), or a list, tuple or other iterable of
+        pairs (an iterator is read once), or an (n, 2) numpy array of strings. A text that is not valid
+        Unicode raises a ValueError naming it and the character at fault.
         """
         items, single = as_pairs(pairs)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        logits = np.empty((len(items), self.num_labels), dtype=np.float32)
-        order = np.argsort([-(len(a) + len(b)) for a, b in items], kind="stable")
-        batches = [order[start : start + batch_size] for start in range(0, len(items), batch_size)]
-        results = self._map_batches(self._logits, ([items[i] for i in index] for index in batches))
-        for index, scores in zip(batches, progress(results, len(batches), show_progress_bar), strict=True):
-            logits[index] = scores
+        with naming_invalid_text(items, "pairs", single):
+            logits = self._all_logits(items, batch_size, show_progress_bar)
         scores = activate(logits, self.activation)
         if apply_softmax and self.num_labels > 1:
             scores = softmax(scores)
@@ -83,10 +83,20 @@ class PairScorer(BatchRunner, ABC):
             scores = scores[:, 0]
         return scores[0] if single else scores
 
+    def _all_logits(self, items: list[tuple[str, str]], batch_size: int, show_progress: bool) -> np.ndarray:
+        """Logits of ``items`` in batches of similar length; float32 (len(items), num_labels)."""
+        logits = np.empty((len(items), self.num_labels), dtype=np.float32)
+        order = np.argsort([-(len(a) + len(b)) for a, b in items], kind="stable")
+        batches = [order[start : start + batch_size] for start in range(0, len(items), batch_size)]
+        results = self._map_batches(self._logits, ([items[i] for i in index] for index in batches))
+        for index, scores in zip(batches, progress(results, len(batches), show_progress), strict=True):
+            logits[index] = scores
+        return logits
+
     def rank(
         self,
         query: str,
-        documents: Sequence[str],
+        documents: Iterable[str],
         *,
         top_k: int | None = None,
         return_documents: bool = False,
@@ -96,12 +106,12 @@ class PairScorer(BatchRunner, ABC):
         """Score ``query`` against every document and return them best first."""
         if self.num_labels != 1:
             raise ValueError(f"rank needs a model with one output label; this one has {self.num_labels}")
-        if not isinstance(query, str):
-            raise TypeError(f"query must be a string, got {type(query).__name__}")
+        query = as_one_text(query, "query")
         docs, _ = as_texts(documents, "documents")
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         pairs = [(query, doc) for doc in docs]
-        scores = self.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
+        with naming_invalid_text(docs, "documents"):
+            scores = self.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
         best = np.argsort(-scores, kind="stable")[:top_k]
         return [RankResult(int(i), float(scores[i]), docs[i] if return_documents else None) for i in best]

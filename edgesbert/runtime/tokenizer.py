@@ -9,29 +9,60 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from edgesbert.errors import ModelLoadError
+from edgesbert.runtime.inputs import Text, naming_invalid_text
 from edgesbert.runtime.manifest import TokenizerSpec
 
-TextInput = str | tuple[str, str]
+TextInput = Text
 
 
 class TextTokenizer:
-    """Turns texts or text pairs into the int64 arrays a graph takes."""
+    """Turns texts or text pairs into the int64 arrays a graph takes, truncated to ``max_length`` tokens."""
 
-    def __init__(self, folder: Path, spec: TokenizerSpec, max_length: int) -> None:
+    def __init__(self, folder: Path, spec: TokenizerSpec, max_length: int, *, pairs: bool = False) -> None:
+        """Read ``spec.file`` in ``folder``.
+
+        Args:
+            folder: the model folder.
+            spec: the manifest's tokenizer section.
+            max_length: the longest input, in tokens, the graph takes; ``max_length`` starts there and may
+                be lowered, never raised above it.
+            pairs: the texts are pairs (a cross-encoder's), which carry one special token more.
+        """
         path = folder / spec.file
         try:
             self._tokenizer = Tokenizer.from_file(str(path))
         except Exception as e:  # tokenizers raises a bare Exception for missing or corrupt files
             raise ModelLoadError(f"cannot read the tokenizer {path}: {e}; re-export the model folder") from e
-        self._tokenizer.enable_truncation(max_length=max_length)
         self._tokenizer.enable_padding(
             direction=spec.padding_side, pad_id=spec.pad_token_id, pad_token=spec.pad_token
         )
+        self.limit = max_length
+        # Below the special tokens ([CLS] [SEP]) tokenizers stops truncating at all.
+        self.shortest = self._tokenizer.num_special_tokens_to_add(pairs)
         self.max_length = max_length
+
+    @property
+    def max_length(self) -> int:
+        """Inputs longer than this many tokens are truncated (a pair's longer text first)."""
+        return self._max_length
+
+    @max_length.setter
+    def max_length(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise TypeError(f"max_seq_length must be an int, got {type(value).__name__}")
+        if not self.shortest <= value <= self.limit:
+            raise ValueError(
+                f"max_seq_length must be in {self.shortest}..{self.limit}, got {value}: this model's graph "
+                f"takes at most {self.limit} tokens, and every input carries {self.shortest} special tokens"
+            )
+        self._max_length = int(value)
+        self._tokenizer.enable_truncation(max_length=self._max_length)
 
     def __call__(self, texts: Sequence[TextInput]) -> dict[str, np.ndarray]:
         """Return ``input_ids``, ``attention_mask`` and ``token_type_ids``, each (batch, longest)."""
-        encodings = self._tokenizer.encode_batch(list(texts))
+        batch = list(texts)
+        with naming_invalid_text(batch, "texts"):
+            encodings = self._tokenizer.encode_batch(batch)
         return {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),

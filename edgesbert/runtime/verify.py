@@ -1,0 +1,84 @@
+"""Check a model folder's files against the checksums its manifest recorded at export time.
+
+A graph or tokenizer file damaged after export (a bad copy, a partial download, a disk error) can load
+without a word and give wrong numbers, so the runtime checks the files it is about to use before it
+loads them. Hashing reads each file once, which also warms the page cache for the load that follows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from edgesbert.runtime.manifest import GraphVariant, Manifest
+
+
+class FileState(str, Enum):
+    """What a check found for one file."""
+
+    OK = "ok"
+    MISSING = "missing"
+    DAMAGED = "damaged"  # its checksum differs from the manifest's
+    UNCHECKED = "unchecked"  # the manifest records no checksum for it
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file of the folder and what its check found."""
+
+    file: str
+    state: FileState
+
+    @property
+    def failed(self) -> bool:
+        """Missing or damaged."""
+        return self.state in (FileState.MISSING, FileState.DAMAGED)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def files_of(manifest: Manifest, variant: GraphVariant) -> list[str]:
+    """The files ``variant`` needs: its graph (and an OpenVINO graph's weights) and the tokenizer."""
+    files = [variant.file]
+    if variant.file.endswith(".xml"):
+        files.append(variant.file.removesuffix(".xml") + ".bin")
+    return [*files, manifest.tokenizer.file]
+
+
+def check_files(
+    folder: Path, manifest: Manifest, variants: Sequence[GraphVariant] | None = None
+) -> list[FileCheck]:
+    """Check the files of ``variants`` (default: every variant) against the manifest's checksums."""
+    wanted = dict.fromkeys(f for v in (variants or manifest.variants) for f in files_of(manifest, v))
+    recorded = {v.file: v.sha256 for v in manifest.variants} | dict(manifest.provenance.checksums)
+    checks = []
+    for file in wanted:
+        path = folder / file
+        if not path.is_file():
+            state = FileState.MISSING
+        elif file not in recorded:
+            state = FileState.UNCHECKED
+        else:
+            state = FileState.OK if sha256_of(path) == recorded[file] else FileState.DAMAGED
+        checks.append(FileCheck(file, state))
+    return checks
+
+
+def problems_message(folder: Path, manifest: Manifest, failed: list[FileCheck]) -> str:
+    """One message that lists every missing or damaged file and says what to do."""
+    listed = "; ".join(f"{c.file} is {c.state.value}" for c in failed)
+    return (
+        f"{folder}: {listed} (checked against the checksums in its manifest). The folder was changed or "
+        f"damaged after export: copy it again or re-export it (edgesbert export "
+        f"{manifest.provenance.source_model} --output {folder})"
+    )
