@@ -1,4 +1,4 @@
-"""The edgesbert command: export, encode, rank and info.
+"""The edgesbert command: export, encode, rank, info and verify.
 
 Only argparse is imported at start, so ``edgesbert --help`` is instant; each command imports what it needs.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from edgesbert import DEFAULT_MODEL, __version__
 from edgesbert.errors import EdgesbertError
+from edgesbert.folders import Interrupted
 
 if TYPE_CHECKING:
     from edgesbert.runtime.manifest import Manifest
@@ -32,6 +34,7 @@ PRESET_HELP = "int8 weight settings for an instruction set (default: detected fr
 
 
 def _export(args: argparse.Namespace) -> None:
+    from edgesbert.cli_text import validation_table
     from edgesbert.exporters import Quantization, Tolerance, export_model
 
     local = Path(args.model)
@@ -63,7 +66,7 @@ def _export(args: argparse.Namespace) -> None:
         static_shapes=args.static_shapes,
     )
     print(f"wrote {output}")
-    print(_validation_table(manifest, Path(output)))
+    print(validation_table(manifest, Path(output)))
     print("* the default variant: the best validated one for CPUs")
     for variant in manifest.variants:
         if variant.recipe:
@@ -76,20 +79,6 @@ def _export(args: argparse.Namespace) -> None:
             print(f"{variant.name}: {made}{detected}")
 
 
-#: validation figures in the order the table shows them, with their format
-FIGURES = {
-    "spearman": ".4f",
-    "reference_spearman": ".4f",
-    "score_spearman": ".5f",
-    "top1_agreement": ".3f",
-    "label_agreement": ".3f",
-    "mean_cosine": ".5f",
-    "min_cosine": ".5f",
-    "max_abs_diff": ".2e",
-    "samples": ".0f",
-}
-
-
 def _shapes(text: str) -> list[tuple[int, int]]:
     try:
         return [(int(b), int(s)) for b, s in (part.lower().split("x") for part in text.split(","))]
@@ -99,59 +88,34 @@ def _shapes(text: str) -> list[tuple[int, int]]:
         ) from None
 
 
-def _validation_table(manifest: Manifest, folder: Path) -> str:
-    present = {key for v in manifest.variants for key in v.validation}
-    columns = [c for c in FIGURES if c in present] + sorted(present - set(FIGURES))
-    rows = [["variant", "file", "MB", "precision", *columns]]
-    for v in manifest.variants:
-        figures = [
-            format(v.validation[c], FIGURES.get(c, ".6g")) if c in v.validation else "" for c in columns
-        ]
-        files = [folder / v.file, (folder / v.file).with_suffix(".bin")]  # OpenVINO keeps weights in .bin
-        size = f"{sum(f.stat().st_size for f in files if f.is_file()) / 1e6:.1f}"
-        name = f"{v.name}*" if v.name == manifest.default_variant else v.name
-        rows.append([name, v.file, size, v.precision.value, *figures])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
-
-
 def _run_options(args: argparse.Namespace) -> dict:
     names = ("variant", "device", "threads", "performance_hint", "cache_dir")
-    return {name: getattr(args, name) for name in names}
-
-
-def _texts(values: Sequence[str]) -> list[str]:
-    """The texts given, or stdin's lines for a single ``-``."""
-    if list(values) == ["-"]:
-        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    return list(values)
+    return {**{name: getattr(args, name) for name in names}, "verify": not args.no_verify}
 
 
 def _encode(args: argparse.Namespace) -> None:
-    import numpy as np
-
+    from edgesbert.cli_text import SHOWN_TEXTS, print_embeddings, texts_or_stdin, write_embeddings_json
     from edgesbert.runtime import BiEncoder
 
     model = BiEncoder(args.folder, **_run_options(args))
-    texts = _texts(args.texts)
+    texts = texts_or_stdin(args.texts)
     embeddings = model.encode(texts, normalize_embeddings=args.normalize, prompt_name=args.prompt_name)
     if args.json:
-        print(json.dumps({"texts": texts, "embeddings": embeddings.tolist()}))
+        write_embeddings_json(texts, embeddings, sys.stdout)
         return
-    np.set_printoptions(precision=4, suppress=True, linewidth=110, floatmode="fixed")
     print(f"embeddings: {embeddings.shape[0]} x {embeddings.shape[1]} ({model.variant.name})")
-    for text, vector in zip(texts, embeddings, strict=True):
-        print(f"  {vector[:6]} ...  {text}")
-    print(f"similarity ({model.similarity_fn_name.value}):")
-    print(model.similarity(embeddings, embeddings))
+    print_embeddings(texts, embeddings)
+    if len(texts) <= SHOWN_TEXTS:  # a matrix of every pair is only readable for a few texts
+        print(f"similarity ({model.similarity_fn_name.value}):")
+        print(model.similarity(embeddings, embeddings))
 
 
 def _rank(args: argparse.Namespace) -> None:
+    from edgesbert.cli_text import texts_or_stdin
     from edgesbert.runtime import load
 
     model = load(args.folder, **_run_options(args))
-    results = model.rank(args.query, _texts(args.documents), top_k=args.top_k, return_documents=True)
+    results = model.rank(args.query, texts_or_stdin(args.documents), top_k=args.top_k, return_documents=True)
     if args.json:
         print(json.dumps([{"corpus_id": r.corpus_id, "score": r.score, "text": r.text} for r in results]))
         return
@@ -160,6 +124,7 @@ def _rank(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
+    from edgesbert.cli_text import validation_table
     from edgesbert.runtime.manifest import Manifest
 
     manifest = Manifest.load(args.folder)
@@ -181,8 +146,40 @@ def _info(args: argparse.Namespace) -> None:
         print(f"  labels        {c.num_labels} {list(c.labels)}, activation {c.activation.value}")
     versions = ", ".join(f"{k} {v}" for k, v in manifest.provenance.versions.items())
     print(f"  versions      {versions}")
-    print(f"  default       {manifest.default_variant}\n")
-    print(_validation_table(manifest, args.folder))
+    print(f"  default       {manifest.default_variant}")
+    dependent = [v.name for v in manifest.variants if v.batch_dependent]
+    if dependent:
+        print(
+            f"  batch effect  {', '.join(dependent)}: a text's output depends on the other texts of its "
+            "batch (see batch_min_cosine / batch_max_score_diff); never the default"
+        )
+    print()
+    print(validation_table(manifest, args.folder))
+    _check_files(args.folder, manifest, quiet=True)
+
+
+def _verify(args: argparse.Namespace) -> None:
+    from edgesbert.cli_text import file_table
+    from edgesbert.runtime.manifest import Manifest
+    from edgesbert.runtime.verify import check_files
+
+    manifest = Manifest.load(args.folder)
+    print(file_table(check_files(args.folder, manifest), manifest))
+    _check_files(args.folder, manifest, quiet=False)
+
+
+def _check_files(folder: Path, manifest: Manifest, quiet: bool) -> None:
+    """Raise ModelLoadError naming every missing or damaged file; else say that all of them match."""
+    from edgesbert.errors import ModelLoadError
+    from edgesbert.runtime.verify import check_files, problems_message
+
+    checks = check_files(folder, manifest)
+    failed = [c for c in checks if c.failed]
+    if failed:
+        raise ModelLoadError(problems_message(folder, manifest, failed))
+    verified = sum(c.state.value == "ok" for c in checks)
+    print(f"\n{verified} of {len(checks)} files match the checksums in the manifest", end="")
+    print("" if verified == len(checks) else " (the others have none recorded)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,8 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--variant", help="graph variant to run (default: the manifest's)")
         command.add_argument("--device", default="cpu", choices=["cpu", "gpu", "npu", "auto"])
         command.add_argument("--threads", type=int, help="inference threads (default: all cores)")
-        command.add_argument("--performance-hint", choices=["latency", "throughput"], help="OpenVINO only")
+        command.add_argument(
+            "--performance-hint",
+            choices=["latency", "throughput"],
+            help="latency: one run at a time on all threads; throughput: single-threaded runs side by side",
+        )
         command.add_argument("--cache-dir", type=Path, help="OpenVINO compiled-model cache folder")
+        command.add_argument(
+            "--no-verify",
+            action="store_true",
+            help="skip checking the graph and tokenizer against the manifest's checksums (trusted folders)",
+        )
         command.add_argument("--json", action="store_true", help="print JSON")
 
     encode = commands.add_parser("encode", help="embed texts with an exported bi-encoder")
@@ -252,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("folder", type=Path)
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     info.set_defaults(run=_info)
+
+    verify = commands.add_parser("verify", help="check every file of a model folder against its manifest")
+    verify.add_argument("folder", type=Path)
+    verify.set_defaults(run=_verify)
     return parser
 
 
@@ -260,12 +270,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (EdgesbertError, ValueError, TypeError) as e:
+    except (EdgesbertError, ValueError, TypeError, OSError) as e:
+        if isinstance(e, BrokenPipeError):
+            return _reader_gone()
+        # OSError: a file system problem the command did not foresee; still no traceback
         print(f"edgesbert {args.command}: error: {e}", file=sys.stderr)
         return 1
-    except OSError as e:  # a file system problem the command did not foresee: still no traceback
-        print(f"edgesbert {args.command}: error: {e}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        print(f"edgesbert {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Interrupted as e:  # SIGTERM or SIGHUP while a folder was being written; none was left half-done
+        print(f"edgesbert {args.command}: {e}", file=sys.stderr)
+        return e.exit_status
+    return 0
+
+
+def _reader_gone() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as other command-line tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so that the final flush at exit does not fail again
     return 0
 
 

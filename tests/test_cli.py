@@ -259,13 +259,74 @@ def test_encode_normalize_matches_the_runtime(capsys, exported):
     assert not np.allclose(np.linalg.norm(model.encode(TEXTS), axis=1), 1.0, atol=1e-3)
 
 
-def test_encode_reads_stdin_lines_for_a_dash(capsys, monkeypatch, bi_folder):
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join([TEXTS[0], "", "   ", *TEXTS[1:]]) + "\n"))
+def stdin_of(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_encode_reads_stdin_lines_for_a_dash_one_row_per_line(capsys, monkeypatch, bi_folder):
+    lines = [TEXTS[0], "", "   ", *TEXTS[1:], "crème brûlée"]
+    stdin_of(monkeypatch, ("\n".join(lines[:-1]) + "\r\n" + lines[-1] + "\n").encode())
     code, out, err = run(capsys, "encode", bi_folder, "-", "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert result["texts"] == TEXTS  # blank lines skipped, newlines stripped
-    np.testing.assert_allclose(np.array(result["embeddings"]), load(bi_folder).encode(TEXTS), atol=1e-5)
+    assert result["texts"] == lines  # blank lines kept (one row per line), line endings stripped
+    np.testing.assert_allclose(np.array(result["embeddings"]), load(bi_folder).encode(lines), atol=1e-5)
+
+
+def test_undecodable_stdin_names_the_line(capsys, monkeypatch, bi_folder):
+    stdin_of(monkeypatch, b"fine\nalso fine\nbad \xff byte\n")
+    code, out, err = run(capsys, "encode", bi_folder, "-")
+    assert_clean_error(code, out, err, "encode", "line 3 of stdin is not UTF-8 text (byte 0xff at byte 5")
+
+
+def test_encode_prints_a_few_rows_and_no_matrix_for_many_texts(capsys, monkeypatch, bi_folder):
+    texts = [f"sentence number {i}" for i in range(25)]
+    stdin_of(monkeypatch, "\n".join(texts).encode())
+    code, out, err = run(capsys, "encode", bi_folder, "-")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "embeddings: 25 x 32 (fp32)"
+    assert [line.split("...  ")[-1] for line in lines[1:11]] == texts[:10]
+    assert lines[11:] == ["  ... and 15 more (--json prints them all)"]  # no 25 x 25 similarity matrix
+
+
+def test_encode_of_20000_stdin_lines_keeps_memory_flat(bi_folder):
+    # the printout once built an N x N similarity matrix: 20,000 lines took 1.6 GB for it alone
+    script = (
+        "import resource, sys; from edgesbert.cli import main; code = main(sys.argv[1:]); "
+        "print(code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+    )
+    lines = "".join(f"line {i} of a long input\n" for i in range(20_000))
+    for extra in ([], ["--json"]):
+        result = subprocess.run(
+            [sys.executable, "-c", script, "encode", str(bi_folder), "-", *extra],
+            input=lines,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        code, peak_kb = result.stderr.split()[-2:]
+        assert code == "0", result.stderr
+        assert int(peak_kb) < 600_000, f"peak RSS {int(peak_kb) // 1024} MB"
+        if extra:
+            assert len(json.loads(result.stdout)["embeddings"]) == 20_000
+
+
+def test_a_closed_output_pipe_ends_quietly(bi_folder):
+    lines = "".join(f"line {i}\n" for i in range(3000))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgesbert.cli", "encode", str(bi_folder), "-", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    process.stdin.write(lines.encode())
+    process.stdin.close()
+    process.stdout.read(10)  # like `| head -c 10`: read a little, then go away
+    process.stdout.close()
+    assert process.wait(timeout=120) == 0
+    assert process.stderr.read() == b""
 
 
 def test_encode_text_output(capsys, bi_folder):
@@ -312,10 +373,16 @@ def test_rank_top_k_and_stdin(capsys, monkeypatch, cross_folder):
     assert code == 0, err
     assert_same_ranking(json.loads(out), expected_ranking(cross_folder, top_k=2))
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(DOCUMENTS) + "\n\n"))
+    stdin_of(monkeypatch, ("\n".join(DOCUMENTS) + "\n").encode())
     code, out, err = run(capsys, "rank", cross_folder, QUERY, "-", "--json")
     assert code == 0, err
     assert_same_ranking(json.loads(out), expected_ranking(cross_folder))
+
+    stdin_of(monkeypatch, ("\n".join(["", *DOCUMENTS]) + "\n").encode())  # a blank line is a document too
+    code, out, err = run(capsys, "rank", cross_folder, QUERY, "-", "--json")
+    assert code == 0, err
+    assert sorted(r["corpus_id"] for r in json.loads(out)) == list(range(len(DOCUMENTS) + 1))
+    assert next(r["text"] for r in json.loads(out) if r["corpus_id"] == 0) == ""
 
 
 def test_rank_text_output(capsys, cross_folder):
@@ -338,12 +405,14 @@ def test_info_of_a_bi_encoder(capsys, bi_folder):
     assert "32 dims, mean pooling inside the graph, normalize=True" in out
     assert "similarity    cosine" in out
     assert f"default       {manifest.default_variant}" in out
-    table = out.split("\n\n", 1)[1].splitlines()
+    table, files = out.split("\n\n")[1:]
+    table = table.splitlines()
     assert table[0].split()[:4] == ["variant", "file", "MB", "precision"]
     rows = [row.split()[:2] for row in table[2:] if not row.startswith("*")]
     assert rows == [
         [f"{v.name}*" if v.name == manifest.default_variant else v.name, v.file] for v in manifest.variants
     ]
+    assert files == "2 of 2 files match the checksums in the manifest\n"
 
 
 def test_info_of_a_cross_encoder(capsys, cross_folder):
@@ -353,7 +422,7 @@ def test_info_of_a_cross_encoder(capsys, cross_folder):
     assert out.splitlines()[0] == f"{cross_folder}: cross-encoder, schema 1"
     assert "labels        1 ['LABEL_0'], activation sigmoid" in out
     assert "pooling" not in out
-    table = out.split("\n\n", 1)[1].splitlines()
+    table = out.split("\n\n")[1].splitlines()
     rows = [row.split()[:2] for row in table[2:] if not row.startswith("*")]
     assert rows == [
         [f"{v.name}*" if v.name == manifest.default_variant else v.name, v.file] for v in manifest.variants
@@ -408,7 +477,9 @@ def test_damaged_folder_is_reported_without_a_traceback(capsys, tmp_path, bi_fol
 
     folder = shutil.copytree(bi_folder, tmp_path / "damaged")
     (folder / "tokenizer.json").write_text("{ not json")
-    assert_clean_error(*run(capsys, "encode", folder, "text"), "encode", "cannot read the tokenizer")
+    assert_clean_error(*run(capsys, "encode", folder, "text"), "encode", "tokenizer.json is damaged")
+    message = "cannot read the tokenizer"
+    assert_clean_error(*run(capsys, "encode", folder, "--no-verify", "text"), "encode", message)
     (folder / MANIFEST_FILE).write_text("{ not json")
     assert_clean_error(*run(capsys, "info", folder), "info", "is not valid JSON")
 
@@ -429,8 +500,10 @@ def test_export_with_optimization_and_int8_prints_each_variant(capsys, tmp_path,
     assert code == 0, err
     manifest = Manifest.load(output)
     table = out.splitlines()[1:]
-    assert [row.split()[0] for row in table[2:5]] == ["fp32", "O2", "O2-int8*"]
-    assert manifest.default_variant == "O2-int8"
+    assert [row.split()[0].rstrip("*") for row in table[2:5]] == ["fp32", "O2", "O2-int8"]
+    assert "batch_min_cosine" in table[0]
+    dynamic = manifest.variant("O2-int8")
+    assert manifest.default_variant == ("O2" if dynamic.batch_dependent else "O2-int8")
     assert "O2-int8: optimize=O2, quantize=int8-dynamic, preset=" in out
     assert "(int8 preset detected from this CPU)" in out
 
@@ -458,3 +531,20 @@ def test_rank_with_a_bi_encoder_orders_by_similarity(capsys, bi_folder):
     assert [r["corpus_id"] for r in printed] == np.argsort(-scores, kind="stable").tolist()
     np.testing.assert_allclose([r["score"] for r in printed], np.sort(scores)[::-1], atol=1e-5)
     assert [r["text"] for r in printed] == [DOCUMENTS[r["corpus_id"]] for r in printed]
+
+
+def test_ctrl_c_during_an_export_is_one_line_and_exit_130(tmp_path, tiny_bi_encoder_folder):
+    import signal
+
+    output = tmp_path / "out"
+    argv = ["export", str(tiny_bi_encoder_folder("bert-mean")), "-o", str(output), "--validation-size", "16"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgesbert.cli", *argv], stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith("exporting ")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    err = process.stderr.read()
+    assert "Traceback" not in err and err.rstrip().splitlines()[-1] == "edgesbert export: interrupted"
+    assert not output.exists() and not list(tmp_path.glob(".out.*"))
