@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
@@ -59,6 +60,17 @@ def export_onnx(network: nn.Module, features: dict[str, torch.Tensor], output_na
         )
 
 
+def graph_inputs(path: Path) -> tuple[str, ...]:
+    """The inputs the graph at ``path`` declares.
+
+    The tracer drops an input the network never reads (DeBERTa-v3 takes ``token_type_ids`` but, with no
+    token type embeddings, ignores them), so the graph's inputs can be fewer than the features traced.
+    """
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {tensor.name for tensor in graph.initializer}
+    return tuple(value.name for value in graph.input if value.name not in initializers)
+
+
 def onnx_fp32(ctx: ExportContext) -> GraphVariant:
     """Trace the reference into ``model.onnx``: pooling and normalization inside for bi-encoders."""
     reference = ctx.reference
@@ -77,7 +89,7 @@ def onnx_fp32(ctx: ExportContext) -> GraphVariant:
         file=path.name,
         backend="onnxruntime",
         precision=Precision.FP32,
-        inputs=tuple(features),
+        inputs=graph_inputs(path),
         outputs=(output,),
         sha256=sha256_of(path),
     )

@@ -74,7 +74,7 @@ def test_graph_declares_token_type_ids_only_where_the_architecture_has_them(name
 
 def test_manifest_records_validation_and_checksums(exported):
     from edgesbert.runtime.manifest import Manifest
-    from edgesbert.runtime.models import sha256_of
+    from edgesbert.runtime.verify import sha256_of
 
     folder = exported("bert-mean")
     manifest = Manifest.load(folder)

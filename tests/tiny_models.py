@@ -2,7 +2,8 @@
 
 Every builder writes a complete model folder with a WordPiece tokenizer trained in-process on the
 English STS-B test sentences (``data/stsb-en-test.csv`` in the repository root) and randomly
-initialised BERT or DistilBERT weights. Nothing is downloaded.
+initialised weights of one of the architectures in ``tests/tiny_architectures.py`` (BERT, DistilBERT,
+RoBERTa, XLM-R, MPNet, ELECTRA, DeBERTa-v2, ModernBERT, Qwen3). Nothing is downloaded.
 
 Bi-encoders are written in one of two on-disk layouts:
 
@@ -29,34 +30,19 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import (
-    BertConfig,
-    BertForSequenceClassification,
-    BertModel,
-    BertTokenizerFast,
-    DistilBertConfig,
-    DistilBertForSequenceClassification,
-    DistilBertModel,
-    DistilBertTokenizerFast,
-    PretrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import BertTokenizerFast, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from tests import tiny_architectures
+from tests.tiny_architectures import ARCHITECTURES, HIDDEN_SIZE, TINY_ARCHITECTURES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STSB_TEST_CSV = REPO_ROOT / "data" / "stsb-en-test.csv"
 
-ARCHITECTURES = ("bert", "distilbert")
 POOLING_MODES = ("mean", "cls", "max", "lasttoken", "mean_sqrt_len_tokens")
 LAYOUTS = ("legacy", "st6")
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 VOCAB_SIZE = 2000
-HIDDEN_SIZE = 32
-NUM_LAYERS = 2
-NUM_HEADS = 2
-INTERMEDIATE_SIZE = 64
-MAX_POSITION_EMBEDDINGS = 128
 MODEL_MAX_LENGTH = 128
 NLI_LABELS = ("contradiction", "entailment", "neutral")
 
@@ -162,15 +148,16 @@ def build_tokenizer(
     """Wrap the trained WordPiece tokenizer in a ``transformers`` tokenizer.
 
     Args:
-        architecture: ``"bert"`` (emits ``token_type_ids``) or ``"distilbert"`` (does not).
+        architecture: a key of ``TINY_ARCHITECTURES``; it decides whether the tokenizer emits
+            ``token_type_ids`` and on which side it pads (both saved in ``tokenizer_config.json``).
         model_max_length: Value stored as the tokenizer's ``model_max_length``.
 
     Returns:
-        A ``BertTokenizerFast`` or ``DistilBertTokenizerFast``.
+        A ``BertTokenizerFast``.
     """
     _check_choice("architecture", architecture, ARCHITECTURES)
-    cls = BertTokenizerFast if architecture == "bert" else DistilBertTokenizerFast
-    tokenizer = cls(
+    spec = TINY_ARCHITECTURES[architecture]
+    tokenizer = BertTokenizerFast(
         tokenizer_object=train_wordpiece_tokenizer(),
         do_lower_case=True,
         unk_token="[UNK]",
@@ -179,9 +166,9 @@ def build_tokenizer(
         cls_token="[CLS]",
         mask_token="[MASK]",
         model_max_length=model_max_length,
+        model_input_names=list(spec.input_names),
+        padding_side=spec.padding_side,
     )
-    if architecture == "distilbert":
-        tokenizer.model_input_names = ["input_ids", "attention_mask"]
     return tokenizer
 
 
@@ -192,7 +179,7 @@ def save_tokenizer(
 
     Args:
         folder: Destination folder, created if needed.
-        architecture: ``"bert"`` or ``"distilbert"``.
+        architecture: a key of ``TINY_ARCHITECTURES``.
         model_max_length: Value stored as the tokenizer's ``model_max_length``.
 
     Returns:
@@ -209,38 +196,18 @@ def save_tokenizer(
 
 
 def tiny_config(architecture: str = "bert", **kwargs: Any) -> PretrainedConfig:
-    """Return the tiny BERT/DistilBERT configuration used by all builders.
+    """Return the tiny configuration of ``architecture`` used by all builders.
 
     Args:
-        architecture: ``"bert"`` or ``"distilbert"``.
+        architecture: a key of ``TINY_ARCHITECTURES``.
         **kwargs: Extra config fields (e.g. ``num_labels``, ``id2label``).
 
     Returns:
-        A ``BertConfig`` or ``DistilBertConfig`` sized to the tiny tokenizer's vocabulary.
+        The architecture's config, sized to the tiny tokenizer's vocabulary.
     """
     _check_choice("architecture", architecture, ARCHITECTURES)
     vocab_size = train_wordpiece_tokenizer().get_vocab_size()
-    if architecture == "bert":
-        return BertConfig(
-            vocab_size=vocab_size,
-            hidden_size=HIDDEN_SIZE,
-            num_hidden_layers=NUM_LAYERS,
-            num_attention_heads=NUM_HEADS,
-            intermediate_size=INTERMEDIATE_SIZE,
-            max_position_embeddings=MAX_POSITION_EMBEDDINGS,
-            pad_token_id=0,
-            **kwargs,
-        )
-    return DistilBertConfig(
-        vocab_size=vocab_size,
-        dim=HIDDEN_SIZE,
-        n_layers=NUM_LAYERS,
-        n_heads=NUM_HEADS,
-        hidden_dim=INTERMEDIATE_SIZE,
-        max_position_embeddings=MAX_POSITION_EMBEDDINGS,
-        pad_token_id=0,
-        **kwargs,
-    )
+    return tiny_architectures.tiny_config(architecture, vocab_size, **kwargs)
 
 
 def _save_hf_model(model: PreTrainedModel, folder: Path) -> None:
@@ -285,7 +252,7 @@ def build_bi_encoder(
 
     Args:
         folder: Destination folder, created if needed.
-        architecture: ``"bert"`` or ``"distilbert"``.
+        architecture: a key of ``TINY_ARCHITECTURES`` (``tests/tiny_architectures.py``).
         pooling: ``"mean"``, ``"cls"``, ``"max"``, ``"lasttoken"`` or ``"mean_sqrt_len_tokens"``.
         normalize: Append a Normalize module.
         dense_out: Output size of a Dense(Tanh) module after pooling; ``None`` for no Dense.
@@ -326,7 +293,7 @@ def build_bi_encoder(
     config = tiny_config(architecture)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = BertModel(config) if architecture == "bert" else DistilBertModel(config)
+        model = TINY_ARCHITECTURES[architecture].model_class(config)
         linear = torch.nn.Linear(HIDDEN_SIZE, dense_out, bias=True) if dense_out is not None else None
     _save_hf_model(model, folder)
     save_tokenizer(folder, architecture)
@@ -386,7 +353,7 @@ def build_cross_encoder(
 
     Args:
         folder: Destination folder, created if needed.
-        architecture: ``"bert"`` or ``"distilbert"``.
+        architecture: a key of ``TINY_ARCHITECTURES`` (``tests/tiny_architectures.py``).
         num_labels: Number of output logits; 3 gets NLI label names
             (contradiction, entailment, neutral), other values > 1 get ``LABEL_i``.
         seed: Seed for the random weights (global torch RNG state is left untouched).
@@ -408,12 +375,9 @@ def build_cross_encoder(
         kwargs["id2label"] = dict(enumerate(names))
         kwargs["label2id"] = {name: i for i, name in enumerate(names)}
     config = tiny_config(architecture, **kwargs)
-    model_class = (
-        BertForSequenceClassification if architecture == "bert" else DistilBertForSequenceClassification
-    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = model_class(config)
+        model = TINY_ARCHITECTURES[architecture].classifier_class(config)
     _save_hf_model(model, folder)
     save_tokenizer(folder, architecture)
     return folder

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -19,6 +20,26 @@ from edgesbert.resolve import resolve_model
 from edgesbert.runtime.encoding import SentenceEncoder
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+#: What a folder of safetensors weights holds: one file, or the index of a sharded checkpoint.
+SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
+#: Weight files edgesbert never reads (pickles, other frameworks); named when a folder has only these.
+_OTHER_WEIGHTS = ("*.bin", "*.bin.index.json", "*.pt", "*.pth", "*.ckpt*", "*.h5", "*.msgpack")
+
+
+def require_safetensors(folder: Path, convert: str) -> None:
+    """Raise ModelLoadError unless ``folder`` holds safetensors weights; ``convert`` says how to make them.
+
+    transformers and sentence-transformers would fall back to ``pytorch_model.bin``, a pickle; edgesbert
+    refuses it rather than unpickle a file it did not make.
+    """
+    if any((folder / name).is_file() for name in SAFETENSORS_FILES):
+        return
+    found = sorted({p.name for pattern in _OTHER_WEIGHTS for p in folder.glob(pattern) if p.is_file()})
+    raise ModelLoadError(
+        f"{folder} has no model.safetensors (found {', '.join(found) or 'no weights at all'}); "
+        "edgesbert reads weights only from safetensors and never loads pickled files. "
+        f"To convert, {convert}"
+    )
 
 
 def model_input_names(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> tuple[str, ...]:
@@ -39,10 +60,20 @@ def load_transformer(
     ``num_labels`` sets a classifier's output count (a new head when the folder has none of that size).
     """
     labels = {} if num_labels is None else {"num_labels": num_labels, "ignore_mismatched_sizes": True}
+    class_name = getattr(model_class, "__name__", "AutoModel")
+    require_safetensors(
+        folder,
+        f"load it with transformers and save it again: {class_name}.from_pretrained({str(folder)!r})"
+        f".save_pretrained({str(folder)!r}) writes model.safetensors",
+    )
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True, trust_remote_code=False)
         model = model_class.from_pretrained(
-            folder, trust_remote_code=False, attn_implementation=attn_implementation, **labels
+            folder,
+            trust_remote_code=False,
+            use_safetensors=True,
+            attn_implementation=attn_implementation,
+            **labels,
         )
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"cannot load a transformer from {folder}: {e}") from e
@@ -53,12 +84,17 @@ def load_transformer(
 
 def _load_dense(layout: DenseLayout) -> Dense:
     layer = Dense(layout.in_features, layout.out_features, layout.bias, layout.activation)
-    safetensors_file = layout.folder / "model.safetensors"
-    if safetensors_file.is_file():
-        state = load_file(str(safetensors_file))
-    else:
-        state = torch.load(layout.folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    layer.load_state_dict(state)
+    model_folder = layout.folder.parent
+    require_safetensors(
+        layout.folder,
+        f"load the model with sentence-transformers and save it again: SentenceTransformer("
+        f"{str(model_folder)!r}).save({str(model_folder)!r}) writes model.safetensors for every module",
+    )
+    try:
+        state = load_file(str(layout.folder / "model.safetensors"))
+        layer.load_state_dict(state)
+    except (OSError, RuntimeError, SafetensorError) as e:  # unreadable file, or weights of another shape
+        raise ModelLoadError(f"cannot load the Dense layer in {layout.folder}: {e}") from e
     return layer.eval()
 
 
