@@ -91,8 +91,9 @@ def verdict(rows: list[dict]) -> str:
     best = min(settings, key=lambda row: (row["growth_pct"], row["rss_end_mb"]))
     worst = max(row["growth_pct"] for row in rows)
     return (
-        f"Kept: {best['setting'].split(', ')[-1]} (onnxruntime's default; the backend sets nothing else): of the "
-        f"real-model runs it grows least ({best['growth_pct']}%), then holds least ({best['rss_end_mb']} MB). "
+        f"Kept: {best['setting'].split(', ')[-1]} (onnxruntime's default; the backend sets nothing else): "
+        f"of the real-model runs it grows least ({best['growth_pct']}%), "
+        f"then holds least ({best['rss_end_mb']} MB). "
         f"Largest growth of any run: {worst}% (target: at most 5%). Calls per second are not speed figures: "
         "one thread, two runs side by side on a shared machine."
     )
