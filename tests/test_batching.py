@@ -97,3 +97,22 @@ def test_progress_bar_counts_batches_and_keeps_the_results(exported, stsb_senten
     assert "Batches" not in capsys.readouterr().err
     np.testing.assert_array_equal(model.encode(stsb_sentences, batch_size=50, show_progress_bar=True), quiet)
     assert "4/4" in capsys.readouterr().err
+
+
+def test_callers_sharing_a_pool_only_queue_behind_each_other():
+    # several encodes on one model share its pool: their slices wait in one first-in, first-out queue,
+    # none waits on another's futures, so all finish with their own rows in order
+    batches = [list(range(start, start + 5)) for start in range(0, 60, 5)]
+    results: dict[int, list[list[int]]] = {}
+
+    def caller(index: int, pool: ThreadPoolExecutor) -> None:
+        results[index] = [r[:, 0].tolist() for r in map_concurrently(rows_of, batches, pool, 2)]
+
+    with ThreadPoolExecutor(2) as pool:
+        callers = [threading.Thread(target=caller, args=(i, pool), daemon=True) for i in range(4)]
+        for thread in callers:
+            thread.start()
+        for thread in callers:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in callers), "callers sharing a pool hung"
+    assert results == {i: batches for i in range(4)}

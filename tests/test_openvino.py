@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +196,30 @@ def test_cli_static_shapes_option(capsys, tmp_path, tiny_bi_encoder_folder):
     with pytest.raises(SystemExit):
         main([*argv, "--static-shapes", "1by32"])
     assert "expected BATCHxSEQUENCE" in capsys.readouterr().err
+
+
+def test_a_stalled_inference_raises_instead_of_hanging(ov_bi, monkeypatch):
+    from edgesbert.errors import EdgesbertError
+    from edgesbert.runtime import load
+    from edgesbert.runtime.backends import openvino as openvino_backend
+
+    class StuckRequest:  # an infer request whose inference never ends
+        def start_async(self, inputs: object) -> None:
+            pass
+
+        def wait_for(self, timeout_ms: int) -> bool:
+            return False
+
+    model = load(ov_bi, variant="openvino", performance_hint="throughput")
+    idle = model._backend._graphs[None].idle
+    assert idle.qsize() == model._backend.concurrent_runs  # the infer requests are made at load
+    while not idle.empty():
+        idle.get()
+    idle.put(StuckRequest())
+    monkeypatch.setattr(openvino_backend, "STALL_TIMEOUT_S", 0.05)
+    with pytest.raises(EdgesbertError, match=r"inference on CPU did not finish within 0.05 s \(batch shape"):
+        model.encode("a sentence")
+    started = time.monotonic()
+    with pytest.raises(EdgesbertError, match="infer requests on CPU became free within"):
+        model.encode("a sentence")  # the stuck request was never given back
+    assert time.monotonic() - started < 5

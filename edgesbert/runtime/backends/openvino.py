@@ -1,4 +1,10 @@
-"""The OpenVINO backend: CPU, GPU, NPU or AUTO, with performance hints and a compiled-model cache."""
+"""The OpenVINO backend: CPU, GPU, NPU or AUTO, with performance hints and a compiled-model cache.
+
+Concurrent runs use OpenVINO's own mechanism: each compiled graph gets its infer requests up front (as many
+as OpenVINO finds optimal), callers borrow one from a queue, and ``start_async`` + ``wait_for`` bound every
+wait, so a stalled run raises an error instead of hanging. Loading primes the Python bindings first (see
+``_prime_bindings``: without it, the first runs of a process could deadlock).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesbert.errors import DeviceNotAvailableError, ModelLoadError, require
+from edgesbert.errors import DeviceNotAvailableError, EdgesbertError, ModelLoadError, require
 from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions
 
 require("openvino", "openvino")
@@ -18,11 +24,41 @@ import openvino as ov  # noqa: E402
 
 _DEVICES = {Device.CPU: "CPU", Device.GPU: "GPU", Device.NPU: "NPU", Device.AUTO: "AUTO"}
 
+#: seconds a run may wait for a free infer request, for its inference, or for a compilation in progress
+STALL_TIMEOUT_S = 600.0
+
+_priming = threading.Lock()
+
+
+def _prime_bindings() -> None:
+    """Let OpenVINO's Python bindings fill their lazy tables in one thread, before runs overlap.
+
+    The first ``Tensor.data`` in a process builds a C++ function-local static (OpenVINO's element type to
+    numpy dtype table) whose initializer releases the GIL; a second thread calling ``Tensor.data`` then
+    blocks on the static's guard while holding the GIL, and both wait forever (two workers stuck in
+    ``InferRequest.infer`` while it copies the inputs). Waiting on the lock cannot last: it is held only
+    around this one conversion, which waits on nothing of ours.
+    """
+    with _priming:
+        _ = ov.Tensor(np.zeros(1, dtype=np.float32)).data
+
+
+class _Graph:
+    """One compiled graph and its infer requests, made up front by the thread that compiles it."""
+
+    def __init__(self, compiled: Any) -> None:
+        self.compiled = compiled
+        self.requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self.idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(self.requests):
+            self.idle.put(compiled.create_infer_request())
+
 
 class OpenVinoBackend(Backend):
     """Runs an OpenVINO IR (``.xml`` + ``.bin``) compiled for one device."""
 
     def __init__(self, graph: Path, options: RunOptions) -> None:
+        _prime_bindings()
         core = ov.Core()
         device = _DEVICES[options.device]
         available = core.available_devices
@@ -47,37 +83,66 @@ class OpenVinoBackend(Backend):
             self.input_names = tuple(port.get_any_name() for port in self._model.inputs)
             self._static = bool(options.static_shapes)
             # static graphs compile once per shape, on first use (NPUs cannot run dynamic shapes)
-            self._compiled: dict[tuple[int, ...] | None, Any] = {}
-            self._idle: dict[tuple[int, ...] | None, queue.SimpleQueue[Any]] = {}  # infer requests
+            self._graphs: dict[tuple[int, ...] | None, _Graph] = {}
             self._lock = threading.Lock()
             if not self._static:
-                compiled = self._compiled[None] = core.compile_model(self._model, device, config)
+                dynamic = self._graphs[None] = _Graph(core.compile_model(self._model, device, config))
                 if options.performance_hint is PerformanceHint.THROUGHPUT:
-                    self.concurrent_runs = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+                    self.concurrent_runs = dynamic.requests
         except Exception as e:  # OpenVINO raises RuntimeError with its own text for bad files
             raise ModelLoadError(f"OpenVINO cannot load {graph}: {e}") from e
 
-    def _compiled_for(self, shape: tuple[int, ...]) -> tuple[Any, queue.SimpleQueue[Any]]:
-        """The graph compiled for ``shape`` (static graphs compile per shape) and its idle requests."""
+    @property
+    def _compiled(self) -> dict[tuple[int, ...] | None, Any]:
+        """The compiled graphs by static shape (None: the dynamic graph), for tests and diagnostics."""
+        return {key: graph.compiled for key, graph in self._graphs.items()}
+
+    def _graph_for(self, shape: tuple[int, ...]) -> _Graph:
+        """The graph compiled for ``shape`` (static graphs compile per shape, on first use)."""
         key = shape if self._static else None
-        with self._lock:
-            if key not in self._compiled:
+        graph = self._graphs.get(key)
+        if graph is not None:
+            return graph
+        if not self._lock.acquire(timeout=STALL_TIMEOUT_S):  # held by a thread compiling another shape
+            raise EdgesbertError(
+                f"OpenVINO has been compiling a static shape for {self._device} for over "
+                f"{STALL_TIMEOUT_S:g} s; the device may be stuck: reload the model, or declare fewer "
+                "static shapes at export"
+            )
+        try:
+            if key not in self._graphs:
                 self._model.reshape({name: list(shape) for name in self.input_names})
-                self._compiled[key] = self._core.compile_model(self._model, self._device, self._config)
-            return self._compiled[key], self._idle.setdefault(key, queue.SimpleQueue())
+                self._graphs[key] = _Graph(self._core.compile_model(self._model, self._device, self._config))
+            return self._graphs[key]
+        finally:
+            self._lock.release()
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Run one batch; ``inputs`` must hold every name in ``input_names``. Safe from several threads."""
         feed = {name: inputs[name] for name in self.input_names}
-        compiled, idle = self._compiled_for(feed["input_ids"].shape)
+        graph = self._graph_for(feed["input_ids"].shape)
         try:
-            request = idle.get_nowait()
+            request = graph.idle.get(timeout=STALL_TIMEOUT_S)
         except queue.Empty:
-            request = compiled.create_infer_request()
-        try:  # copy: the request's output buffer is reused by its next run
-            return np.array(request.infer(feed)[compiled.outputs[0]], dtype=np.float32)
+            raise EdgesbertError(
+                f"none of OpenVINO's {graph.requests} infer requests on {self._device} became free within "
+                f"{STALL_TIMEOUT_S:g} s: earlier runs stalled or the device is overloaded; reload the "
+                "model, or run fewer encode calls at once"
+            ) from None
+        stalled = False
+        try:
+            request.start_async(feed)  # copies the inputs into the request's own tensors
+            stalled = not request.wait_for(int(STALL_TIMEOUT_S * 1000))  # raises what the inference raised
+            if not stalled:  # copy: the request's output buffer is reused by its next run
+                return np.array(request.get_output_tensor(0).data, dtype=np.float32)
         finally:
-            idle.put(request)
+            if not stalled:  # a stalled request is still busy: it never goes back to the queue
+                graph.idle.put(request)
+        raise EdgesbertError(
+            f"an OpenVINO inference on {self._device} did not finish within {STALL_TIMEOUT_S:g} s "
+            f"(batch shape {feed['input_ids'].shape}); reload the model, try smaller batches or another "
+            "device, and report it if it recurs"
+        )
 
 
 BACKEND = OpenVinoBackend
