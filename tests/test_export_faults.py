@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -302,9 +303,13 @@ def old_folder(tmp_path: Path) -> Path:
 
 
 def send_to_self(signum: int) -> None:
-    """Send ``signum`` to this process, once edgesbert catches it (else it would end the test run)."""
+    """Send ``signum`` to this thread, once edgesbert catches it (else it would end the test run).
+
+    To the main thread, not the process: the test process runs native worker threads (onnxruntime,
+    OpenVINO, torch) that a process-directed signal may land on, and one of them crashed on it once.
+    """
     assert signal.getsignal(signum) != signal.SIG_DFL, "edgesbert does not catch the signal"
-    os.kill(os.getpid(), signum)
+    signal.pthread_kill(threading.main_thread().ident or 0, signum)
     time.sleep(5)  # the handler raises long before this ends
 
 
@@ -330,7 +335,7 @@ def test_a_stop_signal_during_the_swap_waits_until_the_swap_is_done(
     def rename_then_signal(self: Path, new: Path) -> Path:
         moved = rename(self, new)
         if ".retired-" in Path(new).name:  # between the two renames of the swap
-            os.kill(os.getpid(), signal.SIGTERM)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)  # see send_to_self
         return moved
 
     with pytest.raises(Interrupted), staged_folder(old_folder) as staging:

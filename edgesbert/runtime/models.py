@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -72,6 +73,7 @@ class ExportedModel:
         )
         self._backend = self._open_graph(options)
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._configure()
 
     @property
@@ -113,8 +115,9 @@ class ExportedModel:
         workers = self._backend.concurrent_runs
         if workers == 1:
             return map(fn, batches)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="edgesbert")
+        with self._pool_lock:  # two first calls at once must not make two pools
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="edgesbert")
         return map_concurrently(fn, batches, self._pool, workers)
 
     def _run(self, texts: list[TextInput]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
