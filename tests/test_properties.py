@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import operator
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -251,18 +252,22 @@ def test_a_bad_pair_is_a_type_error_naming_its_index(ce, pairs, bad, where, cont
     assert str(info.value).startswith(f"pairs[{index}] must be a pair of two strings, got ")
 
 
+def rank_error(query: str, documents: list[str]) -> str | None:
+    """The start of the error ``rank`` must raise for the first invalid text (the query first), or None."""
+    invalid = first_invalid([query])
+    if invalid is not None:
+        return invalid_message("query", *invalid[1:])
+    invalid = first_invalid(documents)
+    return None if invalid is None else invalid_message(f"documents[{invalid[0]}]", *invalid[1:])
+
+
 @SETTINGS
 @given(query=TEXTS, documents=st.lists(TEXTS, max_size=5), container=st.sampled_from(sorted(CONTAINERS)))
 def test_cross_encoder_rank_orders_predict_scores_or_names_the_invalid_text(ce, query, documents, container):
     received = seen(documents, container)
-    invalid = first_invalid([query])
-    name = "query"
-    if invalid is None and (invalid := first_invalid(received)) is not None:
-        name = f"documents[{invalid[0]}]"
-    if invalid is not None:
-        with pytest.raises(ValueError) as info:
+    if (expected_error := rank_error(query, received)) is not None:
+        with pytest.raises(ValueError, match=f"^{re.escape(expected_error)}"):
             ce.rank(query, CONTAINERS[container](documents))
-        assert str(info.value).startswith(invalid_message(name, *invalid[1:]))
         return
     ranked = ce.rank(query, CONTAINERS[container](documents), return_documents=True)
     assert sorted(r.corpus_id for r in ranked) == list(range(len(received)))
@@ -276,14 +281,9 @@ def test_cross_encoder_rank_orders_predict_scores_or_names_the_invalid_text(ce, 
 @SETTINGS
 @given(query=TEXTS, documents=st.lists(TEXTS, max_size=5), top_k=st.one_of(st.none(), st.integers(1, 6)))
 def test_bi_encoder_rank_is_a_ranking_or_names_the_invalid_text(bi, query, documents, top_k):
-    invalid = first_invalid([query])
-    name = "query"
-    if invalid is None and (invalid := first_invalid(documents)) is not None:
-        name = f"documents[{invalid[0]}]"
-    if invalid is not None:
-        with pytest.raises(ValueError) as info:
+    if (expected_error := rank_error(query, documents)) is not None:
+        with pytest.raises(ValueError, match=f"^{re.escape(expected_error)}"):
             bi.rank(query, iter(documents), top_k=top_k)
-        assert str(info.value).startswith(invalid_message(name, *invalid[1:]))
         return
     ranked = bi.rank(query, iter(documents), top_k=top_k)
     assert len(ranked) == min(len(documents), top_k or len(documents))
