@@ -19,6 +19,7 @@ from edgesbert.folders import Interrupted
 
 if TYPE_CHECKING:
     from edgesbert.runtime.manifest import Manifest
+    from edgesbert.runtime.verify import FileCheck
 
 
 OPTIMIZE_HELP = (
@@ -126,6 +127,7 @@ def _rank(args: argparse.Namespace) -> None:
 def _info(args: argparse.Namespace) -> None:
     from edgesbert.cli_text import validation_table
     from edgesbert.runtime.manifest import Manifest
+    from edgesbert.runtime.verify import check_files
 
     manifest = Manifest.load(args.folder)
     if args.json:
@@ -155,7 +157,7 @@ def _info(args: argparse.Namespace) -> None:
         )
     print()
     print(validation_table(manifest, args.folder))
-    _check_files(args.folder, manifest, quiet=True)
+    _report_checks(args.folder, manifest, check_files(args.folder, manifest))
 
 
 def _verify(args: argparse.Namespace) -> None:
@@ -164,20 +166,20 @@ def _verify(args: argparse.Namespace) -> None:
     from edgesbert.runtime.verify import check_files
 
     manifest = Manifest.load(args.folder)
-    print(file_table(check_files(args.folder, manifest), manifest))
-    _check_files(args.folder, manifest, quiet=False)
+    checks = check_files(args.folder, manifest)
+    print(file_table(checks, manifest))
+    _report_checks(args.folder, manifest, checks)
 
 
-def _check_files(folder: Path, manifest: Manifest, quiet: bool) -> None:
+def _report_checks(folder: Path, manifest: Manifest, checks: list[FileCheck]) -> None:
     """Raise ModelLoadError naming every missing or damaged file; else say that all of them match."""
     from edgesbert.errors import ModelLoadError
-    from edgesbert.runtime.verify import check_files, problems_message
+    from edgesbert.runtime.verify import FileState, problems_message
 
-    checks = check_files(folder, manifest)
     failed = [c for c in checks if c.failed]
     if failed:
         raise ModelLoadError(problems_message(folder, manifest, failed))
-    verified = sum(c.state.value == "ok" for c in checks)
+    verified = sum(c.state is FileState.OK for c in checks)
     print(f"\n{verified} of {len(checks)} files match the checksums in the manifest", end="")
     print("" if verified == len(checks) else " (the others have none recorded)")
 
