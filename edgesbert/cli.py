@@ -1,4 +1,4 @@
-"""The edgesbert command: export, encode, rank, info and verify.
+"""The edgesbert command: export, encode, rank, info, verify and serve.
 
 Only argparse is imported at start, so ``edgesbert --help`` is instant; each command imports what it needs.
 """
@@ -171,6 +171,35 @@ def _verify(args: argparse.Namespace) -> None:
     _report_checks(args.folder, manifest, checks)
 
 
+def _serve(args: argparse.Namespace) -> None:
+    import logging
+
+    from edgesbert.serve import ModelSource, ServerSettings, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    settings = ServerSettings(
+        models=tuple(ModelSource.parse(spec) for spec in args.folders),
+        host=args.host,
+        port=args.port,
+        max_batch_tokens=args.max_batch_tokens,
+        max_batch_requests=args.max_batch_requests,
+        max_client_batch_size=args.max_client_batch_size,
+        max_concurrent_requests=args.max_concurrent_requests,
+        payload_limit=args.payload_limit,
+        auto_truncate=not args.no_auto_truncate,
+        api_key=args.api_key or ServerSettings.api_key_from_environment(),
+        cors_origins=tuple(args.cors_origin),
+        variant=args.variant,
+        threads=args.threads,
+        performance_hint=args.performance_hint,
+        device=args.device,
+        calibration=args.calibration,
+    )
+    status = serve(settings, access_log=args.access_log)
+    if status:
+        raise SystemExit(status)
+
+
 def _report_checks(folder: Path, manifest: Manifest, checks: list[FileCheck]) -> None:
     """Raise ModelLoadError naming every missing or damaged file; else say that all of them match."""
     from edgesbert.errors import ModelLoadError
@@ -264,6 +293,30 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check every file of a model folder against its manifest")
     verify.add_argument("folder", type=Path)
     verify.set_defaults(run=_verify)
+
+    serve = commands.add_parser(
+        "serve", help="serve exported models over HTTP (TEI, OpenAI and Cohere APIs); extra: serve"
+    )
+    serve.add_argument("folders", nargs="+", help="exported model folders, each FOLDER or NAME=FOLDER")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens per merged batch (16384)")
+    serve.add_argument("--max-batch-requests", type=int, help="requests per merged batch (no limit)")
+    serve.add_argument("--max-client-batch-size", type=int, default=32, help="texts per request (32)")
+    serve.add_argument("--max-concurrent-requests", type=int, default=512, help="in flight before 429 (512)")
+    serve.add_argument("--payload-limit", type=int, default=2_000_000, help="bytes per request body (2 MB)")
+    serve.add_argument(
+        "--no-auto-truncate", action="store_true", help="refuse over-long inputs unless asked to truncate"
+    )
+    serve.add_argument("--api-key", help="Bearer token asked for on all but /health ($EDGESBERT_API_KEY)")
+    serve.add_argument("--cors-origin", action="append", default=[], help="allow this web origin (repeat)")
+    serve.add_argument("--variant", help="graph variant to run (default: each manifest's)")
+    serve.add_argument("--device", default="cpu", choices=["cpu", "gpu", "npu", "auto"])
+    serve.add_argument("--threads", type=int, help="inference threads per model (default: all cores)")
+    serve.add_argument("--performance-hint", choices=["latency", "throughput"])
+    serve.add_argument("--calibration", type=Path, help="texts (one per line) that set int8/uint8 ranges")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(run=_serve)
     return parser
 
 

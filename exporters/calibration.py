@@ -16,6 +16,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TypeAlias
 
+from edgesbert.data import english_sentences
 from edgesbert.errors import ExportError
 
 #: A sentence, or a (query, document) pair for cross-encoders.
@@ -110,8 +111,7 @@ def _builtin(pairs: bool) -> tuple[Text, ...]:
     if pairs:
         with open(_DATA / "trecqa-calibration.csv", encoding="utf-8", newline="") as f:
             return tuple(dict.fromkeys((row["qtext"], row["atext"]) for row in csv.DictReader(f)))
-    lines = (_DATA / "calibration-en.txt").read_text("utf-8").splitlines()
-    return tuple(dict.fromkeys(line for line in lines if line.strip()))
+    return english_sentences()
 
 
 def _check_count(count: int) -> None:

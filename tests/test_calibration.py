@@ -15,6 +15,7 @@ from edgesbert.exporters import calibration
 read_calibration = calibration.read_calibration
 builtin_calibration = calibration.builtin_calibration
 DATA = Path(calibration.__file__).parent / "data"
+ENGLISH = Path(__file__).resolve().parents[1] / "edgesbert" / "data"
 
 
 def error_of(call, *args, **kwargs) -> str:
@@ -34,7 +35,7 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def shipped_sentences() -> list[str]:
-    return (DATA / "calibration-en.txt").read_text("utf-8").splitlines()
+    return (ENGLISH / "calibration-en.txt").read_text("utf-8").splitlines()
 
 
 @pytest.fixture(scope="module")

@@ -77,6 +77,15 @@ class ExportedModel:
         self._configure()
 
     @property
+    def tokenizer(self) -> TextTokenizer:
+        """The model's tokenizer.
+
+        ``tokenizer(texts)`` gives the graph's inputs; ``token_counts`` and ``tokens`` what each text
+        holds before truncation.
+        """
+        return self._tokenizer
+
+    @property
     def max_seq_length(self) -> int:
         """Inputs longer than this many tokens are truncated; lower it to run faster.
 

@@ -58,25 +58,32 @@ class PairScorer(BatchRunner, ABC):
         pairs: tuple[str, str] | Iterable[Sequence[str]] | np.ndarray,
         *,
         batch_size: int = 32,
+        activation_fn: Activation | str | None = None,
         apply_softmax: bool = False,
         show_progress_bar: bool = False,
     ) -> np.ndarray:
         """Score one pair (returns a scalar or a label vector) or a list of pairs.
 
-        Scores are the logits after the model's activation (sigmoid for one label by default); with
-        several labels, ``apply_softmax`` turns each row into probabilities. Pairs longer than
-        ``max_seq_length`` tokens are truncated, the longer text first.
+        Scores are the logits after ``activation_fn``, by default the model's own (sigmoid for one
+        label by default; "identity" gives the raw logits); with several labels, ``apply_softmax`` turns
+        each row into probabilities. Pairs longer than ``max_seq_length`` tokens are truncated, the
+        longer text first.
 
         ``pairs`` is one pair (a tuple or list of two strings), or a list, tuple or other iterable of
         pairs (an iterator is read once), or an (n, 2) numpy array of strings. A text that is not valid
         Unicode raises a ValueError naming it and the character at fault.
         """
         items, single = as_pairs(pairs)
+        try:
+            activation = self.activation if activation_fn is None else Activation(activation_fn)
+        except ValueError:
+            names = [a.value for a in Activation]
+            raise ValueError(f"activation_fn must be one of {names} or None, got {activation_fn!r}") from None
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         with naming_invalid_text(items, "pairs", single):
             logits = self._all_logits(items, batch_size, show_progress_bar)
-        scores = activate(logits, self.activation)
+        scores = activate(logits, activation)
         if apply_softmax and self.num_labels > 1:
             scores = softmax(scores)
         if self.num_labels == 1:

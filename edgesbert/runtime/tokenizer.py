@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,20 @@ from edgesbert.runtime.inputs import Text, naming_invalid_text
 from edgesbert.runtime.manifest import TokenizerSpec
 
 TextInput = Text
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token of a text: its id, its text, whether it is a special token, and where it came from.
+
+    ``start`` and ``stop`` are character offsets into the text (None for a special token).
+    """
+
+    id: int
+    text: str
+    special: bool
+    start: int | None
+    stop: int | None
 
 
 class TextTokenizer:
@@ -68,3 +84,37 @@ class TextTokenizer:
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
+
+    def token_counts(self, texts: Sequence[TextInput], what: str = "texts") -> list[int]:
+        """How many tokens each text (or pair) has before truncation, special tokens included.
+
+        A text that is not valid Unicode raises ValueError naming it as ``what[i]``.
+        """
+        batch = list(texts)
+        with naming_invalid_text(batch, what):
+            return [len(e.ids) for e in self._untruncated.encode_batch(batch)]
+
+    def tokens(
+        self, texts: Sequence[TextInput], *, add_special_tokens: bool = True, what: str = "texts"
+    ) -> list[list[Token]]:
+        """The tokens of each text before truncation, with their character offsets."""
+        batch = list(texts)
+        with naming_invalid_text(batch, what):
+            encodings = self._untruncated.encode_batch(batch, add_special_tokens=add_special_tokens)
+        return [
+            [
+                Token(id, text, bool(special), None if special else start, None if special else stop)
+                for id, text, special, (start, stop) in zip(
+                    e.ids, e.tokens, e.special_tokens_mask, e.offsets, strict=True
+                )
+            ]
+            for e in encodings
+        ]
+
+    @cached_property
+    def _untruncated(self) -> Tokenizer:
+        """The same tokenizer without truncation or padding (made on first use)."""
+        plain = Tokenizer.from_str(self._tokenizer.to_str())
+        plain.no_truncation()
+        plain.no_padding()
+        return plain

@@ -1,0 +1,132 @@
+"""Dynamic batching: concurrent requests for one model merged into batches bounded by a token budget.
+
+Requests wait in a queue; whenever the model is free, the oldest requests are taken while their tokens
+(counted after tokenization, truncation included) fit ``max_batch_tokens`` and their number
+``max_batch_requests``. A request larger than the budget runs alone. The batch runs on the model's own
+thread, off the event loop, and each request gets back its own rows, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+Item = TypeVar("Item")
+
+
+@dataclass
+class _Job(Generic[Item]):
+    items: list[Item]
+    tokens: int
+    rows: asyncio.Future[np.ndarray]
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What one batch held, for the metrics."""
+
+    requests: int
+    items: int
+    tokens: int
+    seconds: float
+
+
+class DynamicBatcher(Generic[Item]):
+    """Runs ``run(items)`` (one result row per item) over batches merged from concurrent submissions."""
+
+    def __init__(
+        self,
+        run: Callable[[list[Item]], np.ndarray],
+        *,
+        max_batch_tokens: int,
+        max_batch_requests: int | None,
+        name: str,
+        on_batch: Callable[[BatchStats], None] | None = None,
+    ) -> None:
+        """Batch calls of ``run``; ``name`` names the model's inference thread."""
+        self._run = run
+        self._max_tokens = max_batch_tokens
+        self._max_requests = max_batch_requests
+        self._on_batch = on_batch
+        self._jobs: deque[_Job[Item]] = deque()
+        self._ready = asyncio.Event()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"edgesbert-{name}")
+        self._task: asyncio.Task[None] | None = None
+        self.running = 0
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a batch."""
+        return len(self._jobs)
+
+    def start(self) -> None:
+        """Start taking batches; call it on the event loop."""
+        self._task = asyncio.get_running_loop().create_task(self._serve())
+
+    async def submit(self, items: list[Item], tokens: int) -> np.ndarray:
+        """Queue ``items`` (``tokens`` tokens in all) and wait for their rows."""
+        job = _Job(items, tokens, asyncio.get_running_loop().create_future())
+        self._jobs.append(job)
+        self._ready.set()
+        return await job.rows
+
+    async def close(self) -> None:
+        """Stop once the queue is empty; queued requests are still answered."""
+        while self._jobs or self.running:
+            await asyncio.sleep(0.005)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._thread.shutdown(wait=True)
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._jobs:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            batch = self._take()
+            if not batch:
+                continue
+            items = [item for job in batch for item in job.items]
+            self.running = len(batch)
+            started = loop.time()
+            try:
+                rows = await loop.run_in_executor(self._thread, self._run, items)
+            except Exception as error:  # every request of the batch gets the error
+                for job in batch:
+                    if not job.rows.done():
+                        job.rows.set_exception(error)
+                continue
+            finally:
+                self.running = 0
+            start = 0
+            for job in batch:
+                if not job.rows.done():  # a client that went away cancelled its future
+                    job.rows.set_result(rows[start : start + len(job.items)])
+                start += len(job.items)
+            if self._on_batch is not None:
+                tokens = sum(job.tokens for job in batch)
+                self._on_batch(BatchStats(len(batch), len(items), tokens, loop.time() - started))
+
+    def _take(self) -> list[_Job[Item]]:
+        """The oldest live jobs that fit the budgets (at least one)."""
+        batch: list[_Job[Item]] = []
+        tokens = 0
+        while self._jobs:
+            job = self._jobs[0]
+            if job.rows.done():  # cancelled while queued
+                self._jobs.popleft()
+                continue
+            if batch and (tokens + job.tokens > self._max_tokens or len(batch) == self._max_requests):
+                break
+            batch.append(self._jobs.popleft())
+            tokens += job.tokens
+        return batch

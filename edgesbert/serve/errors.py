@@ -1,0 +1,120 @@
+"""Errors a request gets: a status code and a JSON body, never a stack trace.
+
+Routes raise ``ApiError``; the body takes the shape of the API the route belongs to: TEI's
+``{"error", "error_type"}`` everywhere, OpenAI's ``{"error": {"message", "type", "param", "code"}}`` on the
+OpenAI routes, whose clients read that shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("edgesbert.serve")
+
+#: Paths whose clients expect OpenAI's error shape.
+OPENAI_PATHS = ("/v1/embeddings", "/embeddings", "/v1/models")
+
+
+class ErrorType(str, Enum):
+    """TEI's error types."""
+
+    UNHEALTHY = "Unhealthy"
+    BACKEND = "Backend"
+    OVERLOADED = "Overloaded"
+    VALIDATION = "Validation"
+    TOKENIZER = "Tokenizer"
+    EMPTY = "Empty"
+    NOT_FOUND = "NotFound"
+    UNAUTHORIZED = "Unauthorized"
+    PAYLOAD_TOO_LARGE = "PayloadTooLarge"
+
+
+_OPENAI_TYPES = {
+    401: "authentication_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    503: "server_error",
+    424: "server_error",
+    500: "server_error",
+}
+
+
+class ApiError(Exception):
+    """A request that cannot be answered: the status code, what was wrong, and TEI's error type."""
+
+    def __init__(self, status: int, message: str, error_type: ErrorType = ErrorType.VALIDATION) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+
+
+def invalid(message: str) -> ApiError:
+    """422: the request is well-formed JSON but asks for something wrong."""
+    return ApiError(422, message, ErrorType.VALIDATION)
+
+
+def error_body(path: str, status: int, message: str, error_type: ErrorType) -> bytes:
+    """The JSON body of an error on ``path``."""
+    body: dict[str, Any]
+    if path in OPENAI_PATHS:
+        kind = _OPENAI_TYPES.get(status, "invalid_request_error")
+        body = {"error": {"message": message, "type": kind, "param": None, "code": error_type.value}}
+    else:
+        body = {"error": message, "error_type": error_type.value}
+    return orjson.dumps(body)
+
+
+def error_response(path: str, error: ApiError) -> Response:
+    """The response that reports ``error`` on ``path``."""
+    content = error_body(path, error.status, error.message, error.error_type)
+    return Response(content, error.status, media_type="application/json")
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Turn every failure into a status code and a body of the route's API."""
+
+    async def api_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, ApiError)
+        return error_response(request.url.path, error)
+
+    async def malformed(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        return error_response(request.url.path, invalid(describe_validation(error.errors())))
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        kind = ErrorType.NOT_FOUND if error.status_code == 404 else ErrorType.VALIDATION
+        return error_response(request.url.path, ApiError(error.status_code, str(error.detail), kind))
+
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.exception("request to %s failed", request.url.path, exc_info=error)
+        message = f"the model failed on this request ({type(error).__name__}: {error})"
+        return error_response(request.url.path, ApiError(424, message, ErrorType.BACKEND))
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, malformed)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def describe_validation(errors: Any) -> str:
+    """FastAPI's validation errors as one sentence: where in the body, and what was wrong."""
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        if error.get("type") == "json_invalid":
+            parts.append(f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})")
+        elif error.get("type") == "missing":
+            parts.append(f"{where} is missing")
+        else:
+            parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(dict.fromkeys(parts)) or "the request body is invalid"

@@ -1,0 +1,142 @@
+"""What every request passes before a route: health, authentication, size and concurrency limits, metrics.
+
+A plain ASGI middleware (no per-request task or copy beyond the body it must measure).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from edgesbert.serve.errors import ApiError, ErrorType, error_body
+from edgesbert.serve.state import ServerState
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Routes anyone may call, also while loading: the probes.
+OPEN_PATHS = frozenset({"/health", "/ping"})
+
+
+class Guard:
+    """ASGI middleware that refuses what no route should see, and counts and times every request.
+
+    503 unless ready, 401 without the API key, 413 over the payload limit, 429 when
+    ``max_concurrent_requests`` are in flight.
+    """
+
+    def __init__(self, app: ASGIApp, state: ServerState, routes: frozenset[str]) -> None:
+        """Wrap ``app``; ``routes`` are the paths metrics are labelled with (others count as "other")."""
+        self.app = app
+        self.state = state
+        self.routes = routes
+        key = state.settings.api_key
+        self._expected = f"Bearer {key}".encode() if key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request, or refuse it with the reason."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        route = path if path in self.routes else "other"
+        started = time.perf_counter()
+        status = 500
+
+        async def counted_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        state = self.state
+        state.in_flight += 1
+        state.metrics.in_flight.inc()
+        try:
+            refusal, body = await self._check(scope, receive, path)
+            if refusal is not None:
+                await _reply(counted_send, path, refusal)
+            else:
+                await self.app(scope, _replay(body, receive) if body is not None else receive, counted_send)
+        finally:
+            state.in_flight -= 1
+            state.metrics.in_flight.dec()
+            state.metrics.requests.labels(route, str(status)).inc()
+            state.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+    async def _check(self, scope: Scope, receive: Receive, path: str) -> tuple[ApiError | None, bytes | None]:
+        """The reason to refuse the request, if any, and its body (read here to measure it)."""
+        state = self.state
+        if path in OPEN_PATHS:
+            return None, None
+        if self._expected is not None and not self._authorized(scope):
+            return ApiError(401, "missing or wrong API key: send Authorization: Bearer <key>",
+                            ErrorType.UNAUTHORIZED), None  # fmt: skip
+        if path == "/metrics":
+            return None, None
+        unavailable = state.unavailable()
+        if unavailable is not None:
+            return unavailable, None
+        if state.in_flight > state.settings.max_concurrent_requests:
+            return ApiError(
+                429, f"{state.settings.max_concurrent_requests} requests are already in flight; retry later",
+                ErrorType.OVERLOADED,
+            ), None  # fmt: skip
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return None, None
+        return await _read_body(scope, receive, state.settings.payload_limit)
+
+    def _authorized(self, scope: Scope) -> bool:
+        assert self._expected is not None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return hmac.compare_digest(value, self._expected)
+        return False
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[ApiError | None, bytes | None]:
+    too_large = ApiError(413, f"the request body is larger than this server's payload limit ({limit} bytes)",
+                         ErrorType.PAYLOAD_TOO_LARGE)  # fmt: skip
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            return too_large, None
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None, b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return too_large, None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return None, b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then passes on what the client sends next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _reply(send: Send, path: str, error: ApiError) -> None:
+    body = error_body(path, error.status, error.message, error.error_type)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if error.status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

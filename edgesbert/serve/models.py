@@ -1,0 +1,155 @@
+"""The served models: each runtime model with its batcher, found by the name a request gives."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgesbert.data import english_sentences
+from edgesbert.runtime import BiEncoder, CrossEncoder, load
+from edgesbert.runtime.inputs import Text
+from edgesbert.runtime.manifest import ModelKind
+from edgesbert.serve.batching import BatchStats, DynamicBatcher
+from edgesbert.serve.errors import ApiError, ErrorType, invalid
+from edgesbert.serve.settings import ModelSource, ServerSettings
+
+#: Requests with more characters than this are tokenized off the event loop.
+_INLINE_CHARS = 20_000
+
+
+class ServedModel:
+    """One loaded model behind a dynamic batcher."""
+
+    def __init__(
+        self,
+        source: ModelSource,
+        settings: ServerSettings,
+        on_batch: Callable[[str, BatchStats], None] | None = None,
+    ) -> None:
+        """Load ``source.folder``; call ``start`` on the event loop before serving."""
+        self.name = source.name
+        self.model: BiEncoder | CrossEncoder = load(
+            source.folder,
+            variant=settings.variant,
+            device=settings.device,
+            threads=settings.threads,
+            performance_hint=settings.performance_hint,
+        )
+        self.kind = self.model.manifest.kind
+        self.source_model = self.model.manifest.provenance.source_model
+        self.limit = self.model.max_seq_length
+        run = self._embed_batch if isinstance(self.model, BiEncoder) else self._score_batch
+        report = (lambda stats: on_batch(self.name, stats)) if on_batch else None
+        self.batcher: DynamicBatcher[Text] = DynamicBatcher(
+            run,
+            max_batch_tokens=settings.max_batch_tokens,
+            max_batch_requests=settings.max_batch_requests,
+            name=self.name,
+            on_batch=report,
+        )
+        self._calibration = settings.calibration
+        self._ranges: np.ndarray | None = None
+        self._ranges_lock = threading.Lock()
+
+    @property
+    def bi_encoder(self) -> BiEncoder:
+        """The model as a bi-encoder (the caller checked the kind)."""
+        assert isinstance(self.model, BiEncoder)
+        return self.model
+
+    @property
+    def cross_encoder(self) -> CrossEncoder:
+        """The model as a cross-encoder (the caller checked the kind)."""
+        assert isinstance(self.model, CrossEncoder)
+        return self.model
+
+    def start(self) -> None:
+        """Start the batcher on the running event loop."""
+        self.batcher.start()
+
+    async def run(self, items: Sequence[Text], truncate: bool, what: str) -> tuple[np.ndarray, int]:
+        """Rows for ``items`` (float embeddings or logits) and the tokens they took, through the batcher.
+
+        Raises ApiError 422 for a text that is not valid Unicode, or one longer than the model takes
+        when ``truncate`` is False; ``what`` names the request's field in the message.
+        """
+        counts = await self.token_counts(items, what)
+        if not truncate:
+            for i, count in enumerate(counts):
+                if count > self.limit:
+                    raise invalid(
+                        f"{what}[{i}] has {count} tokens, more than the {self.limit} this model takes; "
+                        "send truncate: true to cut it"
+                    )
+        tokens = sum(min(count, self.limit) for count in counts)
+        return await self.batcher.submit(list(items), tokens), tokens
+
+    async def token_counts(self, items: Sequence[Text], what: str) -> list[int]:
+        """Tokens in each item before truncation; 422 for text that is not valid Unicode."""
+        count = self.model.tokenizer.token_counts
+        try:
+            if sum(len(t) if isinstance(t, str) else len(t[0]) + len(t[1]) for t in items) > _INLINE_CHARS:
+                return await asyncio.to_thread(count, items, what)
+            return count(items, what)
+        except ValueError as e:
+            raise ApiError(422, str(e), ErrorType.TOKENIZER) from None
+
+    def int8_ranges(self) -> np.ndarray:
+        """Per-dimension minima and maxima that map embeddings to int8/uint8 (computed on first use)."""
+        with self._ranges_lock:
+            if self._ranges is None:
+                texts = self._calibration_texts()
+                embeddings = self.bi_encoder.encode(texts, prompt="")
+                self._ranges = np.stack([embeddings.min(axis=0), embeddings.max(axis=0)])
+            return self._ranges
+
+    def _calibration_texts(self) -> list[str]:
+        if self._calibration is None:
+            return list(english_sentences())
+        lines = Path(self._calibration).read_text("utf-8").splitlines()
+        return [line for line in lines if line.strip()]
+
+    def _embed_batch(self, texts: list[Text]) -> np.ndarray:
+        return self.bi_encoder.encode([str(t) for t in texts], prompt="")
+
+    def _score_batch(self, pairs: list[Text]) -> np.ndarray:
+        logits = self.cross_encoder.predict([(p[0], p[1]) for p in pairs], activation_fn="identity")
+        return logits.reshape(len(pairs), -1)
+
+
+class ModelRegistry:
+    """The served models, by name; the first of each kind answers requests that name none."""
+
+    def __init__(self, models: Sequence[ServedModel]) -> None:
+        """Index ``models`` by name and by the name of the model they were exported from."""
+        self.models = list(models)
+        self._by_name: dict[str, ServedModel] = {}
+        for model in reversed(self.models):  # the first model wins a shared source name
+            self._by_name[model.source_model] = model
+        self._by_name.update({model.name: model for model in self.models})
+
+    def get(self, name: str | None, kind: ModelKind) -> ServedModel:
+        """The model called ``name`` (or the first of ``kind``), which must be of ``kind``."""
+        if name is None:
+            for model in self.models:
+                if model.kind is kind:
+                    return model
+            raise ApiError(404, f"no {kind.value} is served here; this route needs one", ErrorType.NOT_FOUND)
+        model = self.find(name)
+        if model.kind is not kind:
+            raise invalid(f"model {name!r} is a {model.kind.value}; this route needs a {kind.value}")
+        return model
+
+    def find(self, name: str | None) -> ServedModel:
+        """The model called ``name``, of any kind, or the first model."""
+        if name is None:
+            return self.models[0]
+        model = self._by_name.get(name)
+        if model is None:
+            known = ", ".join(m.name for m in self.models)
+            raise ApiError(404, f"model {name!r} is not served here; served: {known}", ErrorType.NOT_FOUND)
+        return model

@@ -1,0 +1,92 @@
+"""Turning a model's rows into response values: embeddings in every precision and format, scores, JSON."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.responses import Response
+
+from edgesbert.runtime import OutputPrecision, quantize_embeddings
+from edgesbert.runtime.manifest import Activation
+from edgesbert.runtime.ranking import activate
+from edgesbert.runtime.similarity import normalize as unit_length
+from edgesbert.serve.errors import invalid
+
+
+class EncodingFormat(str, Enum):
+    """How an embedding travels: a JSON array of numbers, or the base64 of its raw little-endian bytes."""
+
+    FLOAT = "float"
+    BASE64 = "base64"
+
+
+def json_response(content: Any, status: int = 200) -> Response:
+    """``content`` as JSON; numpy arrays and numbers are written directly, without Python lists."""
+    body = orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status, media_type="application/json")
+
+
+def texts_of(value: str | list[str], field: str, limit: int) -> list[str]:
+    """``value`` as a list of at least one and at most ``limit`` non-empty texts, else 422."""
+    texts = [value] if isinstance(value, str) else value
+    if not texts:
+        raise invalid(f"{field} is empty; send at least one text")
+    if len(texts) > limit:
+        raise invalid(
+            f"{field} holds {len(texts)} texts, more than this server's max_client_batch_size ({limit}); "
+            "split the request"
+        )
+    for i, text in enumerate(texts):
+        if not text:
+            raise invalid(f"{field}[{i}] is an empty string; send text, or leave it out")
+    return texts
+
+
+def shape_embeddings(
+    rows: np.ndarray,
+    *,
+    width: int,
+    dimensions: int | None,
+    normalize: bool,
+    precision: OutputPrecision,
+    ranges: Callable[[], np.ndarray],
+) -> np.ndarray:
+    """Rows cut to ``dimensions`` (Matryoshka), then scaled to unit length if asked, then quantized.
+
+    int8 and uint8 use fixed per-dimension ranges (``ranges()``), so the same text always gets the same
+    codes, whatever else the request holds.
+    """
+    if dimensions is not None:
+        if not 0 < dimensions <= width:
+            raise invalid(f"dimensions must be in 1..{width} for this model, got {dimensions}")
+        rows = rows[:, :dimensions]
+    if normalize:
+        rows = unit_length(rows)
+    if precision in (OutputPrecision.INT8, OutputPrecision.UINT8):
+        return quantize_embeddings(rows, precision, ranges()[:, : rows.shape[1]])
+    return np.ascontiguousarray(quantize_embeddings(rows, precision))
+
+
+def encode_rows(rows: np.ndarray, encoding: EncodingFormat) -> np.ndarray | list[str]:
+    """The rows as they go into JSON: the array itself, or one base64 string of its bytes per row."""
+    if encoding is EncodingFormat.FLOAT:
+        return np.ascontiguousarray(rows)
+    little_endian = rows.astype(rows.dtype.newbyteorder("<"), copy=False)
+    return [base64.b64encode(row.tobytes()).decode("ascii") for row in little_endian]
+
+
+def scores_of(logits: np.ndarray, activation: Activation, raw: bool) -> np.ndarray:
+    """One score per row of one-label logits: the model's activation applied, unless ``raw``."""
+    return logits[:, 0] if raw else activate(logits, activation)[:, 0]
+
+
+def best_first(scores: Sequence[float] | np.ndarray, top_n: int | None = None) -> list[int]:
+    """Indices of ``scores``, best first (ties keep their order), at most ``top_n``."""
+    if top_n is not None and top_n < 1:
+        raise invalid(f"top_n must be at least 1, got {top_n}")
+    return [int(i) for i in np.argsort(-np.asarray(scores), kind="stable")[:top_n]]
