@@ -34,7 +34,8 @@ def create_app(settings: ServerSettings, on_load_failure: Callable[[], None] | N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loading = asyncio.create_task(_load(state, on_load_failure))
         yield
-        state.phase = Phase.DRAINING
+        if state.phase is not Phase.FAILED:
+            state.phase = Phase.DRAINING
         await loading
         if state.phase is not Phase.FAILED and state.loaded is not None:
             await asyncio.gather(*(model.batcher.close() for model in state.loaded.models))

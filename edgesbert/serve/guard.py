@@ -21,6 +21,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Routes anyone may call, also while loading: the probes.
 OPEN_PATHS = frozenset({"/health", "/ping"})
+#: Routes that do not count towards max_concurrent_requests.
+UNCOUNTED_PATHS = OPEN_PATHS | {"/metrics"}
 
 
 class Guard:
@@ -55,8 +57,12 @@ class Guard:
             await send(message)
 
         state = self.state
-        state.in_flight += 1
-        state.metrics.in_flight.inc()
+        counted = (
+            path not in UNCOUNTED_PATHS
+        )  # the probes neither take a place nor are refused for want of one
+        if counted:
+            state.in_flight += 1
+            state.metrics.in_flight.inc()
         try:
             refusal, body = await self._check(scope, receive, path)
             if refusal is not None:
@@ -64,8 +70,9 @@ class Guard:
             else:
                 await self.app(scope, _replay(body, receive) if body is not None else receive, counted_send)
         finally:
-            state.in_flight -= 1
-            state.metrics.in_flight.dec()
+            if counted:
+                state.in_flight -= 1
+                state.metrics.in_flight.dec()
             state.metrics.requests.labels(route, str(status)).inc()
             state.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
@@ -79,10 +86,10 @@ class Guard:
                             ErrorType.UNAUTHORIZED), None  # fmt: skip
         if path == "/metrics":
             return None, None
-        unavailable = state.unavailable()
-        if unavailable is not None:
-            return unavailable, None
-        if state.in_flight > state.settings.max_concurrent_requests:
+        refusal = state.refusal()
+        if refusal is not None:
+            return refusal, None
+        if path not in UNCOUNTED_PATHS and state.in_flight > state.settings.max_concurrent_requests:
             return ApiError(
                 429, f"{state.settings.max_concurrent_requests} requests are already in flight; retry later",
                 ErrorType.OVERLOADED,

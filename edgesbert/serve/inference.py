@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,13 +59,16 @@ async def embed(
     prefix = prompt_text(model, prompt_name)
     auto = state.settings.auto_truncate if truncate is None else truncate
     rows, tokens = await model.run([prefix + t for t in texts] if prefix else texts, auto, field)
+    calibration = None
+    if precision in (OutputPrecision.INT8, OutputPrecision.UINT8):
+        calibration = await asyncio.to_thread(model.calibration_embeddings, prefix)
     shaped = shape_embeddings(
         rows,
         width=model.bi_encoder.embedding_dimension,
         dimensions=dimensions,
         normalize=normalize,
         precision=precision,
-        ranges=model.int8_ranges,
+        calibration=calibration,
     )
     return Embedded(shaped, model, tokens)
 

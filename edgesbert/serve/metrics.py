@@ -28,7 +28,11 @@ class Metrics:
             "edgesbert_request_duration_seconds", "Time to answer a request", ["route"],
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        self.in_flight = Gauge("edgesbert_requests_in_flight", "Requests being answered now", registry=r)
+        self.in_flight = Gauge(
+            "edgesbert_requests_in_flight",
+            "Requests being answered now (probes and metrics aside)",
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "edgesbert_queue_depth", "Requests waiting for a batch, by model", ["model"], registry=r
         )

@@ -52,8 +52,8 @@ class ServedModel:
             on_batch=report,
         )
         self._calibration = settings.calibration
-        self._ranges: np.ndarray | None = None
-        self._ranges_lock = threading.Lock()
+        self._calibrated: dict[str, np.ndarray] = {}
+        self._calibration_lock = threading.Lock()
 
     @property
     def bi_encoder(self) -> BiEncoder:
@@ -98,14 +98,17 @@ class ServedModel:
         except ValueError as e:
             raise ApiError(422, str(e), ErrorType.TOKENIZER) from None
 
-    def int8_ranges(self) -> np.ndarray:
-        """Per-dimension minima and maxima that map embeddings to int8/uint8 (computed on first use)."""
-        with self._ranges_lock:
-            if self._ranges is None:
-                texts = self._calibration_texts()
-                embeddings = self.bi_encoder.encode(texts, prompt="")
-                self._ranges = np.stack([embeddings.min(axis=0), embeddings.max(axis=0)])
-            return self._ranges
+    def calibration_embeddings(self, prompt: str) -> np.ndarray:
+        """Float embeddings of the calibration texts with ``prompt`` before each (made once per prompt).
+
+        Shaped like a request's rows, their per-dimension minima and maxima map that request's embeddings
+        to int8/uint8. Slow the first time: call it off the event loop.
+        """
+        with self._calibration_lock:
+            if prompt not in self._calibrated:
+                texts = [prompt + text for text in self._calibration_texts()]
+                self._calibrated[prompt] = self.bi_encoder.encode(texts, prompt="")
+            return self._calibrated[prompt]
 
     def _calibration_texts(self) -> list[str]:
         if self._calibration is None:

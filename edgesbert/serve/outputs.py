@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
@@ -54,21 +54,27 @@ def shape_embeddings(
     dimensions: int | None,
     normalize: bool,
     precision: OutputPrecision,
-    ranges: Callable[[], np.ndarray],
+    calibration: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rows cut to ``dimensions`` (Matryoshka), then scaled to unit length if asked, then quantized.
 
-    int8 and uint8 use fixed per-dimension ranges (``ranges()``), so the same text always gets the same
-    codes, whatever else the request holds.
+    int8 and uint8 map each dimension's range in ``calibration`` (float embeddings of fixed texts, shaped
+    the same way) onto 256 buckets, so a text always gets the same codes, whatever else the request holds.
     """
-    if dimensions is not None:
-        if not 0 < dimensions <= width:
-            raise invalid(f"dimensions must be in 1..{width} for this model, got {dimensions}")
-        rows = rows[:, :dimensions]
-    if normalize:
-        rows = unit_length(rows)
+    if dimensions is not None and not 0 < dimensions <= width:
+        raise invalid(f"dimensions must be in 1..{width} for this model, got {dimensions}")
+
+    def shaped(embeddings: np.ndarray) -> np.ndarray:
+        embeddings = embeddings[:, :dimensions]
+        return unit_length(embeddings) if normalize else embeddings
+
+    rows = shaped(rows)
     if precision in (OutputPrecision.INT8, OutputPrecision.UINT8):
-        return quantize_embeddings(rows, precision, ranges()[:, : rows.shape[1]])
+        if calibration is None:
+            raise ValueError(f"{precision.value} embeddings need calibration embeddings")
+        reference = shaped(calibration)
+        ranges = np.stack([reference.min(axis=0), reference.max(axis=0)])
+        return quantize_embeddings(rows, precision, ranges)
     return np.ascontiguousarray(quantize_embeddings(rows, precision))
 
 

@@ -38,7 +38,7 @@ class ServerState:
     def registry(self) -> ModelRegistry:
         """The served models; a 503 until they are loaded."""
         if self.loaded is None:
-            raise self.unavailable() or ApiError(503, "the models are not loaded", ErrorType.UNHEALTHY)
+            raise self.refusal() or ApiError(503, "the models are not loaded", ErrorType.UNHEALTHY)
         return self.loaded
 
     def ready(self, registry: ModelRegistry) -> None:
@@ -46,8 +46,16 @@ class ServerState:
         self.loaded = registry
         self.phase = Phase.READY
 
+    def refusal(self) -> ApiError | None:
+        """The 503 a request gets while the models load or after they failed to.
+
+        Draining refuses nothing: uvicorn takes no new connections then, and every request it has
+        accepted is answered.
+        """
+        return None if self.phase in (Phase.READY, Phase.DRAINING) else self.unavailable()
+
     def unavailable(self) -> ApiError | None:
-        """The 503 to answer with, unless the server is ready."""
+        """The 503 that /health answers with, unless the server is ready (also while draining)."""
         if self.phase is Phase.READY:
             return None
         reason = {

@@ -33,6 +33,9 @@ from edgesbert.serve.state import ServerState, state_of
 
 router = APIRouter(tags=["TEI"])
 
+#: TEI's names of the graph precisions.
+_DTYPES = {"fp32": "float32", "fp16": "float16"}
+
 
 class EmbedRequest(BaseModel):
     """POST /embed."""
@@ -145,10 +148,10 @@ async def predict(body: PredictRequest, request: Request) -> Response:
 
 async def _predict(state: ServerState, body: PredictRequest) -> Response:
     inference.check_direction(body.truncation_direction)
+    if not body.inputs:
+        raise invalid("inputs is empty; send a pair of texts or a list of pairs")
     single = isinstance(body.inputs, str) or all(isinstance(v, str) for v in body.inputs)
     batch = [body.inputs] if single else body.inputs
-    if not batch:
-        raise invalid("inputs is empty; send a pair of texts or a list of pairs")
     if len(batch) > state.settings.max_client_batch_size:
         limit = state.settings.max_client_batch_size
         raise invalid(f"inputs holds {len(batch)} pairs, more than max_client_batch_size ({limit})")
@@ -206,9 +209,11 @@ async def tokenize(body: TokenizeRequest, request: Request) -> Response:
     state = state_of(request)
     model = state.registry.find(body.model)
     texts = texts_of(body.inputs, "inputs", state.settings.max_client_batch_size)
-    if body.prompt_name is not None:
+    if model.kind is ModelKind.BI_ENCODER:  # the prompt /embed would put before each text
         prefix = inference.prompt_text(model, body.prompt_name)
         texts = [prefix + t for t in texts]
+    elif body.prompt_name is not None:
+        raise invalid(f"model {model.name!r} is a cross-encoder, which has no prompts")
     try:
         tokens = model.model.tokenizer.tokens(
             texts, add_special_tokens=body.add_special_tokens, what="inputs"
@@ -246,7 +251,7 @@ def _describe(state: ServerState, model: ServedModel) -> dict[str, Any]:
     return {
         "model_id": manifest.provenance.source_model,
         "model_sha": None,
-        "model_dtype": model.model.variant.precision.value,
+        "model_dtype": _DTYPES.get(model.model.variant.precision.value, model.model.variant.precision.value),
         "model_type": model_type,
         "served_model_name": model.name,
         "variant": model.model.variant.name,
