@@ -24,6 +24,7 @@ BLOCKED = (
     "sentence_transformers",
     "edgesbert.exporters",
     "edgesbert.reference",
+    "edgesbert.training",
 )
 
 #: Installed first in the child: refuses BLOCKED and their submodules, and records every attempt.
@@ -198,3 +199,58 @@ def test_runtime_runs_without_the_blocked_packages_and_gives_the_same_numbers(fo
                 results[folder]["softmax"], model.predict(pairs, apply_softmax=True), atol=1e-5
             )
     assert {len(results[f]["rank"]) for f in folders["cross"] if "rank" in results[f]} == {len(DOCUMENTS)}
+
+
+SERVE = """
+import http.client, socket, threading, time
+from pathlib import Path
+
+spec = json.loads(sys.argv[1])
+import uvicorn
+from edgesbert.serve import ModelSource, ServerSettings, create_app
+
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+models = (ModelSource(Path(spec["bi"][0]), "bi"), ModelSource(Path(spec["cross"][0]), "ce"))
+app = create_app(ServerSettings(models=models, port=port))
+server = uvicorn.Server(uvicorn.Config(app, port=port, access_log=False, log_level="warning"))
+threading.Thread(target=server.run, daemon=True).start()
+
+
+def call(method, path, body=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request(method, path, json.dumps(body) if body else None, {"content-type": "application/json"})
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+deadline = time.monotonic() + 60
+while True:
+    try:
+        if call("GET", "/health")[0] == 200:
+            break
+    except OSError:
+        pass
+    assert time.monotonic() < deadline
+    time.sleep(0.05)
+embed = json.loads(call("POST", "/embed", {"inputs": spec["texts"]})[1])
+rerank = json.loads(call("POST", "/rerank", {"query": spec["query"], "texts": spec["documents"]})[1])
+server.should_exit = True
+print(json.dumps({"embed": embed, "rerank": rerank, "attempts": attempts,
+                  "loaded": sorted(m for m in sys.modules if is_blocked(m))}))
+"""
+
+
+def test_the_server_runs_without_the_blocked_packages(folders):
+    pytest.importorskip("fastapi")
+    texts = [t for t in TEXTS if t]
+    spec = {**folders, "texts": texts, "query": QUERY, "documents": DOCUMENTS}
+    result = run_blocked(SERVE, json.dumps(spec))
+    assert result.returncode == 0, result.stderr
+    child = json.loads(result.stdout)
+    assert child["attempts"] == [] and child["loaded"] == []
+    model = load(folders["bi"][0])
+    np.testing.assert_allclose(child["embed"], model.encode(texts, normalize_embeddings=True), atol=1e-6)
+    ranking = load(folders["cross"][0]).rank(QUERY, DOCUMENTS)
+    assert [r["index"] for r in child["rerank"]] == [r.corpus_id for r in ranking]
