@@ -78,6 +78,14 @@ async def _load(state: ServerState, on_failure: Callable[[], None] | None) -> No
         model.start()
         state.metrics.queue_depth.labels(model.name).set_function(_queued(model))
         log.info("serving %s (%s, variant %s)", model.name, model.kind.value, model.model.variant.name)
+        if model.model.variant.batch_dependent:
+            log.warning(
+                "%s: variant %s is batch-dependent (dynamic int8): a text's result depends on the texts "
+                "beside it in its batch, and batches merge different clients' requests; serve a static "
+                "variant for results that never vary",
+                model.name,
+                model.model.variant.name,
+            )
     if state.phase is Phase.LOADING:
         state.ready(ModelRegistry(models))
     else:  # shut down while loading
