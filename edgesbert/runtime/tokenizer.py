@@ -92,6 +92,9 @@ class TextTokenizer:
         """
         batch = list(texts)
         with naming_invalid_text(batch, what):
+            if len(batch) == 1:  # encode_batch's thread pool costs more than one text's tokenization
+                text = batch[0]
+                return [len(self._untruncated.encode(*((text,) if isinstance(text, str) else text)).ids)]
             return [len(e.ids) for e in self._untruncated.encode_batch(batch)]
 
     def tokens(

@@ -45,10 +45,9 @@ def create_app(settings: ServerSettings, on_load_failure: Callable[[], None] | N
     for router in ROUTERS:
         app.include_router(router)
     install_handlers(app)
-    paths = frozenset(
-        route.path for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)
-    )
-    app.add_middleware(Guard, state=state, routes=paths)
+    routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+    direct = {route.path: route.endpoint for route in routes if route.methods == {"POST"}}
+    app.add_middleware(Guard, state=state, direct=direct, paths=frozenset(r.path for r in routes))
     if settings.cors_origins:  # outside the guard: browsers send preflight requests without the API key
         app.add_middleware(
             CORSMiddleware,

@@ -8,6 +8,7 @@ OpenAI routes, whose clients read that shape.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any
 
@@ -79,6 +80,23 @@ def error_response(path: str, error: ApiError) -> Response:
     return Response(content, error.status, media_type="application/json")
 
 
+def failure_response(path: str, error: Exception) -> Response:
+    """424 for an error no route foresaw (a backend failure); logged with its traceback, never sent."""
+    log.exception("request to %s failed", path, exc_info=error)
+    message = f"the model failed on this request ({type(error).__name__}: {error})"
+    return error_response(path, ApiError(424, message, ErrorType.BACKEND))
+
+
+async def answer(endpoint: Callable[[Request], Awaitable[Response]], request: Request) -> Response:
+    """``endpoint(request)``, or the response the app's handlers give for what it raised."""
+    try:
+        return await endpoint(request)
+    except ApiError as e:
+        return error_response(request.url.path, e)
+    except Exception as e:
+        return failure_response(request.url.path, e)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Turn every failure into a status code and a body of the route's API."""
 
@@ -96,9 +114,7 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(request.url.path, ApiError(error.status_code, str(error.detail), kind))
 
     async def unexpected(request: Request, error: Exception) -> Response:
-        log.exception("request to %s failed", request.url.path, exc_info=error)
-        message = f"the model failed on this request ({type(error).__name__}: {error})"
-        return error_response(request.url.path, ApiError(424, message, ErrorType.BACKEND))
+        return failure_response(request.url.path, error)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, malformed)

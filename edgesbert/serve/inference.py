@@ -68,6 +68,7 @@ async def embed(
         dimensions=dimensions,
         normalize=normalize,
         precision=precision,
+        unit_rows=model.bi_encoder.spec.normalize,
         calibration=calibration,
     )
     return Embedded(shaped, model, tokens)

@@ -54,10 +54,12 @@ def shape_embeddings(
     dimensions: int | None,
     normalize: bool,
     precision: OutputPrecision,
+    unit_rows: bool = False,
     calibration: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rows cut to ``dimensions`` (Matryoshka), then scaled to unit length if asked, then quantized.
 
+    ``unit_rows``: the model's rows already have unit length (normalizing them again is skipped).
     int8 and uint8 map each dimension's range in ``calibration`` (float embeddings of fixed texts, shaped
     the same way) onto 256 buckets, so a text always gets the same codes, whatever else the request holds.
     """
@@ -65,8 +67,8 @@ def shape_embeddings(
         raise invalid(f"dimensions must be in 1..{width} for this model, got {dimensions}")
 
     def shaped(embeddings: np.ndarray) -> np.ndarray:
-        embeddings = embeddings[:, :dimensions]
-        return unit_length(embeddings) if normalize else embeddings
+        cut = embeddings[:, :dimensions]
+        return unit_length(cut) if normalize and not (unit_rows and cut.shape[1] == width) else cut
 
     rows = shaped(rows)
     if precision in (OutputPrecision.INT8, OutputPrecision.UINT8):

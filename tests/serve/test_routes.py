@@ -102,7 +102,7 @@ def server_ranges(
     """The server's fixed int8/uint8 ranges: the built-in English sentences embedded with the request's
     prompt, then cut and normalized as the request's rows are."""
     calibration = model.encode([prompt + t for t in english_sentences()], prompt="")[:, :dimensions]
-    if normalize:
+    if normalize and not (model.spec.normalize and dimensions is None):  # unit rows are left as they are
         calibration = calibration / np.linalg.norm(calibration, axis=1, keepdims=True)
     return np.stack([calibration.min(axis=0), calibration.max(axis=0)])
 

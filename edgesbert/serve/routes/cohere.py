@@ -8,15 +8,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from edgesbert.runtime.manifest import ModelKind
 from edgesbert.serve import inference
+from edgesbert.serve.bodies import post
 from edgesbert.serve.errors import invalid
 from edgesbert.serve.outputs import best_first, json_response, texts_of
-from edgesbert.serve.state import ServerState, state_of
+from edgesbert.serve.state import ServerState
 
 router = APIRouter(tags=["Cohere and Jina"])
 
@@ -38,19 +39,19 @@ class RerankRequest(BaseModel):
     max_tokens_per_doc: int | None = None
 
 
-@router.post("/v2/rerank")
-async def rerank_v2(body: RerankRequest, request: Request) -> Response:
+@post(router, "/v2/rerank", body=RerankRequest)
+async def rerank_v2(state: ServerState, body: RerankRequest) -> Response:
     """Cohere v2: ``{id, results: [{index, relevance_score}], meta}``; documents only if asked."""
-    return await _rerank(state_of(request), body, "2", return_documents=bool(body.return_documents))
+    return await _rerank(state, body, "2", return_documents=bool(body.return_documents))
 
 
-@router.post("/v1/rerank")
-async def rerank_v1(body: RerankRequest, request: Request) -> Response:
+@post(router, "/v1/rerank", body=RerankRequest)
+async def rerank_v1(state: ServerState, body: RerankRequest) -> Response:
     """Cohere v1 and Jina: ``{id, model, results: [{index, relevance_score, document}], usage, meta}``.
 
     ``document`` is ``{text}``, returned unless ``return_documents`` is false (Jina's default).
     """
-    return await _rerank(state_of(request), body, "1", return_documents=body.return_documents is not False)
+    return await _rerank(state, body, "1", return_documents=body.return_documents is not False)
 
 
 async def _rerank(state: ServerState, body: RerankRequest, api: str, *, return_documents: bool) -> Response:

@@ -12,9 +12,10 @@ from starlette.responses import Response
 
 from edgesbert.runtime import OutputPrecision
 from edgesbert.serve import inference
+from edgesbert.serve.bodies import post
 from edgesbert.serve.errors import invalid
 from edgesbert.serve.outputs import EncodingFormat, encode_rows, json_response, texts_of
-from edgesbert.serve.state import state_of
+from edgesbert.serve.state import ServerState, state_of
 
 router = APIRouter(tags=["OpenAI"])
 
@@ -30,11 +31,9 @@ class EmbeddingsRequest(BaseModel):
     precision: OutputPrecision = OutputPrecision.FLOAT32
 
 
-@router.post("/v1/embeddings")
-@router.post("/embeddings")
-async def embeddings(body: EmbeddingsRequest, request: Request) -> Response:
+@post(router, "/v1/embeddings", "/embeddings", body=EmbeddingsRequest)
+async def embeddings(state: ServerState, body: EmbeddingsRequest) -> Response:
     """``{object: "list", data: [{object: "embedding", embedding, index}], model, usage}``."""
-    state = state_of(request)
     if isinstance(body.input, list) and any(not isinstance(v, str) for v in body.input):
         raise invalid(
             "input holds token ids; this server takes text only: send a string or a list of strings"

@@ -19,6 +19,7 @@ from edgesbert.runtime import OutputPrecision
 from edgesbert.runtime.manifest import ModelKind
 from edgesbert.runtime.ranking import softmax
 from edgesbert.serve import inference
+from edgesbert.serve.bodies import post
 from edgesbert.serve.errors import describe_validation, invalid
 from edgesbert.serve.models import ServedModel
 from edgesbert.serve.outputs import (
@@ -105,13 +106,9 @@ class TokenizeRequest(BaseModel):
     model: str | None = None
 
 
-@router.post("/embed")
-async def embed(body: EmbedRequest, request: Request) -> Response:
+@post(router, "/embed", body=EmbedRequest)
+async def embed(state: ServerState, body: EmbedRequest) -> Response:
     """Embeddings of ``inputs``: ``[[float, ...], ...]``."""
-    return await _embed(state_of(request), body)
-
-
-async def _embed(state: ServerState, body: EmbedRequest) -> Response:
     inference.check_direction(body.truncation_direction)
     texts = texts_of(body.inputs, "inputs", state.settings.max_client_batch_size)
     embedded = await inference.embed(
@@ -121,13 +118,9 @@ async def _embed(state: ServerState, body: EmbedRequest) -> Response:
     return json_response(encode_rows(embedded.rows, body.encoding_format))
 
 
-@router.post("/rerank")
-async def rerank(body: RerankRequest, request: Request) -> Response:
+@post(router, "/rerank", body=RerankRequest)
+async def rerank(state: ServerState, body: RerankRequest) -> Response:
     """``texts`` scored against ``query``, best first: ``[{index, score, text?}, ...]``."""
-    return await _rerank(state_of(request), body)
-
-
-async def _rerank(state: ServerState, body: RerankRequest) -> Response:
     inference.check_direction(body.truncation_direction)
     texts = texts_of(body.texts, "texts", state.settings.max_client_batch_size)
     scores, _, _ = await inference.rerank(
@@ -140,13 +133,9 @@ async def _rerank(state: ServerState, body: RerankRequest) -> Response:
     return json_response(ranks)
 
 
-@router.post("/predict")
-async def predict(body: PredictRequest, request: Request) -> Response:
+@post(router, "/predict", body=PredictRequest)
+async def predict(state: ServerState, body: PredictRequest) -> Response:
     """Scores of one pair, ``[{score, label}, ...]``, or of a batch of pairs, ``[[...], ...]``."""
-    return await _predict(state_of(request), body)
-
-
-async def _predict(state: ServerState, body: PredictRequest) -> Response:
     inference.check_direction(body.truncation_direction)
     if not body.inputs:
         raise invalid("inputs is empty; send a pair of texts or a list of pairs")
@@ -183,13 +172,9 @@ def _predictions(logits: np.ndarray, model: ServedModel, raw: bool) -> list[dict
     return [{"score": scores[i], "label": labels[i]} for i in best_first(scores)]
 
 
-@router.post("/similarity")
-async def similarity(body: SimilarityRequest, request: Request) -> Response:
+@post(router, "/similarity", body=SimilarityRequest)
+async def similarity(state: ServerState, body: SimilarityRequest) -> Response:
     """The similarity of ``source_sentence`` to each of ``sentences``: ``[float, ...]``."""
-    return await _similarity(state_of(request), body)
-
-
-async def _similarity(state: ServerState, body: SimilarityRequest) -> Response:
     options = body.parameters or SimilarityParameters()
     inference.check_direction(options.truncation_direction)
     limit = state.settings.max_client_batch_size
@@ -203,10 +188,9 @@ async def _similarity(state: ServerState, body: SimilarityRequest) -> Response:
     return json_response(encoder.similarity(embedded.rows[:1], embedded.rows[1:])[0])
 
 
-@router.post("/tokenize")
-async def tokenize(body: TokenizeRequest, request: Request) -> Response:
+@post(router, "/tokenize", body=TokenizeRequest)
+async def tokenize(state: ServerState, body: TokenizeRequest) -> Response:
     """The tokens of each input: ``[[{id, text, special, start, stop}, ...], ...]``."""
-    state = state_of(request)
     model = state.registry.find(body.model)
     texts = texts_of(body.inputs, "inputs", state.settings.max_client_batch_size)
     if model.kind is ModelKind.BI_ENCODER:  # the prompt /embed would put before each text
@@ -308,12 +292,12 @@ async def dispatch(request: Request) -> Response:
         raise invalid("the body must be a JSON object")
     try:
         if "query" in body and "texts" in body:
-            return await _rerank(state, RerankRequest.model_validate(body))
+            return await rerank(state, RerankRequest.model_validate(body))
         if isinstance(body.get("inputs"), dict):
-            return await _similarity(state, SimilarityRequest.model_validate(body))
+            return await similarity(state, SimilarityRequest.model_validate(body))
         model = state.registry.find(body.get("model") if isinstance(body.get("model"), str) else None)
         if model.kind is ModelKind.BI_ENCODER:
-            return await _embed(state, EmbedRequest.model_validate(body))
-        return await _predict(state, PredictRequest.model_validate(body))
+            return await embed(state, EmbedRequest.model_validate(body))
+        return await predict(state, PredictRequest.model_validate(body))
     except ValidationError as e:
         raise invalid(describe_validation(e.errors())) from None
