@@ -48,17 +48,23 @@ class DynamicBatcher(Generic[Item]):
         max_batch_requests: int | None,
         name: str,
         on_batch: Callable[[BatchStats], None] | None = None,
+        in_flight: int = 2,
     ) -> None:
-        """Batch calls of ``run``; ``name`` names the model's inference thread."""
+        """Batch calls of ``run``; ``name`` names the model's inference threads.
+
+        ``in_flight`` batches run at once: while one runs, the next is formed and tokenized, so the cores
+        never wait for the event loop between batches.
+        """
         self._run = run
         self._max_tokens = max_batch_tokens
         self._max_requests = max_batch_requests
         self._on_batch = on_batch
         self._jobs: deque[_Job[Item]] = deque()
         self._ready = asyncio.Event()
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"edgesbert-{name}")
+        self._threads = ThreadPoolExecutor(in_flight, thread_name_prefix=f"edgesbert-{name}")
+        self._in_flight = in_flight
+        self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
-        self.running = 0
 
     @property
     def queued(self) -> int:
@@ -78,43 +84,50 @@ class DynamicBatcher(Generic[Item]):
 
     async def close(self) -> None:
         """Stop once the queue is empty; queued requests are still answered."""
-        while self._jobs or self.running:
+        while self._jobs or self._running:
             await asyncio.sleep(0.005)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        self._thread.shutdown(wait=True)
+        self._threads.shutdown(wait=True)
 
     async def _serve(self) -> None:
-        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self._in_flight)
         while True:
             if not self._jobs:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
+            await slots.acquire()
             batch = self._take()
             if not batch:
+                slots.release()
                 continue
-            items = [item for job in batch for item in job.items]
-            self.running = len(batch)
-            started = loop.time()
-            try:
-                rows = await loop.run_in_executor(self._thread, self._run, items)
-            except Exception as error:  # every request of the batch gets the error
-                for job in batch:
-                    if not job.rows.done():
-                        job.rows.set_exception(error)
-                continue
-            finally:
-                self.running = 0
-            start = 0
+            task = asyncio.get_running_loop().create_task(self._run_batch(batch, slots))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run_batch(self, batch: list[_Job[Item]], slots: asyncio.Semaphore) -> None:
+        loop = asyncio.get_running_loop()
+        items = [item for job in batch for item in job.items]
+        started = loop.time()
+        try:
+            rows = await loop.run_in_executor(self._threads, self._run, items)
+        except Exception as error:  # every request of the batch gets the error
             for job in batch:
-                if not job.rows.done():  # a client that went away cancelled its future
-                    job.rows.set_result(rows[start : start + len(job.items)])
-                start += len(job.items)
-            if self._on_batch is not None:
-                tokens = sum(job.tokens for job in batch)
-                self._on_batch(BatchStats(len(batch), len(items), tokens, loop.time() - started))
+                if not job.rows.done():
+                    job.rows.set_exception(error)
+            return
+        finally:
+            slots.release()
+        start = 0
+        for job in batch:
+            if not job.rows.done():  # a client that went away cancelled its future
+                job.rows.set_result(rows[start : start + len(job.items)])
+            start += len(job.items)
+        if self._on_batch is not None:
+            tokens = sum(job.tokens for job in batch)
+            self._on_batch(BatchStats(len(batch), len(items), tokens, loop.time() - started))
 
     def _take(self) -> list[_Job[Item]]:
         """The oldest live jobs that fit the budgets (at least one)."""
