@@ -49,11 +49,12 @@ class DynamicBatcher(Generic[Item]):
         name: str,
         on_batch: Callable[[BatchStats], None] | None = None,
         in_flight: int = 2,
+        full: int = 32,
     ) -> None:
         """Batch calls of ``run``; ``name`` names the model's inference threads.
 
-        ``in_flight`` batches run at once: while one runs, the next is formed and tokenized, so the cores
-        never wait for the event loop between batches.
+        Up to ``in_flight`` batches run at once while those running hold fewer than ``full`` items: a small
+        batch leaves cores idle, and the next one is formed and run beside it; a full one keeps them busy.
         """
         self._run = run
         self._max_tokens = max_batch_tokens
@@ -63,6 +64,10 @@ class DynamicBatcher(Generic[Item]):
         self._ready = asyncio.Event()
         self._threads = ThreadPoolExecutor(in_flight, thread_name_prefix=f"edgesbert-{name}")
         self._in_flight = in_flight
+        self._full = full
+        self._items = 0
+        self._batches = 0
+        self._freed = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -92,24 +97,27 @@ class DynamicBatcher(Generic[Item]):
         self._threads.shutdown(wait=True)
 
     async def _serve(self) -> None:
-        slots = asyncio.Semaphore(self._in_flight)
         while True:
             if not self._jobs:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            await slots.acquire()
+            if self._batches and (self._batches >= self._in_flight or self._items >= self._full):
+                self._freed.clear()  # a full batch keeps the cores busy by itself; wait for it
+                await self._freed.wait()
+                continue
             batch = self._take()
             if not batch:
-                slots.release()
                 continue
-            task = asyncio.get_running_loop().create_task(self._run_batch(batch, slots))
+            self._batches += 1  # counted here and in _run_batch's finally, both on the event loop
+            task = asyncio.get_running_loop().create_task(self._run_batch(batch))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _run_batch(self, batch: list[_Job[Item]], slots: asyncio.Semaphore) -> None:
+    async def _run_batch(self, batch: list[_Job[Item]]) -> None:
         loop = asyncio.get_running_loop()
         items = [item for job in batch for item in job.items]
+        self._items += len(items)
         started = loop.time()
         try:
             rows = await loop.run_in_executor(self._threads, self._run, items)
@@ -119,7 +127,9 @@ class DynamicBatcher(Generic[Item]):
                     job.rows.set_exception(error)
             return
         finally:
-            slots.release()
+            self._batches -= 1
+            self._items -= len(items)
+            self._freed.set()
         start = 0
         for job in batch:
             if not job.rows.done():  # a client that went away cancelled its future
