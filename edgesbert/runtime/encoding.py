@@ -71,7 +71,7 @@ class SentenceEncoder(BatchRunner, ABC):
         if truncate_dim is not None and not 0 < truncate_dim <= self.embedding_dimension:
             raise ValueError(f"truncate_dim must be in 1..{self.embedding_dimension}, got {truncate_dim}")
         precision = OutputPrecision(precision)
-        prefix = self._prompt_text(prompt_name, prompt)
+        prefix = self.prompt_text(prompt_name, prompt)
         dimension = truncate_dim or self.embedding_dimension
         if not texts:
             return empty_embeddings(dimension, precision)
@@ -127,7 +127,11 @@ class SentenceEncoder(BatchRunner, ABC):
         best = np.argsort(-scores, kind="stable")[:top_k]
         return [RankResult(int(i), float(scores[i]), docs[i] if return_documents else None) for i in best]
 
-    def _prompt_text(self, prompt_name: str | None, prompt: str | None) -> str:
+    def prompt_text(self, prompt_name: str | None = None, prompt: str | None = None) -> str:
+        """The text ``encode`` puts before each sentence: ``prompt``, else the named prompt, else the default.
+
+        An unknown ``prompt_name`` raises ValueError listing the model's prompts.
+        """
         if prompt is not None:
             return as_one_text(prompt, "prompt")
         name = prompt_name if prompt_name is not None else self.default_prompt_name

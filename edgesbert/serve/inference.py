@@ -32,14 +32,10 @@ def check_direction(direction: str) -> None:
 
 def prompt_text(model: ServedModel, prompt_name: str | None) -> str:
     """The text put before each input: the named prompt, else the model's default prompt, else none."""
-    encoder = model.bi_encoder
-    name = prompt_name if prompt_name is not None else encoder.default_prompt_name
-    if name is None:
-        return ""
-    if name not in encoder.prompts:
-        known = ", ".join(sorted(encoder.prompts)) or "none"
-        raise invalid(f"prompt_name {name!r} is not one of this model's prompts ({known})")
-    return encoder.prompts[name]
+    try:
+        return model.bi_encoder.prompt_text(prompt_name)
+    except ValueError as e:
+        raise invalid(str(e)) from None
 
 
 async def embed(

