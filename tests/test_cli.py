@@ -540,6 +540,8 @@ def test_rank_with_a_bi_encoder_orders_by_similarity(capsys, bi_folder):
 def test_ctrl_c_during_an_export_is_one_line_and_exit_130(tmp_path, tiny_bi_encoder_folder):
     import signal
 
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # a background job of a shell: children inherit it
+        pytest.skip("SIGINT is ignored in this process, so Python in the child ignores Ctrl-C too")
     output = tmp_path / "out"
     argv = ["export", str(tiny_bi_encoder_folder("bert-mean")), "-o", str(output), "--validation-size", "16"]
     process = subprocess.Popen(
