@@ -87,10 +87,8 @@ async def _load(state: ServerState, on_failure: Callable[[], None] | None) -> No
             )
     if state.phase is Phase.LOADING:
         state.ready(ModelRegistry(models))
-    else:  # shut down while loading
+    else:  # shut down while loading: the lifespan closes their batchers once this returns
         state.loaded = ModelRegistry(models)
-        for model in models:
-            await model.batcher.close()
 
 
 def _queued(model: ServedModel) -> Callable[[], float]:
