@@ -44,6 +44,12 @@ class ExportContext:
             raise ExportError("the tokenizer must be written before this step")
         return TextTokenizer(self.folder, self.tokenizer, self.reference.max_seq_length)
 
+    def path(self, file: str) -> Path:
+        """Where ``file`` (a path relative to the folder, from ``layout``) goes; its folder is made."""
+        path = self.folder / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
     def float_source(self) -> GraphVariant:
         """The graph to quantize: the latest fp32 variant (optimized, if an optimization step ran)."""
         candidates = [
@@ -59,19 +65,20 @@ Step = Callable[[ExportContext], GraphVariant]
 
 
 def derived_variant(
+    ctx: ExportContext,
     source: GraphVariant,
     name: str,
-    path: Path,
+    file: str,
     precision: Precision,
     recipe: Mapping[str, str | int | float | bool],
 ) -> GraphVariant:
-    """Describe ``path``, made from ``source``: same inputs and outputs, its own file and recipe."""
+    """Describe ``file``, made from ``source``: same inputs and outputs, its own file and recipe."""
     return replace(
         source,
         name=name,
-        file=path.name,
+        file=file,
         precision=precision,
-        sha256=sha256_of(path),
+        sha256=sha256_of(ctx.folder / file),
         validation={},
         recipe={**{k: v for k, v in source.recipe.items() if k != "intermediate"}, **recipe},
     )

@@ -10,32 +10,41 @@ import torch
 from torch import nn
 
 from edgesbert.exporters.context import ExportContext
+from edgesbert.exporters.layout import LOGITS_OUTPUT, SENTENCE_OUTPUT, TOKEN_OUTPUT, onnx_file
 from edgesbert.reference import BiEncoder
+from edgesbert.reference.bi_encoder import EmbeddingNetwork
 from edgesbert.runtime.manifest import GraphVariant, Precision
 from edgesbert.runtime.verify import sha256_of
 
 #: Dynamic axes of each graph output, declared once.
 OUTPUT_AXES: dict[str, dict[int, str]] = {
-    "sentence_embedding": {0: "batch"},
-    "token_embeddings": {0: "batch", 1: "sequence"},
-    "logits": {0: "batch"},
+    SENTENCE_OUTPUT: {0: "batch"},
+    TOKEN_OUTPUT: {0: "batch", 1: "sequence"},
+    LOGITS_OUTPUT: {0: "batch"},
 }
 OPSET = 17
 
 
 class TokenEmbeddings(nn.Module):
-    """Expose a bi-encoder network's token embeddings, for graphs that leave pooling to the runtime."""
+    """A bi-encoder network's token embeddings, then (``pooled``) its sentence embedding.
 
-    def __init__(self, network: nn.Module) -> None:
+    Token embeddings are what the other runtimes read; the pooled embedding is what TEI and edgesbert read.
+    """
+
+    def __init__(self, network: EmbeddingNetwork, pooled: bool) -> None:
         super().__init__()
         self.network = network
+        self.with_pooled = pooled
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """Return (batch, seq, hidden) token embeddings."""
-        return self.network.token_embeddings(*inputs)  # type: ignore[operator]
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Return (batch, seq, hidden) token embeddings, and (batch, dim) sentence embeddings."""
+        tokens = self.network.token_embeddings(*inputs)
+        return (tokens, self.network.pooled(tokens, inputs[1])) if self.with_pooled else (tokens,)
 
 
-def export_onnx(network: nn.Module, features: dict[str, torch.Tensor], output_name: str, path: Path) -> None:
+def export_onnx(
+    network: nn.Module, features: dict[str, torch.Tensor], outputs: tuple[str, ...], path: Path
+) -> None:
     """Trace ``network`` on ``features`` (a padded batch, inputs in forward order) into ``path``.
 
     Uses torch's TorchScript-based exporter: it is fast, and its graphs are the ones onnxruntime's
@@ -43,7 +52,7 @@ def export_onnx(network: nn.Module, features: dict[str, torch.Tensor], output_na
     """
     input_names = list(features)
     axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
-    axes[output_name] = OUTPUT_AXES[output_name]
+    axes |= {name: OUTPUT_AXES[name] for name in outputs}
     network = network.eval()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; validation checks the result
@@ -52,7 +61,7 @@ def export_onnx(network: nn.Module, features: dict[str, torch.Tensor], output_na
             tuple(features.values()),
             str(path),
             input_names=input_names,
-            output_names=[output_name],
+            output_names=list(outputs),
             dynamic_axes=axes,
             opset_version=OPSET,
             do_constant_folding=True,
@@ -72,24 +81,30 @@ def graph_inputs(path: Path) -> tuple[str, ...]:
 
 
 def onnx_fp32(ctx: ExportContext) -> GraphVariant:
-    """Trace the reference into ``model.onnx``: pooling and normalization inside for bi-encoders."""
+    """Trace the reference into ``onnx/model.onnx``.
+
+    Bi-encoders: token embeddings, then (pooling in the graph) the pooled, normalized sentence embedding;
+    cross-encoders: logits.
+    """
     reference = ctx.reference
+    network: nn.Module
     if isinstance(reference, BiEncoder):
         sample: list = ["A short one.", "A somewhat longer sentence, so that the batch has padding."]
-        network = reference.network if ctx.pooling_in_graph else TokenEmbeddings(reference.network)
-        output = "sentence_embedding" if ctx.pooling_in_graph else "token_embeddings"
+        network = TokenEmbeddings(reference.network, pooled=ctx.pooling_in_graph)
+        outputs = (TOKEN_OUTPUT, SENTENCE_OUTPUT) if ctx.pooling_in_graph else (TOKEN_OUTPUT,)
     else:
         sample = [("A query.", "A short answer."), ("A longer query here?", "An answer with more words.")]
-        network, output = reference.network, "logits"
+        network, outputs = reference.network, (LOGITS_OUTPUT,)
     features = reference.tokenize(sample)
-    path = ctx.folder / "model.onnx"
-    export_onnx(network, features, output, path)
+    file = onnx_file("model")
+    path = ctx.path(file)
+    export_onnx(network, features, outputs, path)
     return GraphVariant(
         name="fp32",
-        file=path.name,
+        file=file,
         backend="onnxruntime",
         precision=Precision.FP32,
         inputs=graph_inputs(path),
-        outputs=(output,),
+        outputs=outputs,
         sha256=sha256_of(path),
     )

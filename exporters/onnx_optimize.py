@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from edgesbert.errors import ExportError
 from edgesbert.exporters.context import ExportContext, derived_variant
+from edgesbert.exporters.layout import onnx_file
 from edgesbert.runtime.manifest import GraphVariant, Precision
 
 LEVELS = ("O1", "O2", "O3", "O4")
@@ -27,7 +28,7 @@ def attention_shape(ctx: ExportContext) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class OptimizeGraph:
-    """Write ``model_<level>.onnx`` from the fp32 graph."""
+    """Write ``onnx/model_<level>.onnx`` from the fp32 graph."""
 
     level: str
 
@@ -41,7 +42,7 @@ class OptimizeGraph:
         from onnxruntime.transformers.optimizer import optimize_model
 
         source = ctx.variant("fp32")
-        path = ctx.folder / f"model_{self.level}.onnx"
+        file = onnx_file(f"model_{self.level}")
         if self.level == "O1":
             model = optimize_model(
                 str(ctx.folder / source.file), model_type="bert", opt_level=1, only_onnxruntime=True
@@ -62,6 +63,6 @@ class OptimizeGraph:
             log.info("%s fusions: %s", self.level, fused)
             if self.level == "O4":
                 model.convert_float_to_float16(keep_io_types=True)
-        model.save_model_to_file(str(path))
+        model.save_model_to_file(str(ctx.path(file)))
         precision = Precision.FP16 if self.level == "O4" else Precision.FP32
-        return derived_variant(source, self.level, path, precision, {"optimize": self.level})
+        return derived_variant(ctx, source, self.level, file, precision, {"optimize": self.level})

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from edgesbert.errors import ExportError
 from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
+from edgesbert.exporters.layout import onnx_file
 from edgesbert.runtime.manifest import GraphVariant, Precision
 from edgesbert.runtime.tokenizer import TextTokenizer
 
@@ -119,15 +120,15 @@ class Float16:
     """Convert the float graph to fp16 weights and arithmetic, keeping float32 inputs and outputs."""
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
-        """Write ``model_<name>.onnx`` and describe it."""
+        """Write ``onnx/model_fp16.onnx`` (``model_O2_fp16.onnx`` from an O2 graph) and describe it."""
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         source = ctx.float_source()
         name = _variant_name(source, "fp16")
-        path = ctx.folder / f"model_{name}.onnx"
+        file = onnx_file("model_" + name.replace("-", "_"))
         model = convert_float_to_float16(onnx.load(str(ctx.folder / source.file)), keep_io_types=True)
-        onnx.save(model, str(path))
-        return derived_variant(source, name, path, Precision.FP16, {"quantize": "fp16"})
+        onnx.save(model, str(ctx.path(file)))
+        return derived_variant(ctx, source, name, file, Precision.FP16, {"quantize": "fp16"})
 
 
 @dataclass(frozen=True)
@@ -137,16 +138,16 @@ class DynamicInt8:
     preset: Int8Preset
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
-        """Write ``model_<name>.onnx`` and describe it."""
+        """Write ``onnx/model_qint8_<preset>.onnx`` (sentence-transformers' name) and describe it."""
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         source = ctx.float_source()
         name = _variant_name(source, "int8")
-        path = ctx.folder / f"model_{name}.onnx"
+        file = onnx_file(f"model_qint8_{self.preset.name}")
         with _without_preprocessing_advice():
             quantize_dynamic(
                 ctx.folder / source.file,
-                path,
+                ctx.path(file),
                 weight_type=QuantType.QInt8,
                 per_channel=self.preset.per_channel,
                 reduce_range=self.preset.reduce_range,
@@ -158,7 +159,7 @@ class DynamicInt8:
             "per_channel": self.preset.per_channel,
             "reduce_range": self.preset.reduce_range,
         }
-        return derived_variant(source, name, path, Precision.INT8, recipe)
+        return derived_variant(ctx, source, name, file, Precision.INT8, recipe)
 
 
 @dataclass(frozen=True)
@@ -177,13 +178,13 @@ class StaticInt8:
             raise ExportError(f"unknown static format {self.quant_format!r}; choose {STATIC_FORMATS}")
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
-        """Calibrate, write ``model_<name>.onnx`` and describe it."""
+        """Calibrate, write ``onnx/model_quantized.onnx`` (transformers.js' ``q8``) and describe it."""
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
         # onnxruntime's static quantizer fails on fused attention, so it always starts from the plain graph
         source = ctx.variant("fp32")
         name = "int8-static"
-        path = ctx.folder / f"model_{name}.onnx"
+        file = onnx_file("model_quantized")
         texts = self.calibration.texts(pairs=ctx.kind.value == "cross-encoder")
         methods = {
             "minmax": CalibrationMethod.MinMax,
@@ -193,7 +194,7 @@ class StaticInt8:
         with _without_preprocessing_advice():
             quantize_static(
                 ctx.folder / source.file,
-                path,
+                ctx.path(file),
                 _CalibrationReader(ctx.text_tokenizer(), texts, source.inputs),
                 quant_format=QuantFormat.QOperator if self.quant_format == "qoperator" else QuantFormat.QDQ,
                 op_types_to_quantize=["MatMul"],
@@ -216,7 +217,7 @@ class StaticInt8:
             "kept_float": "feed-forward down-projections",
             "calibration_samples": len(texts),
         }
-        return derived_variant(source, name, path, Precision.INT8, recipe)
+        return derived_variant(ctx, source, name, file, Precision.INT8, recipe)
 
 
 class _CalibrationReader(CalibrationDataReader):

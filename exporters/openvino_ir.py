@@ -6,27 +6,27 @@ The IR is converted from the fp32 ONNX graph, so pooling and normalization stay 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
 from edgesbert.errors import require
 from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
+from edgesbert.exporters.layout import openvino_file
 from edgesbert.runtime.manifest import GraphVariant, Precision
 
 IR_NAME = "openvino"
 
 
 def _ir_variant(
-    source: GraphVariant, name: str, xml: Path, precision: Precision, recipe: dict
+    ctx: ExportContext, source: GraphVariant, name: str, xml: str, precision: Precision, recipe: dict
 ) -> GraphVariant:
-    return replace(derived_variant(source, name, xml, precision, recipe), backend="openvino")
+    return replace(derived_variant(ctx, source, name, xml, precision, recipe), backend="openvino")
 
 
 @dataclass(frozen=True)
 class OpenVinoIR:
-    """Convert the fp32 ONNX graph into ``openvino_model.xml`` (fp32) or ``openvino_model_fp16.xml``."""
+    """Convert the fp32 ONNX graph into ``openvino/openvino_model.xml`` (fp32) or ``..._fp16.xml``."""
 
     fp16: bool = False
 
@@ -38,12 +38,14 @@ class OpenVinoIR:
         source = ctx.variant("fp32")
         model = ov.convert_model(str(ctx.folder / source.file))
         name, xml = (
-            (f"{IR_NAME}-fp16", "openvino_model_fp16.xml") if self.fp16 else (IR_NAME, "openvino_model.xml")
+            (f"{IR_NAME}-fp16", openvino_file("openvino_model_fp16"))
+            if self.fp16
+            else (IR_NAME, openvino_file("openvino_model"))
         )
-        ov.save_model(model, str(ctx.folder / xml), compress_to_fp16=self.fp16)
+        ov.save_model(model, str(ctx.path(xml)), compress_to_fp16=self.fp16)
         precision = Precision.FP16 if self.fp16 else Precision.FP32
         recipe = {"convert": "openvino", **({"quantize": "fp16"} if self.fp16 else {})}
-        return _ir_variant(source, name, ctx.folder / xml, precision, recipe)
+        return _ir_variant(ctx, source, name, xml, precision, recipe)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class NncfInt8:
     smooth_quant: bool = False  # NNCF's SmoothQuant alpha for transformers; off unless it measures better
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
-        """Calibrate, quantize, save and describe ``openvino_model_int8.xml``."""
+        """Calibrate, quantize, save and describe ``openvino/openvino_model_qint8_quantized.xml``."""
         require("nncf", "openvino")
         import nncf
         import openvino as ov
@@ -77,8 +79,8 @@ class NncfInt8:
             subset_size=len(texts),
             advanced_parameters=advanced,
         )
-        xml = ctx.folder / "openvino_model_int8.xml"
-        ov.save_model(model, str(xml), compress_to_fp16=False)
+        xml = openvino_file("openvino_model_qint8_quantized")
+        ov.save_model(model, str(ctx.path(xml)), compress_to_fp16=False)
         recipe = {
             "quantize": "int8-static",
             "tool": "nncf",
@@ -86,7 +88,7 @@ class NncfInt8:
             "calibration_samples": len(texts),
             "smooth_quant": self.smooth_quant,
         }
-        return _ir_variant(source, f"{IR_NAME}-int8", xml, Precision.INT8, recipe)
+        return _ir_variant(ctx, source, f"{IR_NAME}-int8", xml, Precision.INT8, recipe)
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class NncfWeightsInt8:
     """Int8 weight compression with NNCF: activations stay float, no calibration needed."""
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
-        """Compress, save and describe ``openvino_model_int8_weights.xml``."""
+        """Compress, save and describe ``openvino/openvino_model_int8_weights.xml``."""
         require("nncf", "openvino")
         import nncf
         import openvino as ov
@@ -103,7 +105,7 @@ class NncfWeightsInt8:
         model = nncf.compress_weights(
             ov.Core().read_model(str(ctx.folder / source.file)), mode=nncf.CompressWeightsMode.INT8_ASYM
         )
-        xml = ctx.folder / "openvino_model_int8_weights.xml"
-        ov.save_model(model, str(xml), compress_to_fp16=False)
+        xml = openvino_file("openvino_model_int8_weights")
+        ov.save_model(model, str(ctx.path(xml)), compress_to_fp16=False)
         recipe = {"quantize": "int8-weights", "tool": "nncf"}
-        return _ir_variant(source, f"{IR_NAME}-int8-weights", xml, Precision.INT8, recipe)
+        return _ir_variant(ctx, source, f"{IR_NAME}-int8-weights", xml, Precision.INT8, recipe)

@@ -23,6 +23,7 @@ from edgesbert.errors import EdgesbertError, ExportError
 from edgesbert.exporters.calibration import CalibrationSource
 from edgesbert.exporters.context import ExportContext, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
+from edgesbert.exporters.layout import copy_description
 from edgesbert.exporters.plans import BACKENDS, Quantization
 from edgesbert.exporters.staging import staged_folder
 from edgesbert.exporters.validation import (
@@ -127,6 +128,7 @@ def export_model(
     with staged_folder(output) as staging:
         ctx = ExportContext(reference, staging, pooling_in_graph, tolerance or Tolerance(), validation_size)
         ctx.tokenizer = write_tokenizer(reference, staging)
+        copy_description(reference.folder, staging)
         expected = reference_outputs(reference, data)
         for step in steps:
             variant = replace(run_step(step, ctx), static_shapes=shapes)
@@ -189,7 +191,10 @@ def validate(
 def drop_intermediates(ctx: ExportContext) -> None:
     """Remove the files and entries of variants that only served later steps."""
     for variant in [v for v in ctx.variants if v.recipe.get("intermediate")]:
-        (ctx.folder / variant.file).unlink()
+        path = ctx.folder / variant.file
+        path.unlink()
+        if path.parent != ctx.folder and not any(path.parent.iterdir()):
+            path.parent.rmdir()
         ctx.variants.remove(variant)
 
 
@@ -262,4 +267,5 @@ def _versions(packages: Sequence[str]) -> dict[str, str]:
 
 
 def _checksums(folder: Path) -> dict[str, str]:
-    return {p.name: sha256_of(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST_FILE}
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+    return {p.relative_to(folder).as_posix(): sha256_of(p) for p in files}

@@ -226,7 +226,7 @@ def test_manifest_inputs_and_padding_follow_the_architecture(exported):
 def test_o2_attention_fusions(exported):
     import onnx
 
-    graph = onnx.load(str(exported.onnx / "model_O2.onnx")).graph
+    graph = onnx.load(str(exported.onnx / "onnx" / "model_O2.onnx")).graph
     fused = sum(node.op_type in ("Attention", "MultiHeadAttention") for node in graph.node)
     assert fused == O2_ATTENTION_FUSIONS[exported.name]
 

@@ -80,7 +80,9 @@ def test_manifest_records_validation_and_checksums(exported):
     manifest = Manifest.load(folder)
     figures = manifest.variant().validation
     assert figures["max_abs_diff"] <= 1e-4 and figures["mean_cosine"] >= 0.9999 and figures["samples"] == 64
-    assert set(manifest.provenance.checksums) == {"model.onnx", "tokenizer.json"}
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {"edgesbert.json"}
+    assert set(manifest.provenance.checksums) == files  # every file, the interop ones too
+    assert {"onnx/model.onnx", "tokenizer.json", "config.json", "tokenizer_config.json"} <= files
     for file, digest in manifest.provenance.checksums.items():
         assert sha256_of(folder / file) == digest
     assert {"torch", "transformers", "onnxruntime", "edgesbert"} <= set(manifest.provenance.versions)
@@ -95,13 +97,13 @@ def test_pooling_outside_the_graph_matches_reference(tiny_bi_encoder_folder, tmp
     for name in ("bert-mean", "bert-lasttoken", "bert-max-st6"):
         source = tiny_bi_encoder_folder(name)
         manifest = export_model(source, tmp_path / name, pooling_in_graph=False, validation_size=32)
-        assert manifest.variant().outputs == ("token_embeddings",)
+        assert manifest.variant().outputs == ("last_hidden_state",)
         expected = BiEncoder(source).encode(stsb_sentences)
         np.testing.assert_allclose(load(tmp_path / name).encode(stsb_sentences), expected, atol=1e-4)
 
 
 def _snapshot(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_failed_validation_leaves_existing_folder_intact(exported, tiny_bi_encoder_folder, tmp_path):

@@ -224,7 +224,8 @@ def debris_of(target: Path) -> list[str]:
 def assert_complete(folder: Path) -> None:
     """A whole model folder: every file the manifest names, with its checksum, and nothing else."""
     checksums = Manifest.load(folder).provenance.checksums
-    assert {p.name for p in folder.iterdir()} == {*checksums, MANIFEST_FILE}
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert files == {*checksums, MANIFEST_FILE}
     for name, digest in checksums.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
 
@@ -489,11 +490,11 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_folder(
     server: ExportServer, source: Path, baseline: tuple[Path, Outcome], tmp_path: Path
 ):
     previous = baseline[0]
-    room = 3 * sum(p.stat().st_size for p in previous.iterdir())  # for two exports, not for the filler too
+    room = 3 * sum(p.stat().st_size for p in previous.rglob("*"))  # for two exports, not for the filler too
     with tmpfs(tmp_path / "disk", f"{room // 1024}k") as disk:
         out = shutil.copytree(previous, disk / "out")
         before = files_of(out)
-        tokenizer, graph = (on_disk(out / name, disk) for name in ("tokenizer.json", "model.onnx"))
+        tokenizer, graph = (on_disk(out / name, disk) for name in ("tokenizer.json", "onnx/model.onnx"))
         # no room at all (tokenizers fails); for all but the end of the graph (onnx); for no manifest
         for leave in (0, tokenizer + graph // 2, tokenizer + graph):
             fill(disk, leave)

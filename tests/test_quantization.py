@@ -111,7 +111,7 @@ def test_optimization_levels_fuse_and_stay_exact(tmp_path, tiny_bi_encoder_folde
 
     source = tiny_bi_encoder_folder("bert-mean")
     export_model(source, tmp_path / "o3", optimize="O3", validation_size=16)
-    ops = {node.op_type for node in onnx.load(str(tmp_path / "o3" / "model_O3.onnx")).graph.node}
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "o3" / "onnx" / "model_O3.onnx")).graph.node}
     assert {"Attention", "SkipLayerNormalization", "FastGelu"} <= ops
     exact = load(tmp_path / "o3", variant="fp32").encode(stsb_sentences)
     approximate = load(tmp_path / "o3", variant="O3").encode(stsb_sentences)
@@ -149,11 +149,11 @@ def test_tolerance_fails_a_lossy_variant_and_writes_nothing(exported, tiny_bi_en
 
     target = tmp_path / "model"
     shutil.copytree(exported("bert-mean"), target)
-    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
     strict = Tolerance(min_mean_cosine=0.999999)
     with pytest.raises(ValidationFailedError, match=r"variant 'int8' disagrees.*mean_cosine"):
         export_model(tiny_bi_encoder_folder("bert-mean"), target, quantize=["int8"], tolerance=strict)
-    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
@@ -269,9 +269,9 @@ def test_static_int8_keeps_feed_forward_down_projections_float(all_variants):
 
     from edgesbert.exporters.onnx_quantize import down_projections
 
-    excluded = down_projections(all_variants / "model.onnx")  # the fp32 graph of a 2-layer model
+    excluded = down_projections(all_variants / "onnx" / "model.onnx")  # the fp32 graph of a 2-layer model
     assert len(excluded) == 2
-    quantized = onnx.load(str(all_variants / "model_int8-static.onnx"))
+    quantized = onnx.load(str(all_variants / "onnx" / "model_quantized.onnx"))
     float_matmuls = {n.name for n in quantized.graph.node if n.op_type == "MatMul"}
     assert set(excluded) <= float_matmuls
     assert any(n.op_type == "QLinearMatMul" for n in quantized.graph.node)

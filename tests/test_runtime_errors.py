@@ -113,14 +113,14 @@ def test_rank_options_and_errors(cross, exported):
 
 def test_missing_graph_file(copy_of):
     folder = copy_of()
-    (folder / "model.onnx").unlink()
+    (folder / "onnx" / "model.onnx").unlink()
     with pytest.raises(ModelLoadError, match=r"model\.onnx is missing"):
         load(folder)
 
 
 def test_corrupt_graph_file_is_reported_with_its_checksum(copy_of):
     folder = copy_of()
-    (folder / "model.onnx").write_bytes(b"this is not a protobuf")
+    (folder / "onnx" / "model.onnx").write_bytes(b"this is not a protobuf")
     with pytest.raises(ModelLoadError, match=r"model\.onnx is damaged \(checked against the checksums"):
         load(folder)
     with pytest.raises(ModelLoadError, match=r"model\.onnx is damaged"):  # named even when not verified

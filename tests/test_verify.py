@@ -45,7 +45,7 @@ def ov_folder(tmp_path_factory, tiny_bi_encoder_folder) -> Path:
 def test_a_graph_damaged_in_the_middle_is_refused_at_load(exported, copy_of):
     folder = copy_of(exported("bert-mean"))
     expected = load(folder).encode(TEXTS)
-    overwrite_middle(folder / "model.onnx")
+    overwrite_middle(folder / "onnx" / "model.onnx")
     with pytest.raises(ModelLoadError, match=r"model\.onnx is damaged.*re-export it \(edgesbert export"):
         load(folder)
     # the opt-out loads it as it is: for trusted read-only folders, where hashing is not wanted
@@ -66,7 +66,7 @@ def test_a_damaged_or_missing_tokenizer_is_refused_at_load(exported, copy_of):
 @pytest.mark.parametrize("damage", ["truncate", "overwrite"])
 def test_openvino_weights_are_checked_too(ov_folder, copy_of, damage):
     folder = copy_of(ov_folder)
-    weights = folder / "openvino_model.bin"
+    weights = folder / "openvino" / "openvino_model.bin"
     if damage == "truncate":
         weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     else:
@@ -75,15 +75,15 @@ def test_openvino_weights_are_checked_too(ov_folder, copy_of, damage):
         load(folder)
     states = {c.file: c.state for c in check_files(folder, Manifest.load(folder))}
     assert states == {
-        "openvino_model.xml": FileState.OK,
-        "openvino_model.bin": FileState.DAMAGED,
+        "openvino/openvino_model.xml": FileState.OK,
+        "openvino/openvino_model.bin": FileState.DAMAGED,
         "tokenizer.json": FileState.OK,
     }
 
 
 def test_an_unverified_load_failure_still_names_the_damaged_file(ov_folder, copy_of):
     folder = copy_of(ov_folder)
-    weights = folder / "openvino_model.bin"
+    weights = folder / "openvino" / "openvino_model.bin"
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ModelLoadError, match=r"openvino_model\.bin is damaged"):
         load(folder, verify=False)
@@ -94,7 +94,7 @@ def test_only_the_files_of_the_chosen_variant_are_checked(tmp_path, tiny_bi_enco
 
     folder = tmp_path / "two"
     export_model(tiny_bi_encoder_folder("bert-mean"), folder, optimize="O2", validation_size=16)
-    overwrite_middle(folder / "model_O2.onnx", 256)
+    overwrite_middle(folder / "onnx" / "model_O2.onnx", 256)
     np.testing.assert_allclose(
         load(folder, variant="fp32").encode(TEXTS), load(folder, variant="fp32").encode(TEXTS)
     )
@@ -106,19 +106,19 @@ def test_cli_verify_and_info_list_every_bad_file(capsys, exported, copy_of):
     folder = copy_of(exported("bert-mean"))
     assert main(["verify", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "model.onnx      ok" in out and "2 of 2 files match the checksums in the manifest" in out
+    assert "onnx/model.onnx  ok" in out and "2 of 2 files match the checksums in the manifest" in out
 
-    overwrite_middle(folder / "model.onnx")
+    overwrite_middle(folder / "onnx" / "model.onnx")
     (folder / "tokenizer.json").unlink()
     printed = {}
     for command in ("verify", "info"):
         assert main([command, str(folder)]) == 1
         printed[command], err = capsys.readouterr()
         assert "Traceback" not in err
-        assert err.startswith(f"edgesbert {command}: error: {folder}: model.onnx is damaged; ")
+        assert err.startswith(f"edgesbert {command}: error: {folder}: onnx/model.onnx is damaged; ")
         assert "tokenizer.json is missing" in err and "re-export it (edgesbert export" in err
-    assert "model.onnx      damaged  fp32" in printed["verify"]
-    assert "tokenizer.json  missing  fp32" in printed["verify"]
+    assert "onnx/model.onnx  damaged  fp32" in printed["verify"]
+    assert "tokenizer.json   missing  fp32" in printed["verify"]
     assert "bi-encoder" in printed["info"]  # info still describes the folder before the error
     assert main(["encode", str(folder), "--no-verify", "text"]) == 1  # no tokenizer: a clear error anyway
     assert "cannot read the tokenizer" in capsys.readouterr().err

@@ -129,7 +129,10 @@ class EmbeddingNetwork(nn.Module):
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Return (batch, dim) sentence embeddings."""
-        tokens = self.token_embeddings(input_ids, attention_mask, token_type_ids)
+        return self.pooled(self.token_embeddings(input_ids, attention_mask, token_type_ids), attention_mask)
+
+    def pooled(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooling, dense layers and normalization over token embeddings: (batch, dim)."""
         embeddings = self.dense(self.pool(tokens, attention_mask))
         if self.normalize:
             embeddings = nn.functional.normalize(embeddings, p=2, dim=1)

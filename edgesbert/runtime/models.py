@@ -67,7 +67,9 @@ class ExportedModel:
         shapes = self.variant.static_shapes
         longest = max(sequence for _, sequence in shapes) if shapes else self.manifest.max_seq_length
         graph_limit = min(self.manifest.max_seq_length, longest)
-        options = replace(options, static_shapes=shapes)
+        outputs = self.variant.outputs  # token embeddings come first where a graph also pools (issue 16)
+        output = "sentence_embedding" if "sentence_embedding" in outputs else next(iter(outputs), None)
+        options = replace(options, static_shapes=shapes, output=output)
         self._tokenizer = TextTokenizer(
             self.folder, self.manifest.tokenizer, graph_limit, pairs=self.kind is ModelKind.CROSS_ENCODER
         )

@@ -162,8 +162,10 @@ def test_manifest_records_validation_within_tolerance_and_true_checksums(exporte
     assert 0 <= figures["max_abs_diff"] <= 1e-4
     assert 0.9999 <= figures["min_cosine"] <= figures["mean_cosine"] <= 1 + 1e-6
 
-    files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "edgesbert.json")
-    assert sorted(manifest.provenance.checksums) == files == ["model.onnx", "tokenizer.json"]
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert sorted(manifest.provenance.checksums) == [f for f in files if f != "edgesbert.json"]
+    expected = ["onnx/model.onnx", "tokenizer.json", "modules.json", "1_Pooling/config.json", "config.json"]
+    assert set(expected) <= set(files)
     for name, digest in manifest.provenance.checksums.items():
         assert _sha256(folder / name) == digest, name
     assert variant.sha256 == _sha256(folder / variant.file)

@@ -83,7 +83,7 @@ def test_a_folder_that_does_not_exist_fails_at_once(tmp_path):
 def test_a_damaged_graph_makes_the_server_exit_1(served_folders, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(served_folders["mini"], damaged)
-    graph = next(damaged.glob("*.onnx"))
+    graph = next(damaged.glob("onnx/*.onnx"))
     graph.write_bytes(graph.read_bytes()[:1000])
     server = start_process({"damaged": damaged}, log=tmp_path / "log", wait=False)
     assert server.process is not None

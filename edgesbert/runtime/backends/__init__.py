@@ -44,6 +44,7 @@ class RunOptions:
     performance_hint: PerformanceHint | None = None
     cache_dir: Path | None = None  # compiled-model cache, for fast second starts
     static_shapes: tuple[tuple[int, int], ...] = ()  # from the manifest: compile for these shapes only
+    output: str | None = None  # the graph output ``run`` returns; None: the first
 
     @classmethod
     def parse(
@@ -69,7 +70,7 @@ class RunOptions:
 
 
 class Backend(ABC):
-    """A loaded graph that maps named int64 inputs to its first output."""
+    """A loaded graph that maps named int64 inputs to one of its outputs (``RunOptions.output``)."""
 
     #: the graph's input names, in its own order; callers feed exactly these.
     input_names: tuple[str, ...]
@@ -82,7 +83,7 @@ class Backend(ABC):
 
     @abstractmethod
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Run one batch and return the first output as a float32 array."""
+        """Run one batch and return the chosen output as a float32 array."""
 
 
 def available_backends() -> list[str]:

@@ -48,7 +48,10 @@ class OnnxRuntimeBackend(Backend):
         except Exception as e:  # onnxruntime raises its own untyped errors for bad files
             raise ModelLoadError(f"onnxruntime cannot load {graph}: {e}") from e
         self.input_names = tuple(i.name for i in self._session.get_inputs())
-        self._output = self._session.get_outputs()[0].name
+        outputs = [o.name for o in self._session.get_outputs()]
+        if options.output is not None and options.output not in outputs:
+            raise ModelLoadError(f"{graph} has no output {options.output!r}; its outputs: {outputs}")
+        self._output = options.output or outputs[0]
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Run one batch; ``inputs`` must hold every name in ``input_names``."""
