@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME_VENV := .venv-runtime
+PEERS_VENV := .venv-peers
 FIXTURES := build/runtime-fixtures
 SENTENCES := "The weather is lovely today." "It's so sunny outside!" "He drove to the stadium."
 QUESTION := "Who invented the telephone?"
@@ -35,8 +36,9 @@ lint: $(BIN)/edgesbert
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-unit: $(BIN)/edgesbert
-	$(BIN)/pytest -q
+# tests/interop load export folders in sentence-transformers and fastembed themselves, in the peers environment
+unit: $(BIN)/edgesbert $(PEERS_VENV)/.installed
+	EDGESBERT_REQUIRE_PEERS=1 $(BIN)/pytest -q
 
 # The runtime alone, in an environment where torch, transformers, onnx and optimum are not installed.
 runtime-only: $(BIN)/edgesbert
@@ -53,7 +55,6 @@ clean:
 
 # Peer tools for the benchmarks (sentence-transformers' ONNX/OpenVINO backends, fastembed) in their own
 # environment: optimum-onnx and optimum-intel need transformers<4.58, .venv has transformers 5.x.
-PEERS_VENV := .venv-peers
 
 .PHONY: peers-venv
 peers-venv: $(PEERS_VENV)/.installed

@@ -122,7 +122,7 @@ def bi_systems(names: list[str], model: Path, threads: int, notes: list[str]) ->
             systems.append(edgesbert_system(name, "bi-encoder", folders[BI_VARIANTS[variant]], variant))
             systems[-1].spec["batch_latency"] = True
         elif _peers_ok(name, notes):
-            onnx = folders["onnx"] / "model.onnx" if name == "fastembed-edgesbert-onnx" else None
+            onnx = folders["onnx"] / "onnx" / "model.onnx" if name == "fastembed-edgesbert-onnx" else None
             systems.append(peer_system(name, "bi-encoder", model, onnx, threads))
             systems[-1].spec["batch_latency"] = name == "st-torch"
     return systems

@@ -1,0 +1,66 @@
+"""Run an export folder in another runtime; executed by the peers environment's Python (.venv-peers).
+
+Reads one JSON job on stdin and prints the outputs as JSON. Jobs:
+- {"runtime": "sentence-transformers", "folder", "backend": "onnx" | "openvino", "file", "texts"}: embeddings
+- {"runtime": "sentence-transformers-cross", "folder", "backend", "file", "pairs"}: CrossEncoder scores
+- {"runtime": "fastembed", "folder", "file", "dim", "pooling": "mean" | "cls", "normalize", "texts"}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def model_kwargs(job: dict[str, Any]) -> dict[str, Any]:
+    """The graph file; for OpenVINO, float32 arithmetic, which it replaces by bf16 on CPUs that have it."""
+    if job["backend"] == "openvino":
+        return {"file_name": job["file"], "ov_config": {"INFERENCE_PRECISION_HINT": "f32"}}
+    return {"file_name": job["file"]}
+
+
+def sentence_transformers(job: dict[str, Any]) -> list[Any]:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(
+        job["folder"], backend=job["backend"], model_kwargs=model_kwargs(job), local_files_only=True
+    )
+    return model.encode(job["texts"]).tolist()
+
+
+def sentence_transformers_cross(job: dict[str, Any]) -> list[Any]:
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(
+        job["folder"], backend=job["backend"], model_kwargs=model_kwargs(job), local_files_only=True
+    )
+    return model.predict([tuple(pair) for pair in job["pairs"]]).tolist()
+
+
+def fastembed(job: dict[str, Any]) -> list[Any]:
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    name = "edgesbert/interop-test"
+    if name not in {m["model"] for m in TextEmbedding.list_supported_models()}:
+        TextEmbedding.add_custom_model(
+            model=name,
+            pooling=PoolingType.MEAN if job["pooling"] == "mean" else PoolingType.CLS,
+            normalization=job["normalize"],
+            sources=ModelSource(hf=name),
+            dim=job["dim"],
+            model_file=job["file"],
+        )
+    model = TextEmbedding(name, specific_model_path=job["folder"], threads=1)
+    return [vector.tolist() for vector in model.embed(job["texts"], batch_size=64)]
+
+
+if __name__ == "__main__":
+    job = json.load(sys.stdin)
+    runners = {
+        "sentence-transformers": sentence_transformers,
+        "sentence-transformers-cross": sentence_transformers_cross,
+        "fastembed": fastembed,
+    }
+    print(json.dumps(runners[job["runtime"]](job)))

@@ -1,0 +1,132 @@
+"""Export folders loaded by the other runtimes themselves: sentence-transformers (ONNX and OpenVINO backends,
+bi- and cross-encoders) and fastembed give the numbers edgesbert gives (issue 16).
+
+They run in the peers environment (``make peers-venv``: optimum needs transformers < 4.58), driven through
+tests/interop/peer_run.py. Where it is missing the tests skip, unless EDGESBERT_REQUIRE_PEERS is set (as
+``make test`` does), which makes them fail instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+TOLERANCE = 1e-5
+PAIRS = [
+    ("How many people live in Berlin?", "Berlin has a population of 3,520,031 registered inhabitants."),
+    ("How many people live in Berlin?", "Berlin is well known for its museums."),
+    ("Who invented the telephone?", "Alexander Graham Bell was granted the first patent for the telephone."),
+]
+
+
+@pytest.fixture(scope="module")
+def peers() -> Path:
+    if not PEERS_PYTHON.is_file():
+        message = f"{PEERS_PYTHON} is missing: run `make peers-venv`"
+        if os.environ.get("EDGESBERT_REQUIRE_PEERS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return PEERS_PYTHON
+
+
+def run_peer(python: Path, **job: Any) -> np.ndarray:
+    """Run one job of peer_run.py in the peers environment; its outputs as an array."""
+    result = subprocess.run(
+        [str(python), str(Path(__file__).with_name("peer_run.py"))],
+        input=json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in job.items()}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return np.array(json.loads(result.stdout.splitlines()[-1]), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def bi_folders(tmp_path_factory, tiny_bi_encoder_folder) -> dict[str, Path]:
+    from edgesbert.exporters import export_model
+
+    source, out = tiny_bi_encoder_folder("bert-mean"), tmp_path_factory.mktemp("interop-bi")
+    export_model(source, out / "onnx", optimize="O2", quantize=["int8", "int8-static"], validation_size=32)
+    export_model(source, out / "openvino", backend="openvino", quantize=["int8"], validation_size=32)
+    return {"onnx": out / "onnx", "openvino": out / "openvino"}
+
+
+@pytest.fixture(scope="module")
+def cross_folders(tmp_path_factory, tiny_cross_encoder_folder) -> dict[str, Path]:
+    from edgesbert.exporters import export_model
+
+    source, out = tiny_cross_encoder_folder("bert-1"), tmp_path_factory.mktemp("interop-cross")
+    export_model(source, out / "onnx", quantize=["int8-static"], validation_size=32)
+    export_model(source, out / "openvino", backend="openvino", quantize=["int8"], validation_size=32)
+    return {"onnx": out / "onnx", "openvino": out / "openvino"}
+
+
+def variants(folder: Path) -> list[tuple[str, str]]:
+    from edgesbert.runtime.manifest import Manifest
+
+    return [(v.name, v.file) for v in Manifest.load(folder).variants]
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_sentence_transformers_loads_every_variant(peers, bi_folders, stsb_sentences, backend):
+    from edgesbert.runtime import load
+
+    folder, texts = bi_folders[backend], stsb_sentences[:24]  # one batch: dynamic int8 scales per batch
+    for name, file in variants(folder):
+        theirs = run_peer(
+            peers, runtime="sentence-transformers", folder=folder, backend=backend, file=file, texts=texts
+        )
+        ours = load(folder, variant=name).encode(texts)
+        assert theirs.shape == ours.shape
+        np.testing.assert_allclose(theirs, ours, atol=TOLERANCE, err_msg=f"{backend} {name} ({file})")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_sentence_transformers_cross_encoder_scores_as_edgesbert(peers, cross_folders, backend):
+    from edgesbert.runtime import load
+
+    folder = cross_folders[backend]
+    for name, file in variants(folder):
+        pairs = [list(pair) for pair in PAIRS]
+        theirs = run_peer(
+            peers,
+            runtime="sentence-transformers-cross",
+            folder=folder,
+            backend=backend,
+            file=file,
+            pairs=pairs,
+        )
+        ours = load(folder, variant=name).predict(PAIRS)  # both apply the model's activation (sigmoid)
+        np.testing.assert_allclose(theirs, ours, atol=TOLERANCE, err_msg=f"{backend} {name} ({file})")
+
+
+def test_fastembed_reads_the_first_output_and_pools_as_edgesbert(peers, bi_folders, stsb_sentences):
+    from edgesbert.runtime import load
+
+    folder = bi_folders["onnx"]
+    model = load(folder, variant="fp32")
+    assert model.spec.pooling.value == "mean"  # fastembed's custom models pool by mean or CLS
+    for name in ("fp32", "O2", "int8-static"):  # not dynamic int8: fastembed batches without sorting
+        file = model.manifest.variant(name).file
+        theirs = run_peer(
+            peers,
+            runtime="fastembed",
+            folder=folder,
+            file=file,
+            dim=model.embedding_dimension,
+            pooling="mean",
+            normalize=model.spec.normalize,
+            texts=stsb_sentences[:24],
+        )
+        ours = load(folder, variant=name).encode(stsb_sentences[:24])
+        np.testing.assert_allclose(theirs, ours, atol=TOLERANCE, err_msg=f"fastembed {name} ({file})")
