@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME_VENV := .venv-runtime
 PEERS_VENV := .venv-peers
+INTEROP_JS := tests/interop/js
 FIXTURES := build/runtime-fixtures
 SENTENCES := "The weather is lovely today." "It's so sunny outside!" "He drove to the stadium."
 QUESTION := "Who invented the telephone?"
@@ -36,9 +37,15 @@ lint: $(BIN)/edgesbert
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# tests/interop load export folders in sentence-transformers and fastembed themselves, in the peers environment
-unit: $(BIN)/edgesbert $(PEERS_VENV)/.installed
+# tests/interop load export folders in sentence-transformers and fastembed themselves (the peers environment)
+# and in transformers.js (Node; onnxruntime-node's install script would download from NuGet: its CPU binaries
+# ship in the npm package)
+unit: $(BIN)/edgesbert $(PEERS_VENV)/.installed $(INTEROP_JS)/node_modules/.installed
 	EDGESBERT_REQUIRE_PEERS=1 $(BIN)/pytest -q
+
+$(INTEROP_JS)/node_modules/.installed: $(INTEROP_JS)/package-lock.json
+	cd $(INTEROP_JS) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+	touch $@
 
 # The runtime alone, in an environment where torch, transformers, onnx and optimum are not installed.
 runtime-only: $(BIN)/edgesbert
@@ -51,7 +58,7 @@ runtime-only: $(BIN)/edgesbert
 		../../$(RUNTIME_VENV)/bin/python -m pytest -q -p no:cacheprovider --import-mode=importlib --confcutdir=. .
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) build exported
+	rm -rf $(VENV) $(RUNTIME_VENV) build exported $(INTEROP_JS)/node_modules
 
 # Peer tools for the benchmarks (sentence-transformers' ONNX/OpenVINO backends, fastembed) in their own
 # environment: optimum-onnx and optimum-intel need transformers<4.58, .venv has transformers 5.x.

@@ -1,9 +1,9 @@
 """Export folders loaded by the other runtimes themselves: sentence-transformers (ONNX and OpenVINO backends,
-bi- and cross-encoders) and fastembed give the numbers edgesbert gives (issue 16).
+bi- and cross-encoders), fastembed and transformers.js give the numbers edgesbert gives (issue 16).
 
-They run in the peers environment (``make peers-venv``: optimum needs transformers < 4.58), driven through
-tests/interop/peer_run.py. Where it is missing the tests skip, unless EDGESBERT_REQUIRE_PEERS is set (as
-``make test`` does), which makes them fail instead.
+The Python ones run in the peers environment (``make peers-venv``: optimum needs transformers < 4.58), driven
+through tests/interop/peer_run.py; transformers.js runs in Node (tests/interop/js, ``npm ci``). Where they
+are missing the tests skip, unless EDGESBERT_REQUIRE_PEERS is set (as ``make test`` does): then they fail.
 """
 
 from __future__ import annotations
@@ -130,3 +130,47 @@ def test_fastembed_reads_the_first_output_and_pools_as_edgesbert(peers, bi_folde
         )
         ours = load(folder, variant=name).encode(stsb_sentences[:24])
         np.testing.assert_allclose(theirs, ours, atol=TOLERANCE, err_msg=f"fastembed {name} ({file})")
+
+
+# --- transformers.js, run by Node ------------------------------------------------------------------------
+
+JS = Path(__file__).with_name("js")
+
+
+@pytest.fixture(scope="module")
+def node() -> list[str]:
+    """The command that runs js/run.mjs; needs `npm ci` in tests/interop/js (make test runs it)."""
+    if not (JS / "node_modules" / "@huggingface" / "transformers").is_dir():
+        message = f"transformers.js is not installed: run `npm ci` in {JS} (ONNXRUNTIME_NODE_INSTALL=skip)"
+        if os.environ.get("EDGESBERT_REQUIRE_PEERS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return ["node", str(JS / "run.mjs")]
+
+
+def run_node(command: list[str], **job: Any) -> np.ndarray:
+    job = {k: str(v) if isinstance(v, Path) else v for k, v in job.items()}
+    result = subprocess.run(command, input=json.dumps(job), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return np.array(json.loads(result.stdout.splitlines()[-1]), dtype=np.float32)
+
+
+@pytest.mark.parametrize(("dtype", "variant"), [("fp32", "fp32"), ("q8", "int8-static")])
+def test_transformers_js_embeds_as_edgesbert(node, bi_folders, stsb_sentences, dtype, variant):
+    """dtype fp32 reads onnx/model.onnx and q8 onnx/model_quantized.onnx, the static int8 variant."""
+    from edgesbert.runtime import load
+
+    folder, texts = bi_folders["onnx"], stsb_sentences[:24]
+    model = load(folder, variant=variant)
+    job = {"task": "embed", "folder": folder, "dtype": dtype, "texts": texts}
+    theirs = run_node(node, **job, pooling=model.spec.pooling.value, normalize=model.spec.normalize)
+    np.testing.assert_allclose(theirs, model.encode(texts), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize(("dtype", "variant"), [("fp32", "fp32"), ("q8", "int8-static")])
+def test_transformers_js_scores_as_edgesbert(node, cross_folders, dtype, variant):
+    from edgesbert.runtime import load
+
+    folder = cross_folders["onnx"]
+    theirs = run_node(node, task="score", folder=folder, dtype=dtype, pairs=[list(p) for p in PAIRS])
+    np.testing.assert_allclose(theirs, load(folder, variant=variant).predict(PAIRS), atol=TOLERANCE)
