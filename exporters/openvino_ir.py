@@ -12,7 +12,8 @@ import numpy as np
 from edgesbert.errors import require
 from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
-from edgesbert.exporters.layout import openvino_file
+from edgesbert.exporters.layout import SENTENCE_OUTPUT, TOKEN_OUTPUT, openvino_file
+from edgesbert.reference import BiEncoder
 from edgesbert.runtime.manifest import GraphVariant, Precision
 
 IR_NAME = "openvino"
@@ -22,6 +23,16 @@ def _ir_variant(
     ctx: ExportContext, source: GraphVariant, name: str, xml: str, precision: Precision, recipe: dict
 ) -> GraphVariant:
     return replace(derived_variant(ctx, source, name, xml, precision, recipe), backend="openvino")
+
+
+def write_tokenizer_ir(ctx: ExportContext) -> None:
+    """``openvino/openvino_tokenizer.xml``: the tokenizer as an OpenVINO model, for OpenVINO GenAI."""
+    require("openvino_tokenizers", "export")
+    import openvino as ov
+    from openvino_tokenizers import convert_tokenizer
+
+    tokenizer = convert_tokenizer(ctx.reference.tokenizer, with_detokenizer=False)
+    ov.save_model(tokenizer, str(ctx.path(openvino_file("openvino_tokenizer"))))
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,19 @@ class OpenVinoIR:
 
         source = ctx.variant("fp32")
         model = ov.convert_model(str(ctx.folder / source.file))
+        reference = ctx.reference
+        if (
+            isinstance(reference, BiEncoder)
+            and SENTENCE_OUTPUT in source.outputs
+            and not reference.layout.dense
+        ):
+            # OpenVINO GenAI pools itself and loads only single-output graphs; edgesbert pools such a graph
+            model = ov.Model(
+                [model.output(TOKEN_OUTPUT).get_node()], model.get_parameters(), model.friendly_name
+            )
+            source = replace(source, outputs=(TOKEN_OUTPUT,))
+        if not self.fp16:
+            write_tokenizer_ir(ctx)
         name, xml = (
             (f"{IR_NAME}-fp16", openvino_file("openvino_model_fp16"))
             if self.fp16

@@ -23,7 +23,7 @@ from edgesbert.errors import EdgesbertError, ExportError
 from edgesbert.exporters.calibration import CalibrationSource
 from edgesbert.exporters.context import ExportContext, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
-from edgesbert.exporters.layout import copy_description
+from edgesbert.exporters.layout import SENTENCE_OUTPUT, copy_description
 from edgesbert.exporters.plans import BACKENDS, Quantization
 from edgesbert.exporters.staging import staged_folder
 from edgesbert.exporters.validation import (
@@ -230,7 +230,7 @@ def build_manifest(ctx: ExportContext, with_checksums: bool = False) -> Manifest
         embedding = EmbeddingSpec(
             dimension=reference.embedding_dimension,
             pooling=layout.pooling,
-            pooling_in_graph=ctx.pooling_in_graph,
+            pooling_in_graph=all(SENTENCE_OUTPUT in v.outputs for v in ctx.variants),
             normalize=layout.normalize,
             similarity=reference.similarity_fn_name,
             prompts=dict(reference.prompts),

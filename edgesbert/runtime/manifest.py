@@ -113,7 +113,7 @@ class EmbeddingSpec:
 
     dimension: int
     pooling: Pooling
-    pooling_in_graph: bool
+    pooling_in_graph: bool  # in every variant's graph; the runtime pools a graph with no sentence_embedding
     normalize: bool
     similarity: SimilarityFunction = SimilarityFunction.COSINE
     prompts: Mapping[str, str] = field(default_factory=dict)

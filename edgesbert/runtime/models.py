@@ -160,7 +160,7 @@ class BiEncoder(ExportedModel, SentenceEncoder):
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         output, features = self._run(list(texts))
-        if self.spec.pooling_in_graph:
+        if "sentence_embedding" in self.variant.outputs:  # pooled (and normalized) in the graph
             return output
         pooled = pool(output, features["attention_mask"], self.spec.pooling)
         return normalize(pooled) if self.spec.normalize else pooled

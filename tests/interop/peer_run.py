@@ -4,6 +4,8 @@ Reads one JSON job on stdin and prints the outputs as JSON. Jobs:
 - {"runtime": "sentence-transformers", "folder", "backend": "onnx" | "openvino", "file", "texts"}: embeddings
 - {"runtime": "sentence-transformers-cross", "folder", "backend", "file", "pairs"}: CrossEncoder scores
 - {"runtime": "fastembed", "folder", "file", "dim", "pooling": "mean" | "cls", "normalize", "texts"}
+- {"runtime": "openvino-genai", "folder", "pooling", "normalize", "texts"}: TextEmbeddingPipeline
+- {"runtime": "openvino-genai-rerank", "folder", "query", "documents"}: TextRerankPipeline scores, in order
 """
 
 from __future__ import annotations
@@ -56,11 +58,38 @@ def fastembed(job: dict[str, Any]) -> list[Any]:
     return [vector.tolist() for vector in model.embed(job["texts"], batch_size=64)]
 
 
+def openvino_genai(job: dict[str, Any]) -> list[Any]:
+    import openvino_genai as genai
+
+    config = genai.TextEmbeddingPipeline.Config()
+    pooling = genai.TextEmbeddingPipeline.PoolingType
+    config.pooling_type = pooling.MEAN if job["pooling"] == "mean" else pooling.CLS
+    config.normalize = job["normalize"]
+    pipeline = genai.TextEmbeddingPipeline(
+        f"{job['folder']}/openvino", "CPU", config, INFERENCE_PRECISION_HINT="f32"
+    )
+    return [list(vector) for vector in pipeline.embed_documents(job["texts"])]
+
+
+def openvino_genai_rerank(job: dict[str, Any]) -> list[Any]:
+    import openvino_genai as genai
+
+    config = genai.TextRerankPipeline.Config()
+    config.top_n = len(job["documents"])
+    pipeline = genai.TextRerankPipeline(
+        f"{job['folder']}/openvino", "CPU", config, INFERENCE_PRECISION_HINT="f32"
+    )
+    scores = dict(pipeline.rerank(job["query"], job["documents"]))
+    return [scores[i] for i in range(len(job["documents"]))]
+
+
 if __name__ == "__main__":
     job = json.load(sys.stdin)
     runners = {
         "sentence-transformers": sentence_transformers,
         "sentence-transformers-cross": sentence_transformers_cross,
         "fastembed": fastembed,
+        "openvino-genai": openvino_genai,
+        "openvino-genai-rerank": openvino_genai_rerank,
     }
     print(json.dumps(runners[job["runtime"]](job)))

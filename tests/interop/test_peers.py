@@ -1,5 +1,7 @@
-"""Export folders loaded by the other runtimes themselves: sentence-transformers (ONNX and OpenVINO backends,
-bi- and cross-encoders), fastembed and transformers.js give the numbers edgesbert gives (issue 16).
+"""Export folders loaded by the other runtimes themselves give the numbers edgesbert gives (issue 16).
+
+sentence-transformers (ONNX and OpenVINO backends, bi- and cross-encoders), fastembed, OpenVINO GenAI and
+transformers.js.
 
 The Python ones run in the peers environment (``make peers-venv``: optimum needs transformers < 4.58), driven
 through tests/interop/peer_run.py; transformers.js runs in Node (tests/interop/js, ``npm ci``). Where they
@@ -130,6 +132,32 @@ def test_fastembed_reads_the_first_output_and_pools_as_edgesbert(peers, bi_folde
         )
         ours = load(folder, variant=name).encode(stsb_sentences[:24])
         np.testing.assert_allclose(theirs, ours, atol=TOLERANCE, err_msg=f"fastembed {name} ({file})")
+
+
+def test_openvino_genai_embeds_and_reranks_as_edgesbert(peers, bi_folders, cross_folders, stsb_sentences):
+    """OpenVINO GenAI reads openvino/openvino_model.xml (its token embeddings: it pools itself) and the
+    tokenizer the export converted to openvino/openvino_tokenizer.xml."""
+    from edgesbert.runtime import load
+
+    model, texts = load(bi_folders["openvino"], variant="openvino"), stsb_sentences[:24]
+    job = {
+        "folder": bi_folders["openvino"],
+        "pooling": model.spec.pooling.value,
+        "normalize": model.spec.normalize,
+    }
+    theirs = run_peer(peers, runtime="openvino-genai", texts=texts, **job)
+    np.testing.assert_allclose(theirs, model.encode(texts), atol=TOLERANCE)
+
+    query, documents = PAIRS[0][0], [document for _, document in PAIRS]
+    scores = run_peer(
+        peers,
+        runtime="openvino-genai-rerank",
+        folder=cross_folders["openvino"],
+        query=query,
+        documents=documents,
+    )
+    ours = load(cross_folders["openvino"], variant="openvino").predict([(query, d) for d in documents])
+    np.testing.assert_allclose(scores, ours, atol=TOLERANCE)
 
 
 # --- transformers.js, run by Node ------------------------------------------------------------------------
