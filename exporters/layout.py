@@ -16,9 +16,9 @@ ONNX_FOLDER = "onnx"
 OPENVINO_FOLDER = "openvino"
 
 #: Graph outputs: token embeddings first (what transformers.js, fastembed, sentence-transformers' ONNX
-#: backend and OpenVINO GenAI read), then the pooled embedding (TEI and edgesbert); a classifier's logits.
+#: backend and OpenVINO GenAI read), then in ONNX graphs the pooled embedding (manifest.SENTENCE_OUTPUT: TEI
+#: and edgesbert read it); a classifier's logits.
 TOKEN_OUTPUT = "last_hidden_state"
-SENTENCE_OUTPUT = "sentence_embedding"
 LOGITS_OUTPUT = "logits"
 
 #: Files of a Hugging Face / sentence-transformers folder that describe the model without its weights.

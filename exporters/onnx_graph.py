@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from edgesbert.exporters.context import ExportContext
-from edgesbert.exporters.layout import LOGITS_OUTPUT, SENTENCE_OUTPUT, TOKEN_OUTPUT, onnx_file
+from edgesbert.exporters.layout import LOGITS_OUTPUT, TOKEN_OUTPUT, onnx_file
 from edgesbert.reference import BiEncoder
 from edgesbert.reference.bi_encoder import EmbeddingNetwork
-from edgesbert.runtime.manifest import GraphVariant, Precision
+from edgesbert.runtime.manifest import SENTENCE_OUTPUT, GraphVariant, Precision
 from edgesbert.runtime.verify import sha256_of
 
 #: Dynamic axes of each graph output, declared once.

@@ -12,9 +12,9 @@ import numpy as np
 from edgesbert.errors import require
 from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
-from edgesbert.exporters.layout import SENTENCE_OUTPUT, TOKEN_OUTPUT, openvino_file
+from edgesbert.exporters.layout import TOKEN_OUTPUT, openvino_file
 from edgesbert.reference import BiEncoder
-from edgesbert.runtime.manifest import GraphVariant, Precision
+from edgesbert.runtime.manifest import SENTENCE_OUTPUT, GraphVariant, Precision
 
 IR_NAME = "openvino"
 

@@ -23,7 +23,7 @@ from edgesbert.errors import EdgesbertError, ExportError
 from edgesbert.exporters.calibration import CalibrationSource
 from edgesbert.exporters.context import ExportContext, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
-from edgesbert.exporters.layout import SENTENCE_OUTPUT, copy_description
+from edgesbert.exporters.layout import copy_description
 from edgesbert.exporters.plans import BACKENDS, Quantization
 from edgesbert.exporters.staging import staged_folder
 from edgesbert.exporters.validation import (
@@ -38,6 +38,7 @@ from edgesbert.resolve import resolve_model
 from edgesbert.runtime import models as runtime
 from edgesbert.runtime.manifest import (
     MANIFEST_FILE,
+    SENTENCE_OUTPUT,
     ClassifierSpec,
     EmbeddingSpec,
     GraphVariant,

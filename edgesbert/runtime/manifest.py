@@ -20,6 +20,9 @@ from edgesbert.errors import ManifestError
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "edgesbert.json"
+#: The graph output that holds pooled (and normalized) sentence embeddings; a bi-encoder graph without it
+#: outputs token embeddings first, which the runtime pools.
+SENTENCE_OUTPUT = "sentence_embedding"
 
 
 class ModelKind(str, Enum):

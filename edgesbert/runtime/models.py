@@ -14,7 +14,14 @@ from edgesbert.errors import ManifestError, ModelLoadError
 from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions, open_backend
 from edgesbert.runtime.batching import BatchFunction, Item, map_concurrently
 from edgesbert.runtime.encoding import SentenceEncoder
-from edgesbert.runtime.manifest import ClassifierSpec, EmbeddingSpec, GraphVariant, Manifest, ModelKind
+from edgesbert.runtime.manifest import (
+    SENTENCE_OUTPUT,
+    ClassifierSpec,
+    EmbeddingSpec,
+    GraphVariant,
+    Manifest,
+    ModelKind,
+)
 from edgesbert.runtime.pooling import pool
 from edgesbert.runtime.ranking import PairScorer
 from edgesbert.runtime.similarity import normalize
@@ -68,7 +75,7 @@ class ExportedModel:
         longest = max(sequence for _, sequence in shapes) if shapes else self.manifest.max_seq_length
         graph_limit = min(self.manifest.max_seq_length, longest)
         outputs = self.variant.outputs  # token embeddings come first where a graph also pools (issue 16)
-        output = "sentence_embedding" if "sentence_embedding" in outputs else next(iter(outputs), None)
+        output = SENTENCE_OUTPUT if SENTENCE_OUTPUT in outputs else next(iter(outputs), None)
         options = replace(options, static_shapes=shapes, output=output)
         self._tokenizer = TextTokenizer(
             self.folder, self.manifest.tokenizer, graph_limit, pairs=self.kind is ModelKind.CROSS_ENCODER
@@ -160,7 +167,7 @@ class BiEncoder(ExportedModel, SentenceEncoder):
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         output, features = self._run(list(texts))
-        if "sentence_embedding" in self.variant.outputs:  # pooled (and normalized) in the graph
+        if SENTENCE_OUTPUT in self.variant.outputs:  # pooled (and normalized) in the graph
             return output
         pooled = pool(output, features["attention_mask"], self.spec.pooling)
         return normalize(pooled) if self.spec.normalize else pooled
