@@ -173,10 +173,10 @@ def infinity_environment() -> str | None:
 
 
 def infinity_folder(graph: Path, source: Path) -> Path:
-    """A copy of the model folder (config, tokenizer; no weights) with ``graph`` cut before its pooling.
+    """A copy of the model folder (config, tokenizer; no weights) with ``graph`` cut to its token embeddings.
 
-    The served graph ends in mean pooling and normalization; infinity's optimum engine reads the graph's
-    ``last_hidden_state`` and pools in numpy, so the cut graph is the same network with the same int8 weights.
+    The exported graph outputs ``last_hidden_state``, then the pooled ``sentence_embedding``; infinity's
+    optimum engine pools ``last_hidden_state`` in numpy, so the cut graph is the same network and weights.
     """
     import onnx
 
@@ -188,17 +188,12 @@ def infinity_folder(graph: Path, source: Path) -> Path:
         source, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "onnx", "openvino")
     )
     model = onnx.load(str(graph))
-    nodes = model.graph.node
-    tokens = next(n.input[0] for n in nodes if n.output[0] == "/pool/Mul_output_0")  # pooling's first node
-    for node in nodes:
-        node.output[:] = ["last_hidden_state" if x == tokens else x for x in node.output]
-        node.input[:] = ["last_hidden_state" if x == tokens else x for x in node.input]
-    del model.graph.output[:]
-    model.graph.output.append(
-        onnx.helper.make_tensor_value_info(
-            "last_hidden_state", onnx.TensorProto.FLOAT, ["batch", "seq", None]
-        )
-    )
+    nodes, outputs = model.graph.node, model.graph.output
+    tokens = [o for o in outputs if o.name == "last_hidden_state"]
+    if not tokens:
+        raise SystemExit(f"{graph} has no last_hidden_state output (an older export): delete {WORK}, rerun")
+    del outputs[:]
+    outputs.extend(tokens)
     needed, kept = {"last_hidden_state"}, []
     for node in reversed(nodes):  # drop the pooling nodes and their constants
         if needed.intersection(node.output):

@@ -58,21 +58,17 @@ def openvino_file(stem: str) -> str:
     return f"{OPENVINO_FOLDER}/{stem}.xml"
 
 
-def copy_description(source: Path, folder: Path) -> list[str]:
-    """Copy what describes ``source`` into ``folder``; return the relative paths written.
+def copy_description(source: Path, folder: Path) -> None:
+    """Copy what describes ``source`` into ``folder``.
 
     That is its configs, tokenizer files and sentence-transformers modules (Pooling, Dense, Normalize, ...),
     not the transformer's weights; ``tokenizer.json`` is not copied: the exporter writes its own.
     """
-    written = []
     for name in DESCRIPTION_FILES:
         if (source / name).is_file():
             shutil.copy2(source / name, folder / name)
-            written.append(name)
     modules = source / "modules.json"
     for module in json.loads(modules.read_text("utf-8")) if modules.is_file() else []:
         path = module.get("path") or ""
         if path and not str(module.get("type", "")).endswith("Transformer") and (source / path).is_dir():
             shutil.copytree(source / path, folder / path, dirs_exist_ok=True)
-            written += [str(p.relative_to(folder)) for p in sorted((folder / path).rglob("*")) if p.is_file()]
-    return written

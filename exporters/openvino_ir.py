@@ -1,6 +1,8 @@
 """Steps for OpenVINO: IR conversion (fp32 or fp16 weights), NNCF static int8, and int8 weight compression.
 
-The IR is converted from the fp32 ONNX graph, so pooling and normalization stay inside it.
+The IR is converted from the fp32 ONNX graph and keeps only its token embeddings (OpenVINO GenAI pools itself
+and loads single-output graphs; edgesbert pools them), except for models with Dense layers, whose pooled
+output stays inside. The fp32 step also writes the tokenizer as an OpenVINO model.
 """
 
 from __future__ import annotations

@@ -89,12 +89,10 @@ class OpenVinoBackend(Backend):
             self._model = core.read_model(str(graph))
             self.input_names = tuple(port.get_any_name() for port in self._model.inputs)
             outputs = [port.get_names() for port in self._model.outputs]
-            self._output = next(
-                (i for i, names in enumerate(outputs) if options.output in names),
-                0 if options.output is None else -1,
-            )
-            if self._output < 0:
+            found = [i for i, names in enumerate(outputs) if options.output in names]
+            if options.output is not None and not found:
                 raise ModelLoadError(f"{graph} has no output {options.output!r}; its outputs: {outputs}")
+            self._output = found[0] if found else 0
             self._static = bool(options.static_shapes)
             # static graphs compile once per shape, on first use (NPUs cannot run dynamic shapes)
             self._graphs: dict[tuple[int, ...] | None, _Graph] = {}
@@ -103,6 +101,8 @@ class OpenVinoBackend(Backend):
                 dynamic = self._graphs[None] = _Graph(core.compile_model(self._model, device, config))
                 if options.performance_hint is PerformanceHint.THROUGHPUT:
                     self.concurrent_runs = dynamic.requests
+        except ModelLoadError:
+            raise
         except Exception as e:  # OpenVINO raises RuntimeError with its own text for bad files
             raise ModelLoadError(f"OpenVINO cannot load {graph}: {e}") from e
 
