@@ -65,6 +65,7 @@ def _export(args: argparse.Namespace) -> None:
         ),
         validation_size=args.validation_size,
         static_shapes=args.static_shapes,
+        tokenizer_in_graph=args.with_tokenizer,
     )
     print(f"wrote {output}")
     print(validation_table(manifest, Path(output)))
@@ -248,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_shapes,
         default=(),
         help="fixed BATCHxSEQUENCE shapes to compile for, e.g. 1x128,1x256 (NPUs); inputs padded to fit",
+    )
+    export.add_argument(
+        "--with-tokenizer",
+        action="store_true",
+        help="also write each variant with its tokenizer inside: strings in, embeddings or scores out "
+        "(ONNX: onnxruntime-extensions ops; OpenVINO: openvino-tokenizers), for apps without a tokenizer",
     )
     export.set_defaults(run=_export)
 

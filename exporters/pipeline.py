@@ -24,7 +24,7 @@ from edgesbert.exporters.calibration import CalibrationSource
 from edgesbert.exporters.context import ExportContext, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
 from edgesbert.exporters.layout import copy_description
-from edgesbert.exporters.plans import BACKENDS, Quantization
+from edgesbert.exporters.plans import BACKENDS, Quantization, with_tokenizer
 from edgesbert.exporters.staging import staged_folder
 from edgesbert.exporters.validation import (
     Tolerance,
@@ -91,6 +91,7 @@ def export_model(
     tolerance: Tolerance | None = None,
     validation_size: int = 512,
     static_shapes: Sequence[tuple[int, int]] = (),
+    tokenizer_in_graph: bool = False,
 ) -> Manifest:
     """Export ``model`` into the folder ``output`` and return the manifest written there.
 
@@ -110,6 +111,8 @@ def export_model(
         validation_size: number of real sentence pairs (or query-document pairs) to validate on.
         static_shapes: (batch, sequence) shapes the graphs are to be compiled for (NPUs); the runtime pads
             inputs to the nearest one. Validation runs the graphs in these shapes.
+        tokenizer_in_graph: add a string-in twin of each variant, its tokenizer merged in front
+            (``--with-tokenizer``; ONNX: onnxruntime-extensions ops, OpenVINO: openvino-tokenizers).
     """
     if backend not in BACKENDS:
         raise ExportError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -118,7 +121,13 @@ def export_model(
     shapes = tuple((int(b), int(s)) for b, s in static_shapes)
     if any(b < 1 or s < 2 for b, s in shapes):
         raise ExportError(f"static shapes need batch >= 1 and sequence >= 2, got {list(shapes)}")
+    if tokenizer_in_graph and shapes:
+        raise ExportError(
+            "--with-tokenizer and --static-shapes do not go together: string inputs have no shape"
+        )
     steps = BACKENDS[backend](optimize, quantize, quantization)
+    if tokenizer_in_graph:
+        steps = with_tokenizer(steps)
     reference = model if isinstance(model, BiEncoder | CrossEncoder) else load_reference(model, kind)
     if isinstance(reference, BiEncoder) and reference.layout.dense and not pooling_in_graph:
         raise ExportError("a model with Dense layers needs pooling inside the graph")
@@ -204,7 +213,8 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
 
     int8 (activations too, then weights only) before optimized fp32 before fp32, then by quality; fp16
     (a GPU format) only when there is nothing else. A batch-dependent variant (dynamic int8) is never
-    the default: a text embedded today must give the same vector tomorrow in another batch.
+    the default: a text embedded today must give the same vector tomorrow in another batch; nor is a
+    graph with the tokenizer inside (it needs its backend's tokenizer ops).
     """
 
     def preference(variant: GraphVariant) -> tuple[int, float]:
@@ -216,7 +226,8 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
         quality = variant.validation.get("spearman", variant.validation.get("score_spearman", 0.0))
         return tier.get(variant.precision, -1), quality
 
-    steady = [v for v in variants if not v.batch_dependent] or list(variants)
+    candidates = [v for v in variants if not v.takes_text] or list(variants)  # twins need extra packages
+    steady = [v for v in candidates if not v.batch_dependent] or candidates
     return max(steady, key=preference).name
 
 
@@ -247,13 +258,27 @@ def build_manifest(ctx: ExportContext, with_checksums: bool = False) -> Manifest
         provenance=Provenance(
             source_model=reference.source,
             exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            versions=_versions(("edgesbert", "torch", "transformers", "onnx", "onnxruntime", "tokenizers")),
+            versions=_versions(_VERSIONED),
             checksums=_checksums(ctx.folder) if with_checksums else {},
         ),
         default_variant=default_variant(ctx.variants),
         embedding=embedding,
         classifier=classifier,
     )
+
+
+_VERSIONED = (
+    "edgesbert",
+    "torch",
+    "transformers",
+    "onnx",
+    "onnxruntime",
+    "tokenizers",
+    "openvino",
+    "nncf",
+    "openvino-tokenizers",
+    "onnxruntime-extensions",
+)
 
 
 def _versions(packages: Sequence[str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from edgesbert.exporters.onnx_graph import onnx_fp32
 from edgesbert.exporters.onnx_optimize import LEVELS, OptimizeGraph
 from edgesbert.exporters.onnx_quantize import DynamicInt8, Float16, StaticInt8, int8_preset
 from edgesbert.exporters.openvino_ir import NncfInt8, NncfWeightsInt8, OpenVinoIR
+from edgesbert.exporters.text_graphs import WithTokenizer
 
 #: ``--quantize`` choices per backend, and what they make.
 QUANTIZATIONS = {
@@ -107,3 +108,8 @@ def openvino_steps(
 
 #: backend name -> plan builder; ``edgesbert export --backend NAME`` uses ``BACKENDS[NAME]``.
 BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps, "openvino": openvino_steps}
+
+
+def with_tokenizer(steps: list[Step]) -> list[Step]:
+    """``steps``, then a string-in twin (the tokenizer inside) of each variant they keep."""
+    return steps + [WithTokenizer(i) for i, step in enumerate(steps) if not isinstance(step, Intermediate)]

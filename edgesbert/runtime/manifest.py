@@ -23,6 +23,9 @@ MANIFEST_FILE = "edgesbert.json"
 #: The graph output that holds pooled (and normalized) sentence embeddings; a bi-encoder graph without it
 #: outputs token embeddings first, which the runtime pools.
 SENTENCE_OUTPUT = "sentence_embedding"
+#: The inputs of a graph with its tokenizer inside (``export --with-tokenizer``): a batch of strings, and
+#: for a cross-encoder the second text of each pair.
+TEXT_INPUTS = ("text", "text_pair")
 
 
 class ModelKind(str, Enum):
@@ -93,6 +96,11 @@ class GraphVariant:
     validation: Mapping[str, float] = field(default_factory=dict)
     #: how the exporter made it, e.g. {"optimize": "O2", "quantize": "int8-dynamic", "per_channel": True}
     recipe: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+
+    @property
+    def takes_text(self) -> bool:
+        """Whether the graph tokenizes itself: strings in (``TEXT_INPUTS``), no token ids."""
+        return self.inputs[:1] == TEXT_INPUTS[:1]
 
     @property
     def batch_dependent(self) -> bool:

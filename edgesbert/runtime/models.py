@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,8 +15,10 @@ from edgesbert.errors import ManifestError, ModelLoadError
 from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions, open_backend
 from edgesbert.runtime.batching import BatchFunction, Item, map_concurrently
 from edgesbert.runtime.encoding import SentenceEncoder
+from edgesbert.runtime.inputs import Text, invalid_text_error
 from edgesbert.runtime.manifest import (
     SENTENCE_OUTPUT,
+    TEXT_INPUTS,
     ClassifierSpec,
     EmbeddingSpec,
     GraphVariant,
@@ -26,12 +29,20 @@ from edgesbert.runtime.pooling import pool
 from edgesbert.runtime.ranking import PairScorer
 from edgesbert.runtime.similarity import normalize
 from edgesbert.runtime.static_shapes import run_static
-from edgesbert.runtime.tokenizer import TextInput, TextTokenizer
 from edgesbert.runtime.verify import check_files, problems_message
+
+if TYPE_CHECKING:
+    from edgesbert.runtime.tokenizer import TextTokenizer
+
+TOKEN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
 
 
 class ExportedModel:
-    """What both kinds of exported model share: manifest, tokenizer and a loaded graph variant."""
+    """What both kinds of exported model share: manifest, tokenizer and a loaded graph variant.
+
+    A variant exported ``--with-tokenizer`` takes strings: it runs without the `tokenizers` package, and
+    its ``max_seq_length`` is the one it was exported with.
+    """
 
     kind: ModelKind
 
@@ -76,22 +87,31 @@ class ExportedModel:
         graph_limit = min(self.manifest.max_seq_length, longest)
         outputs = self.variant.outputs  # token embeddings come first where a graph also pools (issue 16)
         output = SENTENCE_OUTPUT if SENTENCE_OUTPUT in outputs else next(iter(outputs), None)
-        options = replace(options, static_shapes=shapes, output=output)
-        self._tokenizer = TextTokenizer(
-            self.folder, self.manifest.tokenizer, graph_limit, pairs=self.kind is ModelKind.CROSS_ENCODER
+        options = replace(
+            options, static_shapes=shapes, output=output, tokenizer_in_graph=self.variant.takes_text
         )
+        self._graph_limit = graph_limit
+        self._tokenizer: TextTokenizer | None = None if self.variant.takes_text else self._token_tokenizer()
         self._backend = self._open_graph(options)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._configure()
 
+    def _token_tokenizer(self) -> TextTokenizer:
+        from edgesbert.runtime.tokenizer import TextTokenizer  # not needed by graphs that tokenize themselves
+
+        pairs = self.kind is ModelKind.CROSS_ENCODER
+        return TextTokenizer(self.folder, self.manifest.tokenizer, self._graph_limit, pairs=pairs)
+
     @property
     def tokenizer(self) -> TextTokenizer:
-        """The model's tokenizer.
+        """The model's tokenizer (for a variant that tokenizes itself, made on first use, with `tokenizers`).
 
         ``tokenizer(texts)`` gives the graph's inputs; ``token_counts`` and ``tokens`` what each text
         holds before truncation.
         """
+        if self._tokenizer is None:
+            self._tokenizer = self._token_tokenizer()
         return self._tokenizer
 
     @property
@@ -99,13 +119,20 @@ class ExportedModel:
         """Inputs longer than this many tokens are truncated; lower it to run faster.
 
         It may be set from 2 (3 for a cross-encoder: the special tokens) up to the longest input the graph
-        takes; a value outside raises ValueError, one that is not an int TypeError.
+        takes; a value outside raises ValueError, one that is not an int TypeError. A variant that
+        tokenizes itself truncates where it was exported to, and refuses any other value.
         """
-        return self._tokenizer.max_length
+        return self._graph_limit if self.variant.takes_text else self.tokenizer.max_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
-        self._tokenizer.max_length = value
+        if self.variant.takes_text and value != self._graph_limit:
+            raise ValueError(
+                f"variant {self.variant.name!r} tokenizes inside its graph and truncates at "
+                f"{self._graph_limit} tokens; load a variant without the tokenizer inside to choose "
+                "max_seq_length"
+            )
+        self.tokenizer.max_length = value
 
     def _configure(self) -> None:
         """Read the kind-specific part of the manifest."""
@@ -123,7 +150,7 @@ class ExportedModel:
         except ModelLoadError:
             self._verify()  # unverified folders: say which file is damaged, if one is
             raise
-        missing = set(backend.input_names) - {"input_ids", "attention_mask", "token_type_ids"}
+        missing = set(backend.input_names) - (set(TEXT_INPUTS) if self.variant.takes_text else TOKEN_INPUTS)
         if missing:
             raise ModelLoadError(f"{graph} asks for inputs the runtime cannot make: {sorted(missing)}")
         return backend
@@ -138,8 +165,17 @@ class ExportedModel:
                 self._pool = ThreadPoolExecutor(workers, thread_name_prefix="edgesbert")
         return map_concurrently(fn, batches, self._pool, workers)
 
-    def _run(self, texts: list[TextInput]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        features = self._tokenizer(texts)
+    def _run(self, texts: list[Text]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if self.variant.takes_text:
+            invalid = invalid_text_error(texts, "texts")  # a lone surrogate cannot go into a string tensor
+            if invalid is not None:
+                raise invalid
+            sides = [texts] if isinstance(texts[0], str) else list(zip(*texts, strict=True))
+            strings = {
+                name: np.array(side, dtype=str) for name, side in zip(TEXT_INPUTS, sides, strict=False)
+            }
+            return self._backend.run(strings), {}
+        features = self.tokenizer(texts)
         if self.variant.static_shapes:
             pad_id = self.manifest.tokenizer.pad_token_id
             return run_static(self._backend.run, features, self.variant.static_shapes, pad_id), features

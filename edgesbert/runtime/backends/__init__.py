@@ -45,6 +45,7 @@ class RunOptions:
     cache_dir: Path | None = None  # compiled-model cache, for fast second starts
     static_shapes: tuple[tuple[int, int], ...] = ()  # from the manifest: compile for these shapes only
     output: str | None = None  # the graph output ``run`` returns; None: the first
+    tokenizer_in_graph: bool = False  # string inputs: load the backend's tokenizer ops
 
     @classmethod
     def parse(
@@ -70,7 +71,11 @@ class RunOptions:
 
 
 class Backend(ABC):
-    """A loaded graph that maps named int64 inputs to one of its outputs (``RunOptions.output``)."""
+    """A loaded graph that maps named inputs (int64 token ids, or strings) to one of its outputs.
+
+    Which output: ``RunOptions.output``; string inputs (``RunOptions.tokenizer_in_graph``) need the backend's
+    tokenizer ops, which it loads.
+    """
 
     #: the graph's input names, in its own order; callers feed exactly these.
     input_names: tuple[str, ...]

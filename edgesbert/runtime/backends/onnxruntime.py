@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgesbert.errors import DeviceNotAvailableError, ModelLoadError
+from edgesbert.errors import DeviceNotAvailableError, ModelLoadError, require
 from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions
 
 _PROVIDERS = {
@@ -43,6 +43,11 @@ class OnnxRuntimeBackend(Backend):
             self.concurrent_runs = threads
         elif options.threads is not None:
             session_options.intra_op_num_threads = threads
+        if options.tokenizer_in_graph:
+            require("onnxruntime_extensions", "text")
+            from onnxruntime_extensions import get_library_path
+
+            session_options.register_custom_ops_library(get_library_path())
         try:
             self._session = ort.InferenceSession(str(graph), session_options, providers=providers)
         except Exception as e:  # onnxruntime raises its own untyped errors for bad files

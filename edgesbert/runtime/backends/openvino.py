@@ -66,6 +66,11 @@ class OpenVinoBackend(Backend):
     def __init__(self, graph: Path, options: RunOptions) -> None:
         _prime_bindings()
         core = ov.Core()
+        if options.tokenizer_in_graph:
+            require("openvino_tokenizers", "openvino")
+            import openvino_tokenizers
+
+            core.add_extension(str(openvino_tokenizers._ext_path))
         device = _DEVICES[options.device]
         available = core.available_devices
         if device != "AUTO" and not any(d.split(".")[0] == device for d in available):
@@ -134,7 +139,7 @@ class OpenVinoBackend(Backend):
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Run one batch; ``inputs`` must hold every name in ``input_names``. Safe from several threads."""
         feed = {name: inputs[name] for name in self.input_names}
-        graph = self._graph_for(feed["input_ids"].shape)
+        graph = self._graph_for(feed[self.input_names[0]].shape)
         try:
             request = graph.idle.get(timeout=STALL_TIMEOUT_S)
         except queue.Empty:
@@ -154,8 +159,8 @@ class OpenVinoBackend(Backend):
                 graph.idle.put(request)
         raise EdgesbertError(
             f"an OpenVINO inference on {self._device} did not finish within {STALL_TIMEOUT_S:g} s "
-            f"(batch shape {feed['input_ids'].shape}); reload the model, try smaller batches or another "
-            "device, and report it if it recurs"
+            f"(batch shape {feed[self.input_names[0]].shape}); reload the model, try smaller batches or "
+            "another device, and report it if it recurs"
         )
 
 
