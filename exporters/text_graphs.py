@@ -79,8 +79,10 @@ def _onnx_twin(ctx: ExportContext, source: GraphVariant, file: str, output: str,
         if opset.domain == "":
             opset.version = default
     tokenizer.ir_version = model.ir_version
-    inputs = [i.name for i in model.graph.input]
-    merged = compose.merge_models(tokenizer, model, io_map=[(n, n) for n in inputs], outputs=[output])
+    tokenizer = compose.add_prefix(tokenizer, "tokenizer/", rename_inputs=False)  # its outputs are the
+    inputs = [i.name for i in model.graph.input]  # model's input names, which its graph may also declare
+    io_map = [(f"tokenizer/{name}", name) for name in inputs]
+    merged = compose.merge_models(tokenizer, model, io_map=io_map, outputs=[output])
     onnx.save(merged, str(ctx.path(file)))
 
 
