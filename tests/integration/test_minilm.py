@@ -198,3 +198,21 @@ def test_int8_keeps_stsb_spearman_within_half_a_point(quantized, reference_embed
 
     optimized = load(quantized, variant="O2").encode(sentences[:256], normalize_embeddings=True)
     assert float(np.abs(optimized - reference_embeddings[:256]).max()) <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def with_tokenizer(tmp_path_factory):
+    """The default model exported to OpenVINO with its tokenizer inside (issue 16)."""
+    from edgesbert.exporters import export_model
+
+    folder = tmp_path_factory.mktemp("minilm-text") / "all-MiniLM-L6-v2"
+    export_model(DEFAULT_MODEL, folder, backend="openvino", tokenizer_in_graph=True)
+    return folder
+
+
+def test_openvino_twin_embeds_every_stsb_sentence_as_the_two_step_path(with_tokenizer, sentences):
+    from edgesbert.runtime import load
+
+    two_step = load(with_tokenizer, variant="openvino").encode(sentences, batch_size=64)
+    twin = load(with_tokenizer, variant="openvino-with-tokenizer").encode(sentences, batch_size=64)
+    assert float(np.abs(twin - two_step).max()) <= 1e-5
