@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,10 @@ from edgesbert.runtime.ranking import RankResult
 from edgesbert.runtime.similarity import normalize
 from edgesbert.runtime.similarity import similarity as _similarity
 from edgesbert.runtime.similarity import similarity_pairwise as _similarity_pairwise
+
+#: prompt names ``encode_query`` and ``encode_document`` look for, in order (sentence-transformers' own)
+QUERY_PROMPTS = ("query",)
+DOCUMENT_PROMPTS = ("document", "passage", "corpus")
 
 
 class SentenceEncoder(BatchRunner, ABC):
@@ -84,6 +89,34 @@ class SentenceEncoder(BatchRunner, ABC):
             embeddings = normalize(embeddings)
         embeddings = quantize_embeddings(embeddings, precision)
         return embeddings[0] if single else embeddings
+
+    def encode_query(self, sentences: str | Iterable[str], **kwargs: Any) -> np.ndarray:
+        """``encode`` with the model's ``query`` prompt, or none (not the default prompt) if it has none.
+
+        As sentence-transformers' ``encode_query``; a ``prompt_name`` or ``prompt`` given here wins.
+        """
+        return self.encode(sentences, **self._with_prompt(QUERY_PROMPTS, kwargs))
+
+    def encode_document(self, sentences: str | Iterable[str], **kwargs: Any) -> np.ndarray:
+        """``encode`` with the model's ``document``, else ``passage``, else ``corpus`` prompt, else none.
+
+        sentence-transformers 6 gives every model a blank ``document`` prompt, so there a model with only a
+        ``passage`` prompt embeds documents without it; here the passage prompt is used, as in version 5.
+        """
+        return self.encode(sentences, **self._with_prompt(DOCUMENT_PROMPTS, kwargs))
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """Width of the embeddings (sentence-transformers' names for ``embedding_dimension``)."""
+        return self.embedding_dimension
+
+    get_embedding_dimension = get_sentence_embedding_dimension
+
+    def _with_prompt(self, names: tuple[str, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Pick the first prompt of ``names`` the model has (none if it has none), unless one is given."""
+        if kwargs.get("prompt_name") is None and kwargs.get("prompt") is None:
+            found = next((name for name in names if name in self.prompts), None)
+            kwargs = {**kwargs, "prompt_name": found} if found else {**kwargs, "prompt": ""}
+        return kwargs
 
     def _embed_all(self, texts: list[str], batch_size: int, show_progress_bar: bool) -> np.ndarray:
         """Embed ``texts`` in batches of similar length; float32 (len(texts), embedding_dimension)."""

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from edgesbert.errors import ManifestError, ModelLoadError
+from edgesbert.errors import EdgesbertError, ManifestError, ModelLoadError
 from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions, open_backend
 from edgesbert.runtime.batching import BatchFunction, Item, map_concurrently
 from edgesbert.runtime.encoding import SentenceEncoder
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from edgesbert.runtime.tokenizer import TextTokenizer
 
 TOKEN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
+M = TypeVar("M", bound="ExportedModel")
 
 
 class ExportedModel:
@@ -134,6 +135,27 @@ class ExportedModel:
             )
         self.tokenizer.max_length = value
 
+    def tokenize(self, texts: Sequence[Text]) -> dict[str, np.ndarray]:
+        """The graph's token inputs for ``texts`` (or pairs): int64 ``input_ids``, ``attention_mask``, ...
+
+        As sentence-transformers' ``tokenize``, with numpy arrays; truncated to ``max_seq_length``.
+        """
+        return self.tokenizer(list(texts))
+
+    def close(self) -> None:
+        """Release the graph and the worker threads; the model cannot run afterwards. Idempotent."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            self._backend = _Closed(self.folder)  # runs one batch at a time: no new pool
+
+    def __enter__(self: M) -> M:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _configure(self) -> None:
         """Read the kind-specific part of the manifest."""
 
@@ -180,6 +202,19 @@ class ExportedModel:
             pad_id = self.manifest.tokenizer.pad_token_id
             return run_static(self._backend.run, features, self.variant.static_shapes, pad_id), features
         return self._backend.run(features), features
+
+
+class _Closed(Backend):
+    """What a closed model runs: nothing, with an error that says so."""
+
+    input_names = ()
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Refuse."""
+        raise EdgesbertError(f"the model of {self.folder} was closed; load it again to run it")
 
 
 class BiEncoder(ExportedModel, SentenceEncoder):
