@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from edgesbert.errors import EdgesbertError
 from edgesbert.folders import Interrupted
 
 if TYPE_CHECKING:
+    from edgesbert.runtime import RankResult
     from edgesbert.runtime.manifest import Manifest
     from edgesbert.runtime.verify import FileCheck
 
@@ -31,7 +34,19 @@ QUANTIZE_HELP = (
     "openvino: int8 = NNCF static int8 of weights and activations, calibrated like int8-static; "
     "int8-weights = int8 weights only, no calibration; fp16 = fp16 weights"
 )
+#: commands that take texts, and the positional argument holding them
+TEXT_ARGUMENTS = {"encode": "texts", "rank": "documents"}
+#: what argparse takes for a negative number, which is a positional value, not an option
+_NUMBER = re.compile(r"-\d+|-\d*\.\d+")
 PRESET_HELP = "int8 weight settings for an instruction set (default: detected from this CPU)"
+HINT_HELP = (
+    "latency: one run at a time on all threads; throughput: single-threaded runs side by side "
+    "(onnxruntime and OpenVINO)"
+)
+INPUT_HELP = (
+    "read the texts from FILE: .txt (one per line, blank lines skipped), .jsonl, .csv or .tsv "
+    "(see --text-column); - reads stdin lines"
+)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -90,34 +105,61 @@ def _shapes(text: str) -> list[tuple[int, int]]:
         ) from None
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _run_options(args: argparse.Namespace) -> dict:
     names = ("variant", "device", "threads", "performance_hint", "cache_dir")
     return {**{name: getattr(args, name) for name in names}, "verify": not args.no_verify}
 
 
 def _encode(args: argparse.Namespace) -> None:
-    from edgesbert.cli_text import SHOWN_TEXTS, print_embeddings, texts_or_stdin, write_embeddings_json
+    from edgesbert.cli_io import check_output, input_texts, show_progress, write_embeddings
+    from edgesbert.cli_text import SHOWN_TEXTS, print_embeddings, write_embeddings_json
     from edgesbert.runtime import BiEncoder
 
+    if args.output is not None:
+        check_output(args.output)  # before the work: a path that cannot be written fails at once
+    texts = input_texts(args, args.texts)
     model = BiEncoder(args.folder, **_run_options(args))
-    texts = texts_or_stdin(args.texts)
-    embeddings = model.encode(texts, normalize_embeddings=args.normalize, prompt_name=args.prompt_name)
-    if args.json:
+    embeddings = model.encode(
+        texts,
+        batch_size=args.batch_size,
+        normalize_embeddings=args.normalize,
+        prompt_name=args.prompt_name,
+        precision=args.precision,
+        show_progress_bar=show_progress(len(texts)),
+    )
+    if args.output is not None:
+        write_embeddings(args.output, texts, embeddings)
+        shape = " x ".join(map(str, embeddings.shape))
+        print(f"wrote {len(texts)} embeddings ({shape}, {args.precision}) to {args.output}", file=sys.stderr)
+    elif args.json:
         write_embeddings_json(texts, embeddings, sys.stdout)
-        return
-    print(f"embeddings: {embeddings.shape[0]} x {embeddings.shape[1]} ({model.variant.name})")
-    print_embeddings(texts, embeddings)
-    if len(texts) <= SHOWN_TEXTS:  # a matrix of every pair is only readable for a few texts
-        print(f"similarity ({model.similarity_fn_name.value}):")
-        print(model.similarity(embeddings, embeddings))
+    else:
+        print_embeddings(texts, embeddings, model.variant.name, args.precision)
+        if len(texts) <= SHOWN_TEXTS and args.precision == "float32":  # a matrix of a few texts, as floats
+            print(f"similarity ({model.similarity_fn_name.value}):")
+            print(model.similarity(embeddings, embeddings))
 
 
 def _rank(args: argparse.Namespace) -> None:
-    from edgesbert.cli_text import texts_or_stdin
-    from edgesbert.runtime import load
+    from edgesbert.cli_io import input_texts, show_progress
+    from edgesbert.runtime import CrossEncoder, load
 
+    documents = input_texts(args, args.documents)
     model = load(args.folder, **_run_options(args))
-    results = model.rank(args.query, texts_or_stdin(args.documents), top_k=args.top_k, return_documents=True)
+    rank: Callable[..., list[RankResult]] = model.rank
+    if isinstance(model, CrossEncoder):  # a bi-encoder's rank has no progress bar
+        rank = partial(model.rank, show_progress_bar=show_progress(len(documents)))
+    results = rank(args.query, documents, top_k=args.top_k, return_documents=True, batch_size=args.batch_size)
     if args.json:
         print(json.dumps([{"corpus_id": r.corpus_id, "score": r.score, "text": r.text} for r in results]))
         return
@@ -126,7 +168,7 @@ def _rank(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
-    from edgesbert.cli_text import validation_table
+    from edgesbert.cli_text import print_description, validation_table
     from edgesbert.runtime.manifest import Manifest
     from edgesbert.runtime.verify import check_files
 
@@ -134,28 +176,7 @@ def _info(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(manifest.to_dict(), indent=2))
         return
-    print(f"{args.folder}: {manifest.kind.value}, schema {manifest.schema_version}")
-    print(f"  source        {manifest.provenance.source_model} (exported {manifest.provenance.exported_at})")
-    print(f"  max length    {manifest.max_seq_length} tokens")
-    if manifest.embedding:
-        e = manifest.embedding
-        inside = "inside the graph" if e.pooling_in_graph else "in the runtime"
-        print(
-            f"  embedding     {e.dimension} dims, {e.pooling.value} pooling {inside}, normalize={e.normalize}"
-        )
-        print(f"  similarity    {e.similarity.value}; prompts: {dict(e.prompts) or 'none'}")
-    if manifest.classifier:
-        c = manifest.classifier
-        print(f"  labels        {c.num_labels} {list(c.labels)}, activation {c.activation.value}")
-    versions = ", ".join(f"{k} {v}" for k, v in manifest.provenance.versions.items())
-    print(f"  versions      {versions}")
-    print(f"  default       {manifest.default_variant}")
-    dependent = [v.name for v in manifest.variants if v.batch_dependent]
-    if dependent:
-        print(
-            f"  batch effect  {', '.join(dependent)}: a text's output depends on the other texts of its "
-            "batch (see batch_min_cosine / batch_max_score_diff); never the default"
-        )
+    print_description(manifest, args.folder)
     print()
     print(validation_table(manifest, args.folder))
     _report_checks(args.folder, manifest, check_files(args.folder, manifest))
@@ -263,11 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--variant", help="graph variant to run (default: the manifest's)")
         command.add_argument("--device", default="cpu", choices=["cpu", "gpu", "npu", "auto"])
         command.add_argument("--threads", type=int, help="inference threads (default: all cores)")
-        command.add_argument(
-            "--performance-hint",
-            choices=["latency", "throughput"],
-            help="latency: one run at a time on all threads; throughput: single-threaded runs side by side",
-        )
+        command.add_argument("--performance-hint", choices=["latency", "throughput"], help=HINT_HELP)
         command.add_argument("--cache-dir", type=Path, help="OpenVINO compiled-model cache folder")
         command.add_argument(
             "--no-verify",
@@ -275,22 +292,42 @@ def build_parser() -> argparse.ArgumentParser:
             help="skip checking the graph and tokenizer against the manifest's checksums (trusted folders)",
         )
         command.add_argument("--json", action="store_true", help="print JSON")
+        command.add_argument("--input", "-i", metavar="FILE", help=INPUT_HELP)
+        command.add_argument(
+            "--text-column", metavar="NAME", help="the .jsonl field or .csv/.tsv column of the texts (text)"
+        )
+        command.add_argument(
+            "--batch-size", type=_at_least_one, default=32, metavar="N", help="texts per batch (32)"
+        )
 
     encode = commands.add_parser("encode", help="embed texts with an exported bi-encoder")
     runtime_options(encode)
-    encode.add_argument("texts", nargs="+", help="texts to embed, or - to read lines from stdin")
+    encode.add_argument("texts", nargs="*", help="texts to embed, or - to read lines from stdin")
     encode.add_argument("--normalize", action="store_true", help="scale embeddings to unit length")
     encode.add_argument("--prompt-name", help="one of the model's prompts")
-    encode.set_defaults(run=_encode)
+    encode.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "int8", "uint8", "binary", "ubinary"],
+        help="of the embeddings: int8/uint8 scale each dimension over these texts; binary/ubinary pack signs",
+    )
+    encode.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="FILE",
+        help="write the embeddings to FILE: .npy, .jsonl (text and embedding per line) or .parquet (pyarrow)",
+    )
+    encode.set_defaults(run=_encode, parser=encode)
 
     rank = commands.add_parser(
         "rank", help="rank documents for a query (cross-encoder scores or bi-encoder similarity)"
     )
     runtime_options(rank)
     rank.add_argument("query")
-    rank.add_argument("documents", nargs="+", help="documents, or - to read lines from stdin")
+    rank.add_argument("documents", nargs="*", help="documents, or - to read lines from stdin (or --input)")
     rank.add_argument("--top-k", type=int, help="show only the best K")
-    rank.set_defaults(run=_rank)
+    rank.set_defaults(run=_rank, parser=rank)
 
     info = commands.add_parser("info", help="describe an exported model folder")
     info.add_argument("folder", type=Path)
@@ -320,16 +357,40 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--variant", help="graph variant to run (default: each manifest's)")
     serve.add_argument("--device", default="cpu", choices=["cpu", "gpu", "npu", "auto"])
     serve.add_argument("--threads", type=int, help="inference threads per model (default: all cores)")
-    serve.add_argument("--performance-hint", choices=["latency", "throughput"])
+    serve.add_argument("--performance-hint", choices=["latency", "throughput"], help=HINT_HELP)
     serve.add_argument("--calibration", type=Path, help="texts (one per line) that set int8/uint8 ranges")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
     return parser
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; for encode and rank, texts after an option too (``encode FOLDER --json a b``).
+
+    argparse fills a ``nargs="*"`` positional from the first run of positionals only (bpo-14191): later
+    texts come back unrecognized and join the others here. Mistakes exit 2 with the usage, as argparse's.
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    head, tail = (
+        (extra[: extra.index("--")], extra[extra.index("--") + 1 :]) if "--" in extra else (extra, [])
+    )
+    options = [a for a in head if a.startswith("-") and a != "-" and not _NUMBER.fullmatch(a)]
+    if options or (extra and args.command not in TEXT_ARGUMENTS):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in TEXT_ARGUMENTS:
+        from edgesbert.cli_io import usage_problem
+
+        getattr(args, TEXT_ARGUMENTS[args.command]).extend(head + tail)
+        problem = usage_problem(args)
+        if problem is not None:
+            args.parser.error(problem)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     try:
         args.run(args)
     except (EdgesbertError, ValueError, TypeError, OSError) as e:

@@ -1,9 +1,8 @@
-"""What the command line reads and prints: stdin lines, tables, embeddings; no model code here."""
+"""What the command line prints: tables and embeddings; no model code here (reading texts: cli_io)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -29,23 +28,6 @@ FIGURES = {
 }
 #: texts whose embeddings ``encode`` prints, and the most for which it prints their similarity matrix
 SHOWN_TEXTS = 10
-
-
-def texts_or_stdin(values: Sequence[str]) -> list[str]:
-    """The texts given, or every line of stdin for a single ``-`` (blank lines too: one row per line)."""
-    if list(values) != ["-"]:
-        return list(values)
-    lines = []
-    for number, raw in enumerate(sys.stdin.buffer, 1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ValueError(
-                f"line {number} of stdin is not UTF-8 text (byte {raw[e.start]:#04x} at byte {e.start + 1} "
-                "of the line); convert the input to UTF-8, e.g. with iconv"
-            ) from None
-        lines.append(line.removesuffix("\n").removesuffix("\r"))
-    return lines
 
 
 def table(rows: list[list[str]]) -> str:
@@ -82,13 +64,43 @@ def file_table(checks: Iterable[FileCheck], manifest: Manifest) -> str:
     return table(rows)
 
 
-def print_embeddings(texts: Sequence[str], embeddings: np.ndarray) -> None:
-    """The first embeddings beside their texts."""
+def print_description(manifest: Manifest, folder: Path) -> None:
+    """What ``info`` says of a model folder above its table of variants."""
+    print(f"{folder}: {manifest.kind.value}, schema {manifest.schema_version}")
+    print(f"  source        {manifest.provenance.source_model} (exported {manifest.provenance.exported_at})")
+    print(f"  max length    {manifest.max_seq_length} tokens")
+    if manifest.embedding:
+        e = manifest.embedding
+        inside = "inside the graph" if e.pooling_in_graph else "in the runtime"
+        print(
+            f"  embedding     {e.dimension} dims, {e.pooling.value} pooling {inside}, normalize={e.normalize}"
+        )
+        print(f"  similarity    {e.similarity.value}; prompts: {dict(e.prompts) or 'none'}")
+    if manifest.classifier:
+        c = manifest.classifier
+        print(f"  labels        {c.num_labels} {list(c.labels)}, activation {c.activation.value}")
+    versions = ", ".join(f"{k} {v}" for k, v in manifest.provenance.versions.items())
+    print(f"  versions      {versions}")
+    print(f"  default       {manifest.default_variant}")
+    dependent = [v.name for v in manifest.variants if v.batch_dependent]
+    if dependent:
+        print(
+            f"  batch effect  {', '.join(dependent)}: a text's output depends on the other texts of its "
+            "batch (see batch_min_cosine / batch_max_score_diff); never the default"
+        )
+
+
+def print_embeddings(
+    texts: Sequence[str], embeddings: np.ndarray, variant: str, precision: str = "float32"
+) -> None:
+    """A header line, then the first embeddings beside their texts and how many more there are."""
     np.set_printoptions(precision=4, suppress=True, linewidth=110, floatmode="fixed")
+    shown = variant if precision == "float32" else f"{variant}, {precision}"
+    print(f"embeddings: {embeddings.shape[0]} x {embeddings.shape[1]} ({shown})")
     for text, vector in zip(texts[:SHOWN_TEXTS], embeddings[:SHOWN_TEXTS], strict=True):
         print(f"  {vector[:6]} ...  {text}")
     if len(texts) > SHOWN_TEXTS:
-        print(f"  ... and {len(texts) - SHOWN_TEXTS} more (--json prints them all)")
+        print(f"  ... and {len(texts) - SHOWN_TEXTS} more (--json prints them all, --output FILE saves them)")
 
 
 def write_embeddings_json(texts: Sequence[str], embeddings: np.ndarray, out: TextIO) -> None:

@@ -76,9 +76,28 @@ def cross_folder(exported) -> Path:
                 "--json",
                 "--normalize",
                 "--prompt-name",
+                "--input",
+                "--text-column",
+                "--batch-size",
+                "--precision",
+                "--output",
             ],
         ),
-        (("rank",), ["folder", "query", "documents", "--top-k", "--variant", "--device", "--json"]),
+        (
+            ("rank",),
+            [
+                "folder",
+                "query",
+                "documents",
+                "--top-k",
+                "--variant",
+                "--device",
+                "--json",
+                "--input",
+                "--batch-size",
+            ],
+        ),
+        (("serve",), ["--performance-hint", "--calibration"]),
         (("info",), ["folder", "--json"]),
     ],
 )
@@ -287,7 +306,8 @@ def test_encode_prints_a_few_rows_and_no_matrix_for_many_texts(capsys, monkeypat
     lines = out.splitlines()
     assert lines[0] == "embeddings: 25 x 32 (fp32)"
     assert [line.split("...  ")[-1] for line in lines[1:11]] == texts[:10]
-    assert lines[11:] == ["  ... and 15 more (--json prints them all)"]  # no 25 x 25 similarity matrix
+    # no 25 x 25 similarity matrix
+    assert lines[11:] == ["  ... and 15 more (--json prints them all, --output FILE saves them)"]
 
 
 def test_encode_of_20000_stdin_lines_keeps_memory_flat(bi_folder):
@@ -554,3 +574,476 @@ def test_ctrl_c_during_an_export_is_one_line_and_exit_130(tmp_path, tiny_bi_enco
     err = process.stderr.read()
     assert "Traceback" not in err and err.rstrip().splitlines()[-1] == "edgesbert export: interrupted"
     assert not output.exists() and not list(tmp_path.glob(".out.*"))
+
+
+# --- texts from files, embeddings to files ----------------------------------------------------------------
+
+#: texts that need care in each format: separators, quotes, a tab, non-ASCII, a leading space
+TRICKY = ["plain words", 'a comma, and "quotes"', "a\ttab inside", "crème brûlée — 東京 🙂", " leading space"]
+
+
+@pytest.fixture(scope="module")
+def bi_model(bi_folder):
+    return load(bi_folder)
+
+
+def write_input(path: Path, texts: list[str], column: str = "text") -> Path:
+    """``texts`` in the format of ``path``'s suffix, with an unrelated column beside them."""
+    import csv
+
+    if path.suffix == ".txt":
+        path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    elif path.suffix == ".jsonl":
+        lines = [json.dumps({"id": i, column: text}) for i, text in enumerate(texts)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        with path.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f, delimiter="\t" if path.suffix == ".tsv" else ",")
+            writer.writerow(["id", column])
+            writer.writerows([i, text] for i, text in enumerate(texts))
+    return path
+
+
+def read_output(path: Path) -> tuple[list[str] | None, np.ndarray]:
+    """The texts (None for .npy) and the embeddings of an --output file."""
+    if path.suffix == ".npy":
+        return None, np.load(path, allow_pickle=False)
+    if path.suffix == ".jsonl":
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        return [r["text"] for r in records], np.array([r["embedding"] for r in records], dtype=np.float32)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    return table.column("text").to_pylist(), np.array(table.column("embedding").to_pylist(), dtype=np.float32)
+
+
+def test_no_help_says_openvino_only(capsys):
+    for command in (["encode"], ["rank"], ["serve"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert "OpenVINO only" not in out
+        assert "throughput: single-threaded runs side by side (onnxruntime and OpenVINO)" in out
+
+
+@pytest.mark.parametrize("input_suffix", [".txt", ".jsonl", ".csv", ".tsv"])
+@pytest.mark.parametrize("output_suffix", [".npy", ".jsonl"])
+def test_input_and_output_files_round_trip(
+    capsys, tmp_path, bi_folder, bi_model, input_suffix, output_suffix
+):
+    source = write_input(tmp_path / f"in{input_suffix}", TRICKY)
+    output = tmp_path / f"out{output_suffix}"
+    code, out, err = run(capsys, "encode", bi_folder, "--input", source, "--output", output)
+    assert code == 0, err
+    assert out == ""
+    assert err == f"wrote {len(TRICKY)} embeddings ({len(TRICKY)} x 32, float32) to {output}\n"
+    texts, embeddings = read_output(output)
+    if texts is not None:
+        assert texts == TRICKY
+    assert embeddings.dtype == np.float32
+    np.testing.assert_allclose(embeddings, bi_model.encode(TRICKY), atol=1e-6, rtol=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, output.name])  # no leftovers
+
+
+def test_parquet_round_trip(capsys, tmp_path, bi_folder, bi_model):
+    pytest.importorskip("pyarrow")
+    output = tmp_path / "out.parquet"
+    code, _, err = run(capsys, "encode", bi_folder, *TRICKY, "-o", output)
+    assert code == 0, err
+    texts, embeddings = read_output(output)
+    assert texts == TRICKY
+    np.testing.assert_allclose(embeddings, bi_model.encode(TRICKY), atol=1e-6, rtol=0)
+
+
+def test_parquet_without_pyarrow_says_to_install_it(capsys, tmp_path, monkeypatch, bi_folder):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a)
+    )
+    output = tmp_path / "out.parquet"
+    code, out, err = run(capsys, "encode", bi_folder, "a text", "--output", output)
+    assert_clean_error(code, out, err, "encode", f"writing {output} needs pyarrow")
+    assert "pip install pyarrow" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_txt_input_skips_blank_lines_and_reads_crlf_and_a_bom(capsys, tmp_path, bi_folder, bi_model):
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"\xef\xbb\xbffirst line\r\n\r\n   \nsecond line\r\nthird, no newline")
+    code, out, err = run(capsys, "encode", bi_folder, "--input", source, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["texts"] == ["first line", "second line", "third, no newline"]
+    np.testing.assert_allclose(np.array(result["embeddings"]), bi_model.encode(result["texts"]), atol=1e-6)
+
+
+def test_records_keep_blank_texts_so_rows_line_up(capsys, tmp_path, bi_folder):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "a"}\n\n{"text": ""}\n{"text": "b"}\n', encoding="utf-8")
+    code, out, err = run(capsys, "encode", bi_folder, "-i", source, "--json")
+    assert code == 0, err
+    assert json.loads(out)["texts"] == ["a", "", "b"]  # a blank line is no record; an empty text is one
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".tsv"])
+def test_text_column_picks_the_field(capsys, tmp_path, bi_folder, suffix):
+    source = write_input(tmp_path / f"in{suffix}", TEXTS, column="sentence")
+    code, out, err = run(
+        capsys, "encode", bi_folder, "--input", source, "--text-column", "sentence", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["texts"] == TEXTS
+
+
+def test_input_dash_reads_stdin_as_the_dash_argument(capsys, monkeypatch, bi_folder):
+    lines = [TEXTS[0], "", TEXTS[1]]
+    stdin_of(monkeypatch, ("\n".join(lines) + "\n").encode())
+    code, out, err = run(capsys, "encode", bi_folder, "--input", "-", "--json")
+    assert code == 0, err
+    assert json.loads(out)["texts"] == lines
+
+
+def test_texts_after_an_option_are_texts_too(capsys, bi_folder):
+    code, out, err = run(capsys, "encode", bi_folder, TEXTS[0], "--json", *TEXTS[1:])
+    assert code == 0, err
+    assert json.loads(out)["texts"] == TEXTS
+    code, out, err = run(capsys, "encode", bi_folder, "--json", "--", "-dash first", "-5")
+    assert code == 0, err
+    assert json.loads(out)["texts"] == ["-dash first", "-5"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["encode", str(bi_folder), "--json", "text", "--bogus"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: text --bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])
+def test_precision_to_npy_and_printed(capsys, tmp_path, bi_folder, bi_model, precision):
+    output = tmp_path / "out.npy"
+    code, _, err = run(capsys, "encode", bi_folder, *TEXTS, "--precision", precision, "--output", output)
+    assert code == 0, err
+    expected = bi_model.encode(TEXTS, precision=precision)
+    width = 32 if precision.endswith("int8") else 4
+    assert err == f"wrote {len(TEXTS)} embeddings ({len(TEXTS)} x {width}, {precision}) to {output}\n"
+    saved = np.load(output)
+    assert saved.dtype == expected.dtype == (np.int8 if precision in ("int8", "binary") else np.uint8)
+    np.testing.assert_array_equal(saved, expected)
+
+    code, out, err = run(capsys, "encode", bi_folder, *TEXTS, "--precision", precision)
+    assert code == 0, err
+    assert out.splitlines()[0] == f"embeddings: {len(TEXTS)} x {width} (fp32, {precision})"
+    assert "similarity" not in out  # no matrix of integers that are not floats
+
+    code, out, err = run(capsys, "encode", bi_folder, *TEXTS, "--precision", precision, "--json")
+    assert code == 0, err
+    np.testing.assert_array_equal(np.array(json.loads(out)["embeddings"]), expected)
+
+
+def test_jsonl_output_of_a_precision_holds_integers(capsys, tmp_path, bi_folder, bi_model):
+    output = tmp_path / "out.jsonl"
+    code, _, err = run(capsys, "encode", bi_folder, *TEXTS, "--precision", "ubinary", "-o", output)
+    assert code == 0, err
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert all(isinstance(x, int) for r in records for x in r["embedding"])
+    np.testing.assert_array_equal(
+        [r["embedding"] for r in records], bi_model.encode(TEXTS, precision="ubinary")
+    )
+
+
+def test_a_single_text_in_int8_is_a_clear_error(capsys, bi_folder):
+    code, out, err = run(capsys, "encode", bi_folder, "one text", "--precision", "int8")
+    assert_clean_error(code, out, err, "encode", "int8 output needs ranges: encode several texts at once")
+
+
+def test_batch_size_reaches_encode_and_rank(capsys, monkeypatch, bi_folder, cross_folder):
+    from edgesbert.runtime.encoding import SentenceEncoder
+    from edgesbert.runtime.ranking import PairScorer
+
+    seen: list[tuple[str, int]] = []
+
+    def spy(cls, name):
+        real = getattr(cls, name)
+
+        def wrapper(self, *args, **kwargs):
+            seen.append((name, kwargs.get("batch_size")))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, wrapper)
+
+    spy(SentenceEncoder, "encode")
+    spy(PairScorer, "predict")
+    code, out, err = run(capsys, "encode", bi_folder, *TEXTS, "--batch-size", 3, "--json")
+    assert code == 0, err
+    assert seen == [("encode", 3)]
+    seen.clear()
+    code, out, err = run(capsys, "rank", cross_folder, QUERY, *DOCUMENTS, "--batch-size", 2, "--json")
+    assert code == 0, err
+    assert seen == [("predict", 2)]
+    assert_same_ranking(json.loads(out), expected_ranking(cross_folder))
+    seen.clear()
+    code, out, err = run(capsys, "rank", bi_folder, QUERY, *DOCUMENTS, "--batch-size", 2, "--json")
+    assert code == 0, err
+    assert ("encode", 2) in seen  # the documents' batches; the query is one text
+    code, out, err = run(capsys, "encode", bi_folder, *TEXTS, "--json")
+    assert code == 0, err
+    assert seen[-1] == ("encode", 32)  # the default
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "must be at least 1, got 0"),
+        ("-3", "must be at least 1, got -3"),
+        ("many", "expected a whole number"),
+    ],
+)
+@pytest.mark.parametrize("command", ["encode", "rank"])
+def test_bad_batch_size_is_a_usage_error(capsys, bi_folder, command, value, message):
+    texts = ["a text"] if command == "encode" else ["query", "document"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, str(bi_folder), *texts, "--batch-size", value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: edgesbert {command}")
+    assert f"argument --batch-size: {message}" in err
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("count", "shown"), [(1000, False), (1001, True)])
+def test_progress_bar_for_many_texts_on_a_terminal(capsys, tmp_path, monkeypatch, bi_folder, count, shown):
+    source = tmp_path / "many.txt"
+    source.write_text("".join(f"text number {i}\n" for i in range(count)), encoding="utf-8")
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["encode", str(bi_folder), "--input", str(source), "-o", str(tmp_path / "out.npy")]) == 0
+    assert ("Batches" in terminal.getvalue()) is shown
+    assert terminal.getvalue().endswith(
+        f"wrote {count} embeddings ({count} x 32, float32) to {tmp_path / 'out.npy'}\n"
+    )
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys, tmp_path, bi_folder):
+    source = tmp_path / "many.txt"
+    source.write_text("".join(f"text number {i}\n" for i in range(1500)), encoding="utf-8")
+    code, out, err = run(capsys, "encode", bi_folder, "--input", source, "-o", tmp_path / "out.npy")
+    assert code == 0, err
+    assert out == ""
+    assert err == f"wrote 1500 embeddings (1500 x 32, float32) to {tmp_path / 'out.npy'}\n"
+
+
+def test_rank_progress_bar_for_many_documents_on_a_terminal(capsys, tmp_path, monkeypatch, cross_folder):
+    source = tmp_path / "docs.txt"
+    source.write_text("".join(f"document number {i}\n" for i in range(1001)), encoding="utf-8")
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["rank", str(cross_folder), QUERY, "--input", str(source), "--top-k", "1"]) == 0
+    assert "Batches" in terminal.getvalue()
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl", ".csv"])
+def test_rank_reads_documents_from_a_file(capsys, tmp_path, cross_folder, suffix):
+    source = write_input(tmp_path / f"docs{suffix}", DOCUMENTS)
+    code, out, err = run(capsys, "rank", cross_folder, QUERY, "--input", source, "--top-k", 3, "--json")
+    assert code == 0, err
+    assert_same_ranking(json.loads(out), expected_ranking(cross_folder, top_k=3))
+
+
+def test_few_texts_print_the_matrix_many_a_summary(capsys, bi_folder):
+    code, out, err = run(capsys, "encode", bi_folder, *[f"text {i}" for i in range(10)])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[11] == "similarity (cosine):" and len(lines) == 12 + 10
+    code, out, err = run(capsys, "encode", bi_folder, *[f"text {i}" for i in range(11)])
+    assert code == 0, err
+    assert out.splitlines()[11:] == ["  ... and 1 more (--json prints them all, --output FILE saves them)"]
+
+
+# --- texts from files, embeddings to files: errors ---------------------------------------------------------
+
+
+def usage_error(capsys, *argv: object) -> str:
+    """Run ``edgesbert *argv``, which must be a usage error: exit 2; returns stderr."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    return err
+
+
+def test_usage_errors_of_texts_and_files(capsys, tmp_path, bi_folder):
+    source = write_input(tmp_path / "in.txt", TEXTS)
+    cases = [
+        (
+            ["encode", bi_folder, "a text", "--input", source],
+            "give the texts as arguments or with --input FILE",
+        ),
+        (["encode", bi_folder, "-", "--input", source], "give the texts as arguments or with --input FILE"),
+        (
+            ["rank", bi_folder, "q", "doc", "-i", source],
+            "give the documents as arguments or with --input FILE",
+        ),
+        (
+            ["encode", bi_folder],
+            "no texts: give them as arguments, - to read lines from stdin, or --input FILE",
+        ),
+        (["rank", bi_folder, "query"], "no documents: give them as arguments"),
+        (
+            ["encode", bi_folder, "a", "--text-column", "body"],
+            "--text-column names a column of an --input file",
+        ),
+        (
+            ["encode", bi_folder, "a", "--json", "-o", tmp_path / "x.npy"],
+            "--json prints the embeddings and --output writes them to a file",
+        ),
+        (["encode", bi_folder, "a", "--precision", "float16"], "invalid choice: 'float16'"),
+    ]
+    for argv, message in cases:
+        err = usage_error(capsys, *argv)
+        assert err.startswith(f"usage: edgesbert {argv[0]}"), err
+        assert message in err, err
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_input_file_errors_name_the_file_the_line_and_the_fix(capsys, tmp_path, bi_folder):
+    def file(name: str, content: bytes) -> Path:
+        path = tmp_path / name
+        path.write_bytes(content)
+        return path
+
+    jsonl = b'{"text": "fine"}\n\n{"text": "fine"}\n{"text": broken}\n'
+    (tmp_path / "folder.txt").mkdir()
+    cases = [
+        (
+            file("texts.xml", b"<a/>"),
+            [],
+            "input file {path} has suffix '.xml'; supported: .txt (one text per line)",
+        ),
+        (
+            file("noext", b"a"),
+            [],
+            "has no suffix; supported: .txt (one text per line), .jsonl (one JSON object",
+        ),
+        (tmp_path / "missing.txt", [], "input file {path} does not exist"),
+        (
+            tmp_path / "folder.txt",
+            [],
+            "input file {path} is a folder; give one .txt, .jsonl, .csv, .tsv file",
+        ),
+        (file("bad.jsonl", jsonl), [], "line 4 of {path} is not valid JSON (Expecting value: column 10)"),
+        (
+            file("list.jsonl", b'["a"]\n'),
+            [],
+            "line 1 of {path} is a JSON array, not an object; write one JSON",
+        ),
+        (
+            file("field.jsonl", b'{"text": "a"}\n{"body": "b", "id": 2}\n'),
+            [],
+            "line 2 of {path} has no field 'text' (its fields: 'body', 'id'); pass --text-column",
+        ),
+        (
+            file("number.jsonl", b'{"text": 3}\n'),
+            [],
+            "field 'text' on line 1 of {path} is a JSON number, not a string",
+        ),
+        (
+            file("columns.csv", b"id,sentence\n1,hello\n"),
+            [],
+            "input file {path} has no column 'text' in its header row (columns found: 'id', 'sentence'); "
+            "pass --text-column naming one of them",
+        ),
+        (
+            file("columns.tsv", b"id\tsentence\n1\thello\n"),
+            ["--text-column", "body"],
+            "has no column 'body' in its header row (columns found: 'id', 'sentence')",
+        ),
+        (
+            file("fields.csv", b"id,text\n1,fine\n2,one, two\n"),
+            [],
+            "line 3 of {path} has 3 fields, but the header row has 2; quote fields that contain commas",
+        ),
+        (file("quote.csv", b'text\n"open\n'), [], "input file {path} is not valid CSV near line"),
+        (
+            file("column.txt", b"a\n"),
+            ["--text-column", "x"],
+            "--text-column applies to .jsonl, .csv and .tsv files",
+        ),
+        (file("blank.txt", b"\n  \n"), [], "input file {path} holds no texts; write one text per line"),
+        (
+            file("header.csv", b"text\n"),
+            [],
+            "input file {path} holds no texts; write header row, then one row",
+        ),
+        (
+            file("latin1.txt", b"ok\ncaf\xe9\n"),
+            [],
+            "line 2 of input file {path} is not UTF-8 text (byte 0xe9",
+        ),
+    ]
+    for path, extra, message in cases:
+        code, out, err = run(capsys, "encode", bi_folder, "--input", path, *extra)
+        assert_clean_error(code, out, err, "encode", message.format(path=path))
+        assert len(err.splitlines()) == 1
+
+
+def test_output_errors_come_before_any_work(capsys, tmp_path, monkeypatch, bi_folder):
+    from edgesbert.runtime import BiEncoder
+
+    monkeypatch.setattr(BiEncoder, "__init__", lambda *a, **k: pytest.fail("the model was loaded"))
+    cases = [
+        (tmp_path / "out.csv", "--output {path} has suffix '.csv'; supported: .npy, .jsonl, .parquet"),
+        (tmp_path / "out", "--output {path} has no suffix; supported: .npy, .jsonl, .parquet"),
+        (tmp_path / "nowhere" / "out.npy", "the folder of --output {path} does not exist; create"),
+    ]
+    (tmp_path / "folder.npy").mkdir()
+    cases.append((tmp_path / "folder.npy", "--output {path} is a folder"))
+    for path, message in cases:
+        code, out, err = run(capsys, "encode", bi_folder, "a", "b", "--output", path)
+        assert_clean_error(code, out, err, "encode", message.format(path=path))
+    assert [p.name for p in tmp_path.iterdir()] == ["folder.npy"]
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failing_output_leaves_no_debris_and_the_old_file_intact(
+    capsys, tmp_path, monkeypatch, bi_folder, failure
+):
+    import edgesbert.cli_io
+
+    output = tmp_path / "out.jsonl"
+    output.write_text("the old file\n", encoding="utf-8")
+
+    def half_written(f, texts, embeddings):
+        f.write(b'{"text": "half')
+        raise failure
+
+    monkeypatch.setattr(edgesbert.cli_io, "_write_jsonl", half_written)
+    code, out, err = run(capsys, "encode", bi_folder, *TEXTS, "--output", output)
+    if isinstance(failure, KeyboardInterrupt):
+        assert (code, err) == (130, "edgesbert encode: interrupted\n")
+    else:
+        assert_clean_error(code, out, err, "encode", "No space left on device")
+    assert output.read_text(encoding="utf-8") == "the old file\n"
+    assert list(tmp_path.iterdir()) == [output]
+
+
+def test_output_replaces_an_old_file_with_a_plain_files_permissions(capsys, tmp_path, bi_folder, bi_model):
+    import os
+
+    output = tmp_path / "out.npy"
+    code, _, err = run(capsys, "encode", bi_folder, *TEXTS, "-o", output)
+    assert code == 0, err
+    umask = os.umask(0)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0o600
+    output.chmod(0o640)
+    code, _, err = run(capsys, "encode", bi_folder, *TEXTS[:2], "-o", output)
+    assert code == 0, err
+    assert output.stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
+    np.testing.assert_allclose(np.load(output), bi_model.encode(TEXTS[:2]), atol=1e-6, rtol=0)
+    assert list(tmp_path.iterdir()) == [output]
