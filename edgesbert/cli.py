@@ -10,8 +10,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,6 @@ from edgesbert.errors import EdgesbertError
 from edgesbert.folders import Interrupted
 
 if TYPE_CHECKING:
-    from edgesbert.runtime import RankResult
     from edgesbert.runtime.manifest import Manifest
     from edgesbert.runtime.verify import FileCheck
 
@@ -152,14 +150,18 @@ def _encode(args: argparse.Namespace) -> None:
 
 def _rank(args: argparse.Namespace) -> None:
     from edgesbert.cli_io import input_texts, show_progress
-    from edgesbert.runtime import CrossEncoder, load
+    from edgesbert.runtime import load
 
     documents = input_texts(args, args.documents)
     model = load(args.folder, **_run_options(args))
-    rank: Callable[..., list[RankResult]] = model.rank
-    if isinstance(model, CrossEncoder):  # a bi-encoder's rank has no progress bar
-        rank = partial(model.rank, show_progress_bar=show_progress(len(documents)))
-    results = rank(args.query, documents, top_k=args.top_k, return_documents=True, batch_size=args.batch_size)
+    results = model.rank(
+        args.query,
+        documents,
+        top_k=args.top_k,
+        return_documents=True,
+        batch_size=args.batch_size,
+        show_progress_bar=show_progress(len(documents)),
+    )
     if args.json:
         print(json.dumps([{"corpus_id": r.corpus_id, "score": r.score, "text": r.text} for r in results]))
         return

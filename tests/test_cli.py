@@ -836,12 +836,16 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys, tmp_path, bi_fold
     assert err == f"wrote 1500 embeddings (1500 x 32, float32) to {tmp_path / 'out.npy'}\n"
 
 
-def test_rank_progress_bar_for_many_documents_on_a_terminal(capsys, tmp_path, monkeypatch, cross_folder):
+@pytest.mark.parametrize("kind", ["cross", "bi"])
+def test_rank_progress_bar_for_many_documents_on_a_terminal(
+    capsys, tmp_path, monkeypatch, cross_folder, bi_folder, kind
+):
     source = tmp_path / "docs.txt"
     source.write_text("".join(f"document number {i}\n" for i in range(1001)), encoding="utf-8")
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    assert main(["rank", str(cross_folder), QUERY, "--input", str(source), "--top-k", "1"]) == 0
+    folder = cross_folder if kind == "cross" else bi_folder
+    assert main(["rank", str(folder), QUERY, "--input", str(source), "--top-k", "1"]) == 0
     assert "Batches" in terminal.getvalue()
 
 

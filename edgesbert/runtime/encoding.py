@@ -145,10 +145,13 @@ class SentenceEncoder(BatchRunner, ABC):
         return_documents: bool = False,
         batch_size: int = 32,
         prompt_name: str | None = None,
+        show_progress_bar: bool = False,
     ) -> list[RankResult]:
         """Documents ordered by the model's similarity to ``query``, best first (semantic search).
 
-        ``prompt_name`` applies to the query; documents get the model's default prompt, if any.
+        ``prompt_name`` applies to the query; documents get the model's default prompt, if any. This embeds
+        the documents on every call: for a corpus searched more than once, ``encode`` it once and use
+        ``edgesbert.util.semantic_search``.
         """
         query = as_one_text(query, "query")
         docs, _ = as_texts(documents, "documents")
@@ -156,7 +159,8 @@ class SentenceEncoder(BatchRunner, ABC):
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         query_embedding = self.encode([query], prompt_name=prompt_name)
         with naming_invalid_text(docs, "documents"):
-            scores = self.similarity(query_embedding, self.encode(docs, batch_size=batch_size))[0]
+            corpus = self.encode(docs, batch_size=batch_size, show_progress_bar=show_progress_bar)
+            scores = self.similarity(query_embedding, corpus)[0]
         best = np.argsort(-scores, kind="stable")[:top_k]
         return [RankResult(int(i), float(scores[i]), docs[i] if return_documents else None) for i in best]
 
