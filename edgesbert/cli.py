@@ -1,4 +1,4 @@
-"""The edgesbert command: export, encode, rank, info, verify and serve.
+"""The edgesbert command: export, encode, rank, embed, score, info, verify and serve.
 
 Only argparse is imported at start, so ``edgesbert --help`` is instant; each command imports what it needs.
 """
@@ -169,6 +169,42 @@ def _rank(args: argparse.Namespace) -> None:
         print(f"{position:>3}. {result.score:.4f}  [{result.corpus_id}] {result.text}")
 
 
+def _embed(args: argparse.Namespace) -> None:
+    from edgesbert.bulk import embed_corpus
+
+    result = embed_corpus(
+        args.folder,
+        args.input,
+        args.output,
+        text_column=args.text_column,
+        id_column=args.id_column,
+        precision=args.precision,
+        prompt_name=args.prompt_name,
+        **_bulk_options(args),
+    )
+    print(f"edgesbert embed: {result.summary()}", file=sys.stderr)
+
+
+def _score(args: argparse.Namespace) -> None:
+    from edgesbert.bulk import score_pairs
+
+    result = score_pairs(
+        args.folder,
+        args.input,
+        args.output,
+        query_column=args.query_column,
+        document_column=args.document_column,
+        id_column=args.id_column,
+        **_bulk_options(args),
+    )
+    print(f"edgesbert score: {result.summary()}", file=sys.stderr)
+
+
+def _bulk_options(args: argparse.Namespace) -> dict:
+    names = ("processes", "batch_size", "chunk_rows", "on_error", "variant", "threads")
+    return {name: getattr(args, name) for name in names}
+
+
 def _info(args: argparse.Namespace) -> None:
     from edgesbert.cli_text import print_description, validation_table
     from edgesbert.runtime.manifest import Manifest
@@ -330,6 +366,53 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("documents", nargs="*", help="documents, or - to read lines from stdin (or --input)")
     rank.add_argument("--top-k", type=int, help="show only the best K")
     rank.set_defaults(run=_rank, parser=rank)
+
+    def bulk_options(command: argparse.ArgumentParser, formats: str) -> None:
+        command.add_argument("folder", type=Path, help="an exported model folder")
+        command.add_argument("--input", "-i", type=Path, required=True, metavar="FILE", help=formats)
+        command.add_argument(
+            "--output", "-o", type=Path, required=True, metavar="FILE", help="the .parquet file to write"
+        )
+        command.add_argument("--id-column", metavar="NAME", help="field or column of the ids (row numbers)")
+        command.add_argument(
+            "--processes", type=_at_least_one, default=1, metavar="N", help="worker processes (1)"
+        )
+        command.add_argument(
+            "--batch-size", type=_at_least_one, default=64, metavar="N", help="rows per batch (64)"
+        )
+        command.add_argument(
+            "--chunk-rows", type=_at_least_one, default=10_000, metavar="N", help="rows per shard (10000)"
+        )
+        command.add_argument(
+            "--on-error",
+            choices=["fail", "skip"],
+            default="fail",
+            help="bad rows: stop (fail), or leave them out, listed in OUTPUT.skipped.jsonl (skip)",
+        )
+        command.add_argument("--variant", help="graph variant to run (default: the manifest's)")
+        command.add_argument("--threads", type=int, help="inference threads with --processes 1")
+
+    embed = commands.add_parser(
+        "embed", help="embed a corpus file into Parquet, in resumable chunks (bi-encoders); extra: bulk"
+    )
+    bulk_options(embed, "corpus: .txt (one text per line), .jsonl, .csv, .tsv or .parquet")
+    embed.add_argument("--text-column", metavar="NAME", help="field or column of the texts (text)")
+    embed.add_argument("--prompt-name", help="one of the model's prompts")
+    embed.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "int8", "uint8", "binary", "ubinary"],
+        help="int8/uint8: ranges from the first 1000 rows, kept in the output's metadata; binary: sign bits",
+    )
+    embed.set_defaults(run=_embed)
+
+    score = commands.add_parser(
+        "score", help="score a file of (query, document) pairs into Parquet (cross-encoders); extra: bulk"
+    )
+    bulk_options(score, "pairs: .jsonl, .csv, .tsv or .parquet")
+    score.add_argument("--query-column", default="query", metavar="NAME", help="field or column (query)")
+    score.add_argument("--document-column", default="document", metavar="NAME", help="(document)")
+    score.set_defaults(run=_score)
 
     info = commands.add_parser("info", help="describe an exported model folder")
     info.add_argument("folder", type=Path)

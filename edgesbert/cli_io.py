@@ -72,7 +72,7 @@ def texts_or_stdin(values: Sequence[str]) -> list[str]:
         return list(values)
     lines = []
     for number, raw in enumerate(sys.stdin.buffer, 1):
-        lines.append(_decoded(raw, number, "stdin").removesuffix("\n").removesuffix("\r"))
+        lines.append(decoded(raw, number, "stdin").removesuffix("\n").removesuffix("\r"))
     return lines
 
 
@@ -204,7 +204,8 @@ def _write_parquet(f: IO[bytes], texts: Sequence[str], embeddings: np.ndarray) -
     pq.write_table(pa.table({"text": pa.array(list(texts), pa.string()), "embedding": rows}), f)
 
 
-def _decoded(raw: bytes, number: int, where: str) -> str:
+def decoded(raw: bytes, number: int, where: str) -> str:
+    """``raw`` as UTF-8 text, or a ValueError naming ``where`` and line ``number``."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -229,10 +230,11 @@ def _file_lines(path: Path) -> list[str]:
         raise ValueError(f"cannot read input file {path}: {e.strerror or e}; check its permissions") from e
     if raw_lines:
         raw_lines[0] = raw_lines[0].removeprefix(b"\xef\xbb\xbf")
-    return [_decoded(raw, number, f"input file {path}") for number, raw in enumerate(raw_lines, 1)]
+    return [decoded(raw, number, f"input file {path}") for number, raw in enumerate(raw_lines, 1)]
 
 
-def _json_kind(value: object) -> str:
+def json_kind(value: object) -> str:
+    """What JSON calls ``value``'s type (null, number, array, ...), for error messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -256,7 +258,7 @@ def _jsonl_texts(lines: list[str], path: Path, field: str) -> list[str]:
         except json.JSONDecodeError as e:
             raise ValueError(f"{where} is not valid JSON ({e.msg}: column {e.colno}); {example}") from None
         if not isinstance(record, dict):
-            raise ValueError(f"{where} is a JSON {_json_kind(record)}, not an object; {example}")
+            raise ValueError(f"{where} is a JSON {json_kind(record)}, not an object; {example}")
         if field not in record:
             listed = ", ".join(repr(key) for key in record) or "none"
             raise ValueError(
@@ -265,7 +267,7 @@ def _jsonl_texts(lines: list[str], path: Path, field: str) -> list[str]:
             )
         if not isinstance(record[field], str):
             raise ValueError(
-                f"field {field!r} on {where} is a JSON {_json_kind(record[field])}, not a string; "
+                f"field {field!r} on {where} is a JSON {json_kind(record[field])}, not a string; "
                 "texts must be strings"
             )
         texts.append(record[field])

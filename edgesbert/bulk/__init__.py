@@ -1,0 +1,155 @@
+"""Corpus jobs: embed a whole file of texts, or score a file of pairs, into Parquet (extra: bulk).
+
+    from edgesbert.bulk import embed_corpus
+    result = embed_corpus("exported/all-MiniLM-L6-v2", "corpus.jsonl", "embeddings.parquet", processes=2)
+
+The input is streamed in chunks (memory stays bounded whatever its size); each chunk is written as a shard,
+so a killed job, run again with the same arguments, continues where it stopped; the output keeps the input's
+row order. ``edgesbert embed`` and ``edgesbert score`` are these functions on the command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesbert.errors import require
+
+require("pyarrow", "bulk")
+
+from edgesbert.bulk.jobs import BulkResult, Job, OnError, metadata_of, run_job  # noqa: E402
+from edgesbert.bulk.readers import FORMATS, Columns  # noqa: E402
+from edgesbert.bulk.workers import ModelSpec  # noqa: E402
+from edgesbert.runtime.manifest import ModelKind  # noqa: E402
+from edgesbert.runtime.precision import OutputPrecision  # noqa: E402
+
+__all__ = ["FORMATS", "BulkResult", "OnError", "embed_corpus", "metadata_of", "score_pairs"]
+
+
+def embed_corpus(
+    folder: str | Path,
+    input: str | Path,
+    output: str | Path,
+    *,
+    text_column: str | None = None,
+    id_column: str | None = None,
+    precision: OutputPrecision | str = OutputPrecision.FLOAT32,
+    prompt_name: str | None = None,
+    processes: int = 1,
+    batch_size: int = 64,
+    chunk_rows: int = 10_000,
+    on_error: OnError | str = OnError.FAIL,
+    variant: str | None = None,
+    threads: int | None = None,
+    progress: bool | None = None,
+) -> BulkResult:
+    """Embed every text of ``input`` with the bi-encoder in ``folder``, into the Parquet file ``output``.
+
+    Args:
+        folder: an exported bi-encoder folder.
+        input: ``.txt`` (one text per line), ``.jsonl``, ``.csv``, ``.tsv`` or ``.parquet``.
+        output: the ``.parquet`` file to write: ``id`` (the ``id_column`` values, else the 0-based row
+            number) and ``embedding`` (fixed-size lists in the dtype ``encode`` gives for ``precision``),
+            in input order. Its metadata (``edgesbert.bulk.metadata_of``) says how it was made.
+        text_column: the field or column of the texts (``text``); not for ``.txt``.
+        id_column: the field or column of the ids; default: the row number.
+        precision: float32, int8, uint8 (ranges fixed once per job: see ``edgesbert.bulk.jobs``), binary or
+            ubinary.
+        prompt_name: one of the model's prompts, put before every text.
+        processes: worker processes (spawned, one thread each); 1 runs in this process.
+        batch_size: texts per forward pass.
+        chunk_rows: input records per chunk, the unit of memory, of resuming, and of the processes' work.
+        on_error: "fail" stops at the first unusable record with an error naming it; "skip" leaves such
+            records out and lists them in ``OUTPUT.skipped.jsonl``.
+        variant: graph variant to run (default: the manifest's).
+        threads: inference threads with ``processes=1`` (default: the backend's choice).
+        progress: show a progress bar on stderr; None: when stderr is a terminal.
+
+    Returns:
+        The rows written and skipped, the seconds taken and the output path.
+
+    Raises:
+        ValueError: a bad option, an unreadable input, or (``on_error="fail"``) an unusable record.
+    """
+    spec = ModelSpec(Path(folder), variant, threads, batch_size, prompt_name)
+    columns = Columns((text_column,) if text_column else Columns().text, id_column, text_column is not None)
+    return run_job(
+        _job(
+            ModelKind.BI_ENCODER,
+            spec,
+            input,
+            output,
+            columns,
+            precision,
+            processes,
+            chunk_rows,
+            on_error,
+            progress,
+        )
+    )
+
+
+def score_pairs(
+    folder: str | Path,
+    input: str | Path,
+    output: str | Path,
+    *,
+    query_column: str = "query",
+    document_column: str = "document",
+    id_column: str | None = None,
+    processes: int = 1,
+    batch_size: int = 64,
+    chunk_rows: int = 10_000,
+    on_error: OnError | str = OnError.FAIL,
+    variant: str | None = None,
+    threads: int | None = None,
+    progress: bool | None = None,
+) -> BulkResult:
+    """Score every (query, document) pair of ``input`` with the cross-encoder in ``folder``, into ``output``.
+
+    As ``embed_corpus``, for ``.jsonl``, ``.csv``, ``.tsv`` or ``.parquet`` pairs; the output has ``id`` and
+    ``score``: float32, ``predict``'s scores (the model's activation applied), or a fixed-size list of
+    them for a model with several labels.
+    """
+    spec = ModelSpec(Path(folder), variant, threads, batch_size)
+    columns = Columns((query_column, document_column), id_column, chosen=True)
+    return run_job(
+        _job(
+            ModelKind.CROSS_ENCODER,
+            spec,
+            input,
+            output,
+            columns,
+            "float32",
+            processes,
+            chunk_rows,
+            on_error,
+            progress,
+        )
+    )
+
+
+def _job(
+    kind: ModelKind,
+    spec: ModelSpec,
+    input: str | Path,
+    output: str | Path,
+    columns: Columns,
+    precision: OutputPrecision | str,
+    processes: int,
+    chunk_rows: int,
+    on_error: OnError | str,
+    progress: bool | None,
+) -> Job:
+    try:
+        precision = OutputPrecision(precision)
+    except ValueError:
+        raise ValueError(
+            f"precision must be one of {[p.value for p in OutputPrecision]}, got {precision!r}"
+        ) from None
+    try:
+        on_error = OnError(on_error)
+    except ValueError:
+        raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}") from None
+    return Job(
+        kind, spec, Path(input), Path(output), columns, precision, processes, chunk_rows, on_error, progress
+    )
