@@ -20,7 +20,7 @@ from edgesbert.bulk.jobs import BulkResult, Job, OnError, metadata_of, run_job  
 from edgesbert.bulk.readers import FORMATS, Columns  # noqa: E402
 from edgesbert.bulk.workers import ModelSpec  # noqa: E402
 from edgesbert.runtime.manifest import ModelKind  # noqa: E402
-from edgesbert.runtime.precision import OutputPrecision  # noqa: E402
+from edgesbert.runtime.precision import OutputPrecision, parse_precision  # noqa: E402
 
 __all__ = ["FORMATS", "BulkResult", "OnError", "embed_corpus", "metadata_of", "score_pairs"]
 
@@ -140,12 +140,7 @@ def _job(
     on_error: OnError | str,
     progress: bool | None,
 ) -> Job:
-    try:
-        precision = OutputPrecision(precision)
-    except ValueError:
-        raise ValueError(
-            f"precision must be one of {[p.value for p in OutputPrecision]}, got {precision!r}"
-        ) from None
+    precision = parse_precision(precision)
     try:
         on_error = OnError(on_error)
     except ValueError:

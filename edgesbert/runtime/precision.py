@@ -32,6 +32,16 @@ def empty_embeddings(dimension: int, precision: OutputPrecision) -> np.ndarray:
     return np.zeros((0, width), dtype=_DTYPES[precision])
 
 
+def parse_precision(precision: OutputPrecision | str) -> OutputPrecision:
+    """``precision`` as an OutputPrecision, or a ValueError listing the choices."""
+    try:
+        return OutputPrecision(precision)
+    except ValueError:
+        raise ValueError(
+            f"precision must be one of {[p.value for p in OutputPrecision]}, got {precision!r}"
+        ) from None
+
+
 def quantize_embeddings(
     embeddings: np.ndarray, precision: OutputPrecision | str, ranges: np.ndarray | None = None
 ) -> np.ndarray:
@@ -41,12 +51,7 @@ def quantize_embeddings(
     256 buckets; without ``ranges`` they are taken from ``embeddings`` themselves, which needs more than
     one embedding. binary and ubinary pack the sign bits, 8 dimensions a byte.
     """
-    try:
-        precision = OutputPrecision(precision)
-    except ValueError:
-        raise ValueError(
-            f"precision must be one of {[p.value for p in OutputPrecision]}, got {precision!r}"
-        ) from None
+    precision = parse_precision(precision)
     embeddings = np.asarray(embeddings, dtype=np.float32)
     if precision is OutputPrecision.FLOAT32:
         return embeddings
