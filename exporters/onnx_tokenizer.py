@@ -27,9 +27,9 @@ from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer
 
 from edgesbert.errors import ExportError
+from edgesbert.runtime.manifest import TEXT_INPUTS
 
 CONTRIB = "ai.onnx.contrib"  # onnxruntime-extensions' op domain
-TEXT_INPUTS = ("text", "text_pair")
 OUTPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: the rewrite of a word the vocabulary cannot spell: a private-use character, in no vocabulary
 UNKNOWN_WORD = "\ue000"
