@@ -1,0 +1,1 @@
+"""Runnable programs on edgesbert (not installed with the package)."""

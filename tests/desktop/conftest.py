@@ -1,0 +1,45 @@
+"""Fixtures of the desktop app's tests: Qt offscreen, engines on tiny models and on the real int8 model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# before pytest-qt makes the QApplication: no display is needed
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+pytest.importorskip("PySide6", reason='the desktop app needs pip install "edgesbert[desktop]"')
+
+from examples.desktop.engine import Engine
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(exported) -> Engine:
+    """The app's engine on the tiny bi-encoder and the tiny one-label cross-encoder."""
+    engine = Engine(exported("bert-mean"), exported("bert-1", kind="cross-encoder"))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def real_encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """all-MiniLM-L6-v2 exported as `make demo` does (OpenVINO, NNCF int8), validated on 64 pairs."""
+    from edgesbert import DEFAULT_MODEL
+    from edgesbert.exporters import export_model
+
+    folder = tmp_path_factory.mktemp("desktop") / "all-MiniLM-L6-v2"
+    export_model(DEFAULT_MODEL, folder, backend="openvino", quantize=["int8"], validation_size=64)
+    return folder
+
+
+def write_files(folder: Path, files: dict[str, str | bytes]) -> Path:
+    """Write ``files`` (relative name -> text or bytes) under ``folder``; returns ``folder``."""
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return folder
