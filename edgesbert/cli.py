@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgesbert import DEFAULT_MODEL, __version__
+from edgesbert.cli_bulk import add_bulk_commands
+from edgesbert.cli_io import at_least_one
 from edgesbert.errors import EdgesbertError
 from edgesbert.folders import Interrupted
 
@@ -103,16 +105,6 @@ def _shapes(text: str) -> list[tuple[int, int]]:
         ) from None
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _run_options(args: argparse.Namespace) -> dict:
     names = ("variant", "device", "threads", "performance_hint", "cache_dir")
     return {**{name: getattr(args, name) for name in names}, "verify": not args.no_verify}
@@ -167,42 +159,6 @@ def _rank(args: argparse.Namespace) -> None:
         return
     for position, result in enumerate(results, 1):
         print(f"{position:>3}. {result.score:.4f}  [{result.corpus_id}] {result.text}")
-
-
-def _embed(args: argparse.Namespace) -> None:
-    from edgesbert.bulk import embed_corpus
-
-    result = embed_corpus(
-        args.folder,
-        args.input,
-        args.output,
-        text_column=args.text_column,
-        id_column=args.id_column,
-        precision=args.precision,
-        prompt_name=args.prompt_name,
-        **_bulk_options(args),
-    )
-    print(f"edgesbert embed: {result.summary()}", file=sys.stderr)
-
-
-def _score(args: argparse.Namespace) -> None:
-    from edgesbert.bulk import score_pairs
-
-    result = score_pairs(
-        args.folder,
-        args.input,
-        args.output,
-        query_column=args.query_column,
-        document_column=args.document_column,
-        id_column=args.id_column,
-        **_bulk_options(args),
-    )
-    print(f"edgesbert score: {result.summary()}", file=sys.stderr)
-
-
-def _bulk_options(args: argparse.Namespace) -> dict:
-    names = ("processes", "batch_size", "chunk_rows", "on_error", "variant", "threads")
-    return {name: getattr(args, name) for name in names}
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -335,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--text-column", metavar="NAME", help="the .jsonl field or .csv/.tsv column of the texts (text)"
         )
         command.add_argument(
-            "--batch-size", type=_at_least_one, default=32, metavar="N", help="texts per batch (32)"
+            "--batch-size", type=at_least_one, default=32, metavar="N", help="texts per batch (32)"
         )
 
     encode = commands.add_parser("encode", help="embed texts with an exported bi-encoder")
@@ -367,52 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--top-k", type=int, help="show only the best K")
     rank.set_defaults(run=_rank, parser=rank)
 
-    def bulk_options(command: argparse.ArgumentParser, formats: str) -> None:
-        command.add_argument("folder", type=Path, help="an exported model folder")
-        command.add_argument("--input", "-i", type=Path, required=True, metavar="FILE", help=formats)
-        command.add_argument(
-            "--output", "-o", type=Path, required=True, metavar="FILE", help="the .parquet file to write"
-        )
-        command.add_argument("--id-column", metavar="NAME", help="field or column of the ids (row numbers)")
-        command.add_argument(
-            "--processes", type=_at_least_one, default=1, metavar="N", help="worker processes (1)"
-        )
-        command.add_argument(
-            "--batch-size", type=_at_least_one, default=64, metavar="N", help="rows per batch (64)"
-        )
-        command.add_argument(
-            "--chunk-rows", type=_at_least_one, default=10_000, metavar="N", help="rows per shard (10000)"
-        )
-        command.add_argument(
-            "--on-error",
-            choices=["fail", "skip"],
-            default="fail",
-            help="bad rows: stop (fail), or leave them out, listed in OUTPUT.skipped.jsonl (skip)",
-        )
-        command.add_argument("--variant", help="graph variant to run (default: the manifest's)")
-        command.add_argument("--threads", type=int, help="inference threads with --processes 1")
-
-    embed = commands.add_parser(
-        "embed", help="embed a corpus file into Parquet, in resumable chunks (bi-encoders); extra: bulk"
-    )
-    bulk_options(embed, "corpus: .txt (one text per line), .jsonl, .csv, .tsv or .parquet")
-    embed.add_argument("--text-column", metavar="NAME", help="field or column of the texts (text)")
-    embed.add_argument("--prompt-name", help="one of the model's prompts")
-    embed.add_argument(
-        "--precision",
-        default="float32",
-        choices=["float32", "int8", "uint8", "binary", "ubinary"],
-        help="int8/uint8: ranges from the first 1000 rows, kept in the output's metadata; binary: sign bits",
-    )
-    embed.set_defaults(run=_embed)
-
-    score = commands.add_parser(
-        "score", help="score a file of (query, document) pairs into Parquet (cross-encoders); extra: bulk"
-    )
-    bulk_options(score, "pairs: .jsonl, .csv, .tsv or .parquet")
-    score.add_argument("--query-column", default="query", metavar="NAME", help="field or column (query)")
-    score.add_argument("--document-column", default="document", metavar="NAME", help="(document)")
-    score.set_defaults(run=_score)
+    add_bulk_commands(commands)
 
     info = commands.add_parser("info", help="describe an exported model folder")
     info.add_argument("folder", type=Path)

@@ -42,6 +42,19 @@ PROGRESS_TEXTS = 1000
 _SUPPORTED_IN = ", ".join(f"{suffix} ({how})" for suffix, how in INPUT_SUFFIXES.items())
 
 
+def at_least_one(text: str) -> int:
+    """Argparse type: a whole number of at least 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def usage_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with how encode or rank were given their texts, which argparse cannot see."""
     given, what = (args.texts, "texts") if args.command == "encode" else (args.documents, "documents")

@@ -34,13 +34,14 @@ def embed_corpus(
     id_column: str | None = None,
     precision: OutputPrecision | str = OutputPrecision.FLOAT32,
     prompt_name: str | None = None,
-    processes: int = 1,
+    processes: int | None = None,
     batch_size: int = 64,
     chunk_rows: int = 10_000,
     on_error: OnError | str = OnError.FAIL,
     variant: str | None = None,
     threads: int | None = None,
     progress: bool | None = None,
+    ray: bool | str = False,
 ) -> BulkResult:
     """Embed every text of ``input`` with the bi-encoder in ``folder``, into the Parquet file ``output``.
 
@@ -55,7 +56,8 @@ def embed_corpus(
         precision: float32, int8, uint8 (ranges fixed once per job: see ``edgesbert.bulk.jobs``), binary or
             ubinary.
         prompt_name: one of the model's prompts, put before every text.
-        processes: worker processes (spawned, one thread each); 1 runs in this process.
+        processes: worker processes (spawned, one thread each); 1 (the default) runs in this process. With
+            ``ray``: Ray actors (default: one per CPU of the cluster).
         batch_size: texts per forward pass.
         chunk_rows: input records per chunk, the unit of memory, of resuming, and of the processes' work.
         on_error: "fail" stops at the first unusable record with an error naming it; "skip" leaves such
@@ -63,6 +65,9 @@ def embed_corpus(
         variant: graph variant to run (default: the manifest's).
         threads: inference threads with ``processes=1`` (default: the backend's choice).
         progress: show a progress bar on stderr; None: when stderr is a terminal.
+        ray: run the chunks on Ray Data (extra: ray; see ``edgesbert.bulk.ray_runner``): True for Ray's
+            own choice (the cluster in RAY_ADDRESS, else a new local instance), or an address ("auto" for
+            the cluster started on this machine with ``ray start --head``, "ray://host:10001").
 
     Returns:
         The rows written and skipped, the seconds taken and the output path.
@@ -84,6 +89,7 @@ def embed_corpus(
             chunk_rows,
             on_error,
             progress,
+            ray,
         )
     )
 
@@ -96,13 +102,14 @@ def score_pairs(
     query_column: str = "query",
     document_column: str = "document",
     id_column: str | None = None,
-    processes: int = 1,
+    processes: int | None = None,
     batch_size: int = 64,
     chunk_rows: int = 10_000,
     on_error: OnError | str = OnError.FAIL,
     variant: str | None = None,
     threads: int | None = None,
     progress: bool | None = None,
+    ray: bool | str = False,
 ) -> BulkResult:
     """Score every (query, document) pair of ``input`` with the cross-encoder in ``folder``, into ``output``.
 
@@ -124,6 +131,7 @@ def score_pairs(
             chunk_rows,
             on_error,
             progress,
+            ray,
         )
     )
 
@@ -135,10 +143,11 @@ def _job(
     output: str | Path,
     columns: Columns,
     precision: OutputPrecision | str,
-    processes: int,
+    processes: int | None,
     chunk_rows: int,
     on_error: OnError | str,
     progress: bool | None,
+    ray: bool | str,
 ) -> Job:
     precision = parse_precision(precision)
     try:
@@ -146,5 +155,15 @@ def _job(
     except ValueError:
         raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}") from None
     return Job(
-        kind, spec, Path(input), Path(output), columns, precision, processes, chunk_rows, on_error, progress
+        kind,
+        spec,
+        Path(input),
+        Path(output),
+        columns,
+        precision,
+        processes,
+        chunk_rows,
+        on_error,
+        progress,
+        ray,
     )

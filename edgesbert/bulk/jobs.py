@@ -18,7 +18,6 @@ import hashlib
 import itertools
 import sys
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -60,15 +59,17 @@ class Job:
     output: Path
     columns: Columns
     precision: OutputPrecision = OutputPrecision.FLOAT32
-    processes: int = 1
+    processes: int | None = None
     chunk_rows: int = 10_000
     on_error: OnError = OnError.FAIL
     progress: bool | None = None
+    ray: bool | str = False
 
     def __post_init__(self) -> None:
         for name in ("processes", "chunk_rows"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a whole number of at least 1, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if (value is not None or name == "chunk_rows") and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
         if self.model.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.model.batch_size}")
         if self.output.suffix.lower() != ".parquet":
@@ -149,7 +150,7 @@ def run_job(job: Job) -> BulkResult:
 
 
 def _run_chunks(job: Job, work: WorkFolder) -> None:
-    runner = open_runner(job.model, job.processes)
+    runner = open_runner(job.model, job.processes, job.ray)
     try:
         if work.ranges is None and job.precision in (OutputPrecision.INT8, OutputPrecision.UINT8):
             ranges = _calibration_ranges(job, runner)
@@ -212,7 +213,7 @@ class _Chunk:
         return [r.value for r in self.records if r.value is not None]
 
 
-def _chunks(job: Job, start: int) -> Iterator[_Chunk]:
+def _chunks(job: Job, start: int, on_error: OnError) -> Iterator[_Chunk]:
     """The chunks of the input from chunk ``start`` on; a bad record raises or is set aside (``on_error``)."""
     records = read_records(job.input, job.columns)
     for index in itertools.count():
@@ -222,7 +223,7 @@ def _chunks(job: Job, start: int) -> Iterator[_Chunk]:
         if index < start:
             continue
         bad = [r for r in batch if r.problem is not None]
-        if bad and job.on_error is OnError.FAIL:
+        if bad and on_error is OnError.FAIL:
             raise ValueError(
                 f"{bad[0].problem}; fix it, or pass --on-error skip (on_error='skip') to leave such rows out"
             )
@@ -230,18 +231,30 @@ def _chunks(job: Job, start: int) -> Iterator[_Chunk]:
         yield _Chunk(index, [r for r in batch if r.problem is None], skipped)
 
 
+@dataclass(frozen=True)
+class ChunkValues:
+    """The valid texts (or pairs) of each chunk from chunk ``start`` on: what the runners map.
+
+    A re-readable, picklable iterable, so that a Ray task can read the input where it runs; this process
+    reads the same chunks alongside for their ids and skipped rows. It never raises for a bad record (the
+    job's own reading does, under ``on_error="fail"``).
+    """
+
+    job: Job
+    start: int
+
+    def __iter__(self) -> Iterator[list[Text]]:
+        return (chunk.values for chunk in _chunks(self.job, self.start, OnError.SKIP))
+
+
 def _write_shards(job: Job, work: WorkFolder, runner: Runner, ranges: np.ndarray | None) -> None:
-    pending: deque[_Chunk] = deque()
-
-    def values() -> Iterator[list[Text]]:
-        for chunk in _chunks(job, work.done):
-            pending.append(chunk)
-            yield chunk.values
-
+    chunks = _chunks(job, work.done, job.on_error)
+    results = runner.map(ChunkValues(job, work.done))
     ids = id_type(job.input, job.columns)
     with _progress_bar(job, work.rows_done) as bar:
-        for result in runner.map(values()):
-            chunk = pending.popleft()
+        for chunk, result in zip(chunks, results, strict=True):
+            if len(result) != len(chunk.values):
+                raise RuntimeError(f"chunk {chunk.index}: {len(result)} results for {len(chunk.values)} rows")
             if job.kind is ModelKind.BI_ENCODER:
                 result = quantize_embeddings(result, job.precision, ranges)
             table = _table([r.id for r in chunk.records], result, job, ids)

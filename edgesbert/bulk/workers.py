@@ -3,7 +3,7 @@
 ``RowModel`` follows Ray Data's callable-class pattern: the model loads once in ``__init__`` and
 ``__call__`` maps one chunk of texts (or pairs) to one float32 array. The runners here call it in this
 process or in N spawned processes; a Ray runner is one more class with the same ``map``/``close``, built on
-the same ``RowModel``, so its results cannot differ from these.
+the same ``RowModel`` (``edgesbert.bulk.ray_runner``), so its results cannot differ from these.
 """
 
 from __future__ import annotations
@@ -167,8 +167,17 @@ class ProcessRunner:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def open_runner(spec: ModelSpec, processes: int) -> Runner:
-    """A LocalRunner for one process (with ``spec.threads``), else a ProcessRunner with one thread each."""
-    if processes == 1:
+def open_runner(spec: ModelSpec, processes: int | None, ray: bool | str = False) -> Runner:
+    """The runner for a job's layout.
+
+    With ``ray`` (True: Ray's own choice of instance; a string: the address), a RayRunner with
+    ``processes`` actors (default: one per CPU of the cluster); else a LocalRunner for one process (with
+    ``spec.threads``) or a ProcessRunner with one thread each.
+    """
+    if ray is not False:
+        from edgesbert.bulk.ray_runner import RayRunner
+
+        return RayRunner(spec, None if ray is True else ray, processes)
+    if processes is None or processes == 1:
         return LocalRunner(spec)
     return ProcessRunner(replace(spec, threads=1), processes)
