@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -99,11 +100,9 @@ class RayRunner:
             for batch in dataset.iter_batches(batch_size=1, prefetch_batches=self.actors):
                 yield pickle.loads(batch["result"][0])
         except ray.exceptions.RayError as e:
-            cause = e.cause if isinstance(e, ray.exceptions.RayTaskError) else e
             raise EdgesbertError(
-                f"a Ray worker failed: {type(cause).__name__}: {_last_line(cause)}; run without --ray "
-                "to see why, and check that every node has edgesbert and the model folder at "
-                f"{self.spec.folder}"
+                f"a Ray worker failed: {_reason(e)}; check that every node has edgesbert, its backend and "
+                f"the model folder at {self.spec.folder}, or run without --ray to compare"
             ) from None
 
     def close(self) -> None:
@@ -112,10 +111,12 @@ class RayRunner:
             ray.shutdown()
 
 
-def _last_line(error: BaseException) -> str:
-    """The message of an error Ray passed on (the last line: Ray puts the remote traceback before it)."""
-    text = str(error).strip()
-    return text.splitlines()[-1] if text else "no message"
+def _reason(error: Exception) -> str:
+    """What failed on the worker: the remote error's type and message, without Ray's traceback."""
+    if isinstance(error, ray.exceptions.RayTaskError) and error.cause is not None:
+        return f"{type(error.cause).__name__}: {error.cause}"
+    last = (str(error).strip().splitlines() or ["no message"])[-1]  # an actor's error ends Ray's text
+    return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", last)  # edgesbert.errors.ModelLoadError -> ModelLoadError
 
 
 class _Chunks(Datasource):
