@@ -71,15 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(sys.argv[:1])
     app.setOrganizationName("edgesbert")
     app.setApplicationName("edgesbert-desktop")
+    data = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+    index_root = args.index_dir or data / "index"
     try:
-        engine = Engine(args.model, args.reranker)
+        engine = Engine(args.model, args.reranker, cache_dir=index_root / "model-cache")
     except ModelError as e:
         print(f"error: {e}", file=sys.stderr)
         if args.self_test is None:
             QMessageBox.critical(None, "edgesbert desktop search", str(e))
         return 2
-    data = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
-    index_root = args.index_dir or data / "index"
     window = MainWindow(engine, index_root, args.folder)
     if args.self_test is not None:
         return self_test(app, window, args.self_test, args.rerank, args.top_k, started)

@@ -32,7 +32,7 @@ def search(
     if not query or not len(table.chunks):
         return []
     scores = table.embeddings @ engine.embed_query(query)
-    depth = max(top_k, RERANK_DEPTH) if rerank and engine.reranker is not None else top_k
+    depth = max(top_k, RERANK_DEPTH) if rerank and engine.can_rerank else top_k
     best = np.argsort(-scores, kind="stable")[:depth]
     if depth > top_k:
         rescored = engine.rerank(query, [table.chunks[i] for i in best])

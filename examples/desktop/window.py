@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_indexing)
         self.query_edit = QLineEdit(placeholderText="Type to search your files…", clearButtonEnabled=True)
         self.rerank_box = QCheckBox("Rerank top 50 (cross-encoder)")
-        self.rerank_box.setEnabled(self.engine.reranker is not None)
+        self.rerank_box.setEnabled(self.engine.can_rerank)
         self.results = QTreeWidget()
         self.results.setRootIsDecorated(False)
         self.results.setAlternatingRowColors(True)

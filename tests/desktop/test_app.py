@@ -48,6 +48,8 @@ def test_a_bad_model_folder_or_folder_is_one_line_not_a_traceback(exported, tmp_
     cross = run_app(
         "--self-test", "x", "--folder", tmp_path, "--model", exported("bert-1", kind="cross-encoder")
     )
-    assert cross.returncode == 2 and "holds a cross-encoder, not a BiEncoder" in cross.stderr
+    assert cross.returncode == 2 and "holds a cross-encoder, not a bi-encoder" in cross.stderr
+    swapped = run_app("--self-test", "x", "--folder", tmp_path, "--reranker", exported("bert-mean"))
+    assert swapped.returncode == 2 and "holds a bi-encoder, not a cross-encoder" in swapped.stderr
     nowhere = run_app("--self-test", "x", "--folder", tmp_path / "nowhere")
     assert nowhere.returncode == 2 and "not a folder" in nowhere.stderr and "Traceback" not in nowhere.stderr
