@@ -93,7 +93,8 @@ class RayRunner:
             _ChunkActor,
             fn_constructor_args=(self.spec,),
             batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=self.actors),
+            # all actors from the start; min_size 1: no warning when the input has fewer chunks than actors
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.actors, initial_size=self.actors),
             num_cpus=1,
         )
         try:
