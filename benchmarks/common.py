@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesbert.evaluation import spearman
+from edgesbert.runtime.cpu import this_cpu
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "stsb-en-test.csv"
 
@@ -39,23 +40,12 @@ def sts_spearman(
 
 def machine() -> str:
     """One line describing this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return f"{this_cpu().name}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def cpu_flags() -> str:
     """Which of the SIMD extensions that decide int8 and fp16 speed this CPU has."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
+    flags = this_cpu().flags
     wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8"]
     return ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
 

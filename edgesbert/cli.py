@@ -94,6 +94,8 @@ def _export(args: argparse.Namespace) -> None:
                 else ""
             )
             print(f"{variant.name}: {made}{detected}")
+    if args.tune:
+        _tune(argparse.Namespace(folder=Path(output), seconds=args.tune_seconds, threads=None))
 
 
 def _shapes(text: str) -> list[tuple[int, int]]:
@@ -174,6 +176,18 @@ def _info(args: argparse.Namespace) -> None:
     print()
     print(validation_table(manifest, args.folder))
     _report_checks(args.folder, manifest, check_files(args.folder, manifest))
+
+
+def _tune(args: argparse.Namespace) -> None:
+    from edgesbert.cli_text import tuning_table
+    from edgesbert.tune import tune
+
+    result = tune(args.folder, seconds=args.seconds, threads=args.threads, say=_say)
+    print(tuning_table(result))
+
+
+def _say(message: str) -> None:
+    print(f"edgesbert: {message}", file=sys.stderr, flush=True)
 
 
 def _verify(args: argparse.Namespace) -> None:
@@ -271,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write each variant with its tokenizer inside: strings in, embeddings or scores out "
         "(ONNX: onnxruntime-extensions ops; OpenVINO: openvino-tokenizers), for apps without a tokenizer",
     )
+    export.add_argument(
+        "--tune", action="store_true", help="then time the variants here and record the fastest (see tune)"
+    )
+    export.add_argument("--tune-seconds", type=float, default=2.0, help=argparse.SUPPRESS)
     export.set_defaults(run=_export)
 
     def runtime_options(command: argparse.ArgumentParser) -> None:
@@ -329,6 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("folder", type=Path)
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     info.set_defaults(run=_info)
+
+    tune = commands.add_parser(
+        "tune",
+        help="time every variant on this CPU and make the fastest the default here and on CPUs with the "
+        "same flags (written to edgesbert.tuned.json; the graphs and manifest stay as they are)",
+    )
+    tune.add_argument("folder", type=Path, help="an exported model folder")
+    tune.add_argument(
+        "--seconds", type=float, default=2.0, help="timing per variant, hint and text length (2)"
+    )
+    tune.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    tune.set_defaults(run=_tune)
 
     verify = commands.add_parser("verify", help="check every file of a model folder against its manifest")
     verify.add_argument("folder", type=Path)

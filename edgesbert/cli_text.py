@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from edgesbert.runtime.manifest import Manifest
+from edgesbert.runtime.tuning import TUNED_FILE, tuned_choice
 from edgesbert.runtime.verify import FileCheck, files_of
+
+if TYPE_CHECKING:
+    from edgesbert.tune import TuneResult
 
 #: validation figures in the order the table shows them, with their format
 FIGURES = {
@@ -82,6 +86,12 @@ def print_description(manifest: Manifest, folder: Path) -> None:
     versions = ", ".join(f"{k} {v}" for k, v in manifest.provenance.versions.items())
     print(f"  versions      {versions}")
     print(f"  default       {manifest.default_variant}")
+    tuned = tuned_choice(folder, manifest)
+    if tuned is not None:
+        hint = f", {tuned.performance_hint} hint" if tuned.performance_hint else ""
+        print(f"  on this CPU   {tuned.variant}{hint} (edgesbert tune, {tuned.measured_at}, {tuned.cpu})")
+    else:
+        print("  on this CPU   not tuned: the default above (edgesbert tune times the variants)")
     dependent = [v.name for v in manifest.variants if v.batch_dependent]
     if dependent:
         print(
@@ -109,3 +119,22 @@ def write_embeddings_json(texts: Sequence[str], embeddings: np.ndarray, out: Tex
     for i, row in enumerate(embeddings):
         out.write((", " if i else "") + json.dumps(row.tolist()))
     out.write("]}\n")
+
+
+def tuning_table(result: TuneResult) -> str:
+    """What ``edgesbert tune`` measured, a row per variant and hint, and what it chose."""
+    rows = [["variant", "hint", "sentences/s", "short/s", "long/s", "one text p50 ms", ""]]
+    for f in result.figures:
+        mark = "chosen" if f == result.choice else ("default" if f.variant == result.default_variant else "")
+        hint = f.performance_hint or "default"
+        if f.error is not None:
+            rows.append([f.variant, hint, "-", "-", "-", "-", f"not run: {f.error}"])
+            continue
+        figures = [f"{f.sentences_per_s:.0f}", f"{f.short_per_s:.0f}", f"{f.long_per_s:.0f}"]
+        rows.append([f.variant, hint, *figures, f"{f.one_p50_ms:.2f}", mark])
+    chosen_hint = result.choice.performance_hint
+    chosen = result.choice.variant + (f" ({chosen_hint} hint)" if chosen_hint else "")
+    return (
+        f"{result.folder} on {result.cpu.describe()}\n\n{table(rows)}\n\n"
+        f"chosen: {chosen}; load() takes it on CPUs with these flags (written to {TUNED_FILE})"
+    )

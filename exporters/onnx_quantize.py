@@ -9,7 +9,6 @@ follow onnxruntime's guidance for their instruction sets.
 from __future__ import annotations
 
 import logging
-import platform
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from edgesbert.errors import ExportError
 from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.exporters.layout import onnx_file
+from edgesbert.runtime.cpu import this_cpu
 from edgesbert.runtime.manifest import GraphVariant, Precision
 from edgesbert.runtime.tokenizer import TextTokenizer
 
@@ -53,16 +53,13 @@ INT8_PRESETS = {
 
 
 def detect_int8_preset() -> Int8Preset:
-    """The preset for the CPU this runs on (read from /proc/cpuinfo on Linux; avx2 when unknown)."""
-    if platform.machine().lower() in ("arm64", "aarch64"):
+    """The preset for the CPU this runs on (its /proc/cpuinfo flags on Linux; avx2 when unknown)."""
+    cpu = this_cpu()
+    if cpu.architecture in ("arm64", "aarch64"):
         return INT8_PRESETS["arm64"]
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        flags = set()
-    if "avx512_vnni" in flags or "avx512vnni" in flags:
+    if "avx512_vnni" in cpu.flags:
         return INT8_PRESETS["avx512_vnni"]
-    if "avx512f" in flags and "avx512bw" in flags:
+    if "avx512f" in cpu.flags and "avx512bw" in cpu.flags:
         return INT8_PRESETS["avx512"]
     return INT8_PRESETS["avx2"]
 

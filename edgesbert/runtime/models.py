@@ -29,6 +29,7 @@ from edgesbert.runtime.pooling import pool
 from edgesbert.runtime.ranking import PairScorer
 from edgesbert.runtime.similarity import normalize
 from edgesbert.runtime.static_shapes import run_static
+from edgesbert.runtime.tuning import TunedChoice, tuned_choice
 from edgesbert.runtime.verify import check_files, problems_message
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ class ExportedModel:
 
         Args:
             folder: the exported model folder.
-            variant: which graph variant to run; None picks the manifest's default.
+            variant: which graph variant to run; None picks the one ``edgesbert tune`` found fastest on
+                this CPU's kind (see ``edgesbert.runtime.tuning``), else the manifest's default.
             device: "cpu", "gpu", "npu" or "auto".
             threads: inference threads; None lets the backend choose.
             performance_hint: "latency" or "throughput" (OpenVINO).
@@ -80,6 +82,14 @@ class ExportedModel:
                 f"{self.folder} holds a {self.manifest.kind.value}, not a {self.kind.value}; "
                 "use edgesbert.runtime.load() to open either kind"
             )
+        #: what `edgesbert tune` chose for this CPU's kind, when it chose the variant loaded
+        self.tuned: TunedChoice | None = None
+        if variant is None and options.device is Device.CPU:
+            self.tuned = tuned_choice(self.folder, self.manifest)
+        if self.tuned is not None:
+            variant = self.tuned.variant
+            if options.performance_hint is None and self.tuned.performance_hint is not None:
+                options = replace(options, performance_hint=PerformanceHint(self.tuned.performance_hint))
         self.variant: GraphVariant = self.manifest.variant(variant)
         if verify:
             self._verify()

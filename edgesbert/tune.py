@@ -1,0 +1,169 @@
+"""``edgesbert tune``: time every candidate variant of a folder on this CPU and record the fastest.
+
+Each variant that may be a default (``runtime.tuning.tunable``) runs under the backend's default hint and
+under the throughput hint, on short texts (the packaged English sentences, batches of 32) and long ones
+(eight sentences joined, about 150 tokens), for ``seconds`` each, after a warm-up; then 30 one-text calls
+give the latency. The figure that decides is sentences per second over both sets (their total count over
+their total time). The manifest's default keeps its place unless another candidate beats it by
+``MARGIN``: a noisy machine must not flip the default between runs. The result goes to
+``edgesbert.tuned.json`` (see ``runtime.tuning``), beside the figures of other CPU kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from edgesbert.data import english_sentences
+from edgesbert.errors import EdgesbertError
+from edgesbert.runtime import BiEncoder, load
+from edgesbert.runtime.cpu import Cpu, this_cpu
+from edgesbert.runtime.manifest import Manifest
+from edgesbert.runtime.tuning import TUNED_FILE, TUNED_FORMAT, manifest_sha256, read_tuned, tunable
+
+HINTS: tuple[str | None, ...] = (None, "throughput")
+#: how much faster than the manifest's default another candidate must be to replace it
+MARGIN = 0.05
+BATCH_SIZE = 32
+ONE_TEXT_CALLS = 30
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One candidate's measurements; ``error`` says why it could not run here (its figures are then 0)."""
+
+    variant: str
+    performance_hint: str | None
+    sentences_per_s: float = 0.0
+    short_per_s: float = 0.0
+    long_per_s: float = 0.0
+    one_p50_ms: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Every candidate's figures, the choice, the manifest's default and the CPU they were measured on."""
+
+    folder: Path
+    cpu: Cpu
+    figures: tuple[Figures, ...]
+    choice: Figures
+    default_variant: str
+
+
+def tune(
+    folder: str | Path,
+    *,
+    seconds: float = 2.0,
+    threads: int | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> TuneResult:
+    """Measure the candidates of ``folder`` on this CPU, record them and the choice, and return them.
+
+    Raises:
+        EdgesbertError: no candidate could run here.
+    """
+    folder = Path(folder)
+    manifest = Manifest.load(folder)
+    short = list(english_sentences()[:256])
+    long = [" ".join(short[i : i + 8]) for i in range(0, len(short), 8)]
+    measured = []
+    for variant in (v for v in manifest.variants if tunable(v)):
+        for hint in HINTS:
+            say(f"timing {variant.name} ({hint or 'default'} hint)")
+            measured.append(_measure(folder, variant.name, hint, threads, seconds, short, long))
+    ran = [f for f in measured if f.error is None]
+    if not ran:
+        reasons = "; ".join(f"{f.variant}: {f.error}" for f in measured) or "it has no candidate variant"
+        raise EdgesbertError(f"no variant of {folder} could be timed here: {reasons}")
+    best = max(ran, key=lambda f: f.sentences_per_s)
+    defaults = [f for f in ran if f.variant == manifest.default_variant]
+    default = max(defaults, key=lambda f: f.sentences_per_s, default=None)
+    choice = default if default and best.sentences_per_s < default.sentences_per_s * (1 + MARGIN) else best
+    result = TuneResult(folder, this_cpu(), tuple(measured), choice, manifest.default_variant)
+    _record(result)
+    return result
+
+
+def _measure(
+    folder: Path,
+    variant: str,
+    hint: str | None,
+    threads: int | None,
+    seconds: float,
+    short: list[str],
+    long: list[str],
+) -> Figures:
+    try:
+        model = load(folder, variant=variant, performance_hint=hint, threads=threads)
+    except EdgesbertError as e:  # a backend that is not installed, a device it cannot use
+        return Figures(variant, hint, error=str(e).splitlines()[0])
+    try:
+        if isinstance(model, BiEncoder):
+
+            def run(texts: Sequence[str]) -> object:
+                return model.encode(list(texts), batch_size=BATCH_SIZE)
+        else:
+
+            def run(texts: Sequence[str]) -> object:
+                pairs = [(short[i % len(short)], text) for i, text in enumerate(texts)]
+                return model.predict(pairs, batch_size=BATCH_SIZE)
+
+        run(short[:BATCH_SIZE] + long[:BATCH_SIZE])  # warm-up: first runs compile and allocate
+        short_s = _seconds_per_text(run, short, seconds / 2)
+        long_s = _seconds_per_text(run, long, seconds / 2)
+        one = []
+        for text in short[:ONE_TEXT_CALLS]:
+            start = time.perf_counter()
+            run([text])
+            one.append(time.perf_counter() - start)
+    finally:
+        model.close()
+    mixed = (len(short) + len(long)) / (short_s * len(short) + long_s * len(long))
+    return Figures(variant, hint, mixed, 1 / short_s, 1 / long_s, statistics.median(one) * 1000)
+
+
+def _seconds_per_text(run: Callable[[Sequence[str]], object], texts: list[str], budget: float) -> float:
+    """Seconds per text: whole passes over ``texts`` until ``budget`` seconds have gone (at least one)."""
+    passes, start = 0, time.perf_counter()
+    while True:
+        run(texts)
+        passes += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget:
+            return elapsed / (passes * len(texts))
+
+
+def _record(result: TuneResult) -> None:
+    """Write this CPU's entry into the folder's tuned file (other CPU kinds' entries kept), atomically."""
+    sha = manifest_sha256(result.folder)
+    data = read_tuned(result.folder)
+    machines = data["machines"] if data and data.get("manifest_sha256") == sha else {}
+    machines[result.cpu.key] = {
+        "cpu": result.cpu.name,
+        "cores": result.cpu.cores,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "choice": {"variant": result.choice.variant, "performance_hint": result.choice.performance_hint},
+        "figures": [_rounded(asdict(f)) for f in result.figures],
+    }
+    record: dict[str, Any] = {"format": TUNED_FORMAT, "manifest_sha256": sha, "machines": machines}
+    path = result.folder / TUNED_FILE
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _rounded(figures: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
