@@ -2,7 +2,7 @@
 
 Standard library and numpy at import time, each tool imported by the system that uses it, so that it runs
 in ``.venv-peers`` (``make peers-venv``) as well as in the project's environment (benchmarks/suite_worker.py
-loads the peers through it; benchmarks/peer_runs.py reads ``SYSTEMS``). Exported peer models are cached
+loads the peers through it). Exported peer models are cached
 under build/peers, one folder per model keyed by its weights and the tools' versions; an export is built
 in a temp folder beside its target and moved into place.
 """
