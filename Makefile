@@ -104,3 +104,20 @@ exported/all-MiniLM-L6-v2/edgesbert.json: | $(BIN)/edgesbert
 
 exported/trecqa-reranker-minilm/edgesbert.json: | $(BIN)/edgesbert
 	$(BIN)/edgesbert export $(RERANKER) --backend openvino --quantize int8
+
+# The same, beside the same app built on sentence-transformers + torch (issue 19's comparison; slower).
+DESKTOP_TORCH_VENV := .venv-desktop-torch
+
+.PHONY: desktop-torch
+desktop-torch: $(BIN)/edgesbert $(DESKTOP_VENV)/.installed $(DESKTOP_TORCH_VENV)/.installed \
+		exported/all-MiniLM-L6-v2/edgesbert.json exported/trecqa-reranker-minilm/edgesbert.json
+	$(BIN)/python -m benchmarks.desktop --pyinstaller $(DESKTOP_VENV)/bin/pyinstaller \
+		--torch-pyinstaller $(DESKTOP_TORCH_VENV)/bin/pyinstaller
+
+$(DESKTOP_TORCH_VENV)/.installed: constraints.txt
+	rm -rf $(DESKTOP_TORCH_VENV)
+	$(PYTHON) -m venv $(DESKTOP_TORCH_VENV)
+	$(DESKTOP_TORCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DESKTOP_TORCH_VENV)/bin/python -m pip install -q -c constraints.txt pyinstaller "PySide6-Essentials>=6.6" \
+		sentence-transformers torch
+	touch $@

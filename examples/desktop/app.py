@@ -99,7 +99,7 @@ def self_test(
     from examples.desktop.search import Hit
 
     def indexed(report: IndexReport | None) -> None:
-        print(window.statusBar().currentMessage(), flush=True)
+        print(window.status.text(), flush=True)
         if report is None or report.empty:
             app.exit(1)
             return

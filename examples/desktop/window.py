@@ -58,7 +58,7 @@ class MainWindow(QMainWindow):
         self._search_worker.moveToThread(self._search_thread)
         self.search_requested.connect(self._search_worker.search)
         self._search_worker.answered.connect(self._show_hits)
-        self._search_worker.failed.connect(lambda _, message: self.statusBar().showMessage(message))
+        self._search_worker.failed.connect(lambda _, message: self.show_status(message))
         self._search_thread.start()
         if folder is not None:
             self.index_folder(folder)
@@ -104,9 +104,15 @@ class MainWindow(QMainWindow):
         for widget in (self.results, self.skipped_label, self.skipped_list):
             layout.addWidget(widget)
         self._show_skipped({})
+        self.status = QLabel()  # a permanent label: Qt clears temporary status messages on hover
+        self.statusBar().addWidget(self.status, 1)
         central = QWidget()
         central.setLayout(layout)
         self.setCentralWidget(central)
+
+    def show_status(self, text: str) -> None:
+        """Show ``text`` in the status bar until the next status."""
+        self.status.setText(text)
 
     def index_dir(self, folder: Path) -> Path:
         """Where the index of ``folder`` lives: one directory per folder under the app's data."""
@@ -125,10 +131,10 @@ class MainWindow(QMainWindow):
         """Start indexing ``folder`` in a worker thread (the saved index is searchable meanwhile)."""
         folder = folder.resolve()
         if self._index_thread is not None:
-            self.statusBar().showMessage("Indexing is already running; cancel it first")
+            self.show_status("Indexing is already running; cancel it first")
             return
         if not folder.is_dir():
-            self.statusBar().showMessage(f"Not a folder: {folder}")
+            self.show_status(f"Not a folder: {folder}")
             return
         self.folder = folder
         self.folder_edit.setText(str(folder))
@@ -136,7 +142,7 @@ class MainWindow(QMainWindow):
         self.progress.setValue(0)
         self.cancel_button.setEnabled(True)
         self.update_button.setEnabled(False)
-        self.statusBar().showMessage(f"Indexing {folder}…")
+        self.show_status(f"Indexing {folder}…")
         thread, worker = QThread(self), IndexWorker(self.engine, folder, self.index_dir(folder))
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
@@ -152,7 +158,7 @@ class MainWindow(QMainWindow):
         if self._index_worker is not None:
             self._index_worker.cancel()
             self.cancel_button.setEnabled(False)
-            self.statusBar().showMessage("Cancelling…")
+            self.show_status("Cancelling…")
 
     def _show_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))
@@ -168,12 +174,12 @@ class MainWindow(QMainWindow):
         self.last_report = report
         self._set_table(table)
         self._show_skipped(report.skipped)
-        self.statusBar().showMessage(describe(report, self.folder))
+        self.show_status(describe(report, self.folder))
         self.indexed.emit(report)
 
     def _indexing_failed(self, message: str) -> None:
         self._stop_index_thread()
-        self.statusBar().showMessage(message)
+        self.show_status(message)
         self.indexed.emit(None)
 
     def _stop_index_thread(self) -> None:

@@ -115,7 +115,7 @@ def test_cancel_button_mid_index_leaves_a_searchable_index_and_the_window_respon
         gate.set()
     report = blocker.args[0]
     assert report.cancelled and 0 < len(report.embedded) < 400
-    assert window.statusBar().currentMessage().startswith("Cancelled; index kept with 64 paragraphs")
+    assert window.status.text().startswith("Cancelled; index kept with 64 paragraphs")
     saved = Index.load(window.index_dir(folder.resolve()), folder.resolve(), tiny_engine.model_id, 32)
     assert sorted(saved.files) == sorted(report.embedded)
     window.query_edit.clear()
@@ -142,7 +142,7 @@ def test_an_empty_folder_says_so_and_searching_it_shows_nothing(qtbot, make_wind
     window = make_window()
     report = index(qtbot, window, tmp_path / "empty")
     assert report.empty
-    assert window.statusBar().currentMessage().startswith("No text to search in")
+    assert window.status.text().startswith("No text to search in")
     assert not window.skipped_list.isVisibleTo(window)
     qtbot.keyClicks(window.query_edit, "anything")
     qtbot.wait(400)
