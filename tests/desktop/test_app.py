@@ -53,3 +53,17 @@ def test_a_bad_model_folder_or_folder_is_one_line_not_a_traceback(exported, tmp_
     assert swapped.returncode == 2 and "holds a bi-encoder, not a cross-encoder" in swapped.stderr
     nowhere = run_app("--self-test", "x", "--folder", tmp_path / "nowhere")
     assert nowhere.returncode == 2 and "not a folder" in nowhere.stderr and "Traceback" not in nowhere.stderr
+
+
+def test_the_app_never_imports_torch_or_transformers(exported, tmp_path):
+    folder = write_files(tmp_path / "docs", {"a.txt": "Alpha.", "b.txt": "Beta."})
+    code = (
+        "import sys; from pathlib import Path; from examples.desktop import app\n"
+        f"status = app.main(['--self-test', 'Alpha', '--folder', {str(folder)!r}, '--model', "
+        f"{str(exported('bert-mean'))!r}, '--index-dir', {str(tmp_path / 'ix')!r}])\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'onnx', 'optimum') if m in sys.modules)\n"
+        "print('heavy:', heavy); sys.exit(status)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "heavy: []"
