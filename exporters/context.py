@@ -40,9 +40,16 @@ class ExportContext:
 
     def text_tokenizer(self) -> TextTokenizer:
         """The runtime's tokenizer over the staged ``tokenizer.json``, to feed graphs real inputs."""
+        return TextTokenizer(self.folder, self._written_tokenizer(), self.reference.max_seq_length)
+
+    def tokenizer_path(self) -> Path:
+        """The staged ``tokenizer.json``."""
+        return self.folder / self._written_tokenizer().file
+
+    def _written_tokenizer(self) -> TokenizerSpec:
         if self.tokenizer is None:
             raise ExportError("the tokenizer must be written before this step")
-        return TextTokenizer(self.folder, self.tokenizer, self.reference.max_seq_length)
+        return self.tokenizer
 
     def path(self, file: str) -> Path:
         """Where ``file`` (a path relative to the folder, from ``layout``) goes; its folder is made."""

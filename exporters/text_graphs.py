@@ -72,7 +72,7 @@ def _onnx_twin(ctx: ExportContext, source: GraphVariant, file: str, output: str,
     if output not in source.outputs:
         raise ExportError("--with-tokenizer needs pooling inside the graph; drop --no-pooling-in-graph")
     model = onnx.load(str(ctx.folder / source.file))
-    tokenizer = tokenizer_graph(ctx.folder / _tokenizer_file(ctx), ctx.reference.max_seq_length, pairs)
+    tokenizer = tokenizer_graph(ctx.tokenizer_path(), ctx.reference.max_seq_length, pairs)
     # the merge wants one opset per domain and one IR version: the model's
     default = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     for opset in tokenizer.opset_import:
@@ -165,9 +165,3 @@ def _pooling_graph(core: Any, ctx: ExportContext, network: EmbeddingNetwork) -> 
         return core.read_model(str(path))
     finally:
         path.unlink(missing_ok=True)
-
-
-def _tokenizer_file(ctx: ExportContext) -> str:
-    if ctx.tokenizer is None:
-        raise ExportError("the tokenizer must be written before this step")
-    return ctx.tokenizer.file
