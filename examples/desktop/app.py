@@ -56,6 +56,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def last_folder(index_root: Path) -> Path | None:
+    """The folder searched last time (the app's settings), if it still exists."""
+    from examples.desktop.window import settings
+
+    value = settings(index_root).value("folder")
+    return Path(value) if isinstance(value, str) and Path(value).is_dir() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app (or its self-test); returns the exit status."""
     started = time.perf_counter()
@@ -80,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.self_test is None:
             QMessageBox.critical(None, "edgesbert desktop search", str(e))
         return 2
-    window = MainWindow(engine, index_root, args.folder)
+    window = MainWindow(engine, index_root, args.folder or last_folder(index_root))
     if args.self_test is not None:
         return self_test(app, window, args.self_test, args.rerank, args.top_k, started)
     window.show()

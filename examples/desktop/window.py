@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
     def __init__(self, engine: Engine, index_root: Path, folder: Path | None = None) -> None:
         super().__init__()
         self.engine, self.index_root = engine, index_root
+        self.settings = settings(index_root)
         self.folder: Path | None = None
         self.table: SearchTable | None = None
         self.last_report: IndexReport | None = None
@@ -138,7 +139,7 @@ class MainWindow(QMainWindow):
             return
         self.folder = folder
         self.folder_edit.setText(str(folder))
-        QSettings().setValue("folder", str(folder))
+        self.settings.setValue("folder", str(folder))
         self.progress.setValue(0)
         self.cancel_button.setEnabled(True)
         self.update_button.setEnabled(False)
@@ -237,6 +238,11 @@ class MainWindow(QMainWindow):
         self._search_thread.quit()
         self._search_thread.wait()
         super().closeEvent(event)
+
+
+def settings(index_root: Path) -> QSettings:
+    """The app's settings (the last folder), kept beside the indexes."""
+    return QSettings(str(index_root / "settings.ini"), QSettings.Format.IniFormat)
 
 
 def describe(report: IndexReport, folder: Path | None) -> str:

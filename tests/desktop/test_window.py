@@ -147,3 +147,12 @@ def test_an_empty_folder_says_so_and_searching_it_shows_nothing(qtbot, make_wind
     qtbot.keyClicks(window.query_edit, "anything")
     qtbot.wait(400)
     assert window.results.topLevelItemCount() == 0
+
+
+def test_the_last_folder_is_remembered_beside_the_indexes(qtbot, make_window, tmp_path):
+    from examples.desktop.app import last_folder
+
+    folder = write_files(tmp_path / "docs", {"a.txt": "Alpha."})
+    assert last_folder(tmp_path / "indexes") is None
+    index(qtbot, make_window(), folder)
+    assert last_folder(tmp_path / "indexes") == folder.resolve()
