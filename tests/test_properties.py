@@ -169,8 +169,10 @@ def test_a_non_string_item_is_a_type_error_naming_its_index(bi, texts, bad, wher
     given_items = object_array(items) if container == "object array" else CONTAINERS[container](items)
     with pytest.raises(TypeError) as info:
         bi.encode(given_items)
-    shown = "list" if container == "object array" and isinstance(bad, tuple) else type(bad).__name__
-    assert str(info.value) == f"sentences[{index}] is {shown}, not a string; pass only strings"
+    # numpy keeps a tuple stored in an object array as a tuple, or (some versions) makes it a list
+    tuple_in_array = container == "object array" and isinstance(bad, tuple)
+    shown = {"list", "tuple"} if tuple_in_array else {type(bad).__name__}
+    assert str(info.value) in {f"sentences[{index}] is {k}, not a string; pass only strings" for k in shown}
 
 
 @pytest.mark.parametrize("bad", [None, 7, 2.5, b"bytes", {"a", "b"}, {"a": "b"}, object()], ids=repr)

@@ -49,9 +49,10 @@ def test_a_bad_model_folder_or_folder_is_one_line_not_a_traceback(exported, tmp_
         "--self-test", "x", "--folder", tmp_path, "--model", exported("bert-1", kind="cross-encoder")
     )
     assert cross.returncode == 2 and "holds a cross-encoder, not a bi-encoder" in cross.stderr
-    swapped = run_app("--self-test", "x", "--folder", tmp_path, "--reranker", exported("bert-mean"))
+    bi = exported("bert-mean")  # the default model folder is absent in a fresh clone: name one
+    swapped = run_app("--self-test", "x", "--folder", tmp_path, "--model", bi, "--reranker", bi)
     assert swapped.returncode == 2 and "holds a bi-encoder, not a cross-encoder" in swapped.stderr
-    nowhere = run_app("--self-test", "x", "--folder", tmp_path / "nowhere")
+    nowhere = run_app("--self-test", "x", "--folder", tmp_path / "nowhere", "--model", bi)
     assert nowhere.returncode == 2 and "not a folder" in nowhere.stderr and "Traceback" not in nowhere.stderr
 
 
