@@ -13,6 +13,7 @@ dies, however it dies; so a folder whose lock can be taken is debris, whatever i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -241,3 +242,18 @@ def staged_folder(target: str | Path) -> Iterator[Path]:
     target = Path(target).resolve()
     with swapped_in(new_staging_folder(target), target) as staging:
         yield staging
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object], scratch: Path | None = None) -> None:
+    """Call ``write`` on a temporary path, then rename it to ``path``: never a partial file at ``path``.
+
+    The temporary file is made in ``scratch`` (on the same file system), else beside ``path``.
+    """
+    temporary = (scratch or path.parent) / f".{path.name}.{os.getpid()}.part"
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise

@@ -12,7 +12,6 @@ their total time). The manifest's default keeps its place unless another candida
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 
 from edgesbert.data import english_sentences
 from edgesbert.errors import EdgesbertError
+from edgesbert.folders import replace_atomically
 from edgesbert.runtime import BiEncoder, load
 from edgesbert.runtime.cpu import Cpu, this_cpu
 from edgesbert.runtime.manifest import Manifest
@@ -155,14 +155,8 @@ def _record(result: TuneResult) -> None:
         "figures": [_rounded(asdict(f)) for f in result.figures],
     }
     record: dict[str, Any] = {"format": TUNED_FORMAT, "manifest_sha256": sha, "machines": machines}
-    path = result.folder / TUNED_FILE
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    text = json.dumps(record, indent=2) + "\n"
+    replace_atomically(result.folder / TUNED_FILE, lambda path: path.write_text(text, encoding="utf-8"))
 
 
 def _rounded(figures: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ differs (other options, a changed input) means starting over.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -18,6 +17,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from edgesbert.folders import replace_atomically
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,21 +37,6 @@ def work_folder_of(output: Path) -> Path:
 def skipped_file_of(output: Path) -> Path:
     """The sidecar listing the rows left out of ``output`` (one JSON object per row)."""
     return output.with_name(f"{output.name}.skipped.jsonl")
-
-
-def replace_atomically(path: Path, write: Callable[[Path], object], scratch: Path | None = None) -> None:
-    """Call ``write`` on a temporary path, then rename it to ``path``: never a partial file at ``path``.
-
-    The temporary file is made in ``scratch`` (on the same file system), else beside ``path``.
-    """
-    temporary = (scratch or path.parent) / f".{path.name}.{os.getpid()}.part"
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
 
 
 class WorkFolder:
