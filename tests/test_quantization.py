@@ -62,6 +62,38 @@ def test_every_variant_is_described_with_its_recipe_and_checksum(all_variants):
     # int8 weights are about a quarter of fp32 ones, fp16 about half (embeddings stay fp32 in dynamic int8)
     size = {n: (all_variants / v.file).stat().st_size for n, v in by_name.items()}
     assert size["O2-int8"] < 0.6 * size["fp32"] and size["O2-fp16"] < 0.6 * size["fp32"]
+    assert size["int8-static"] < 0.6 * size["fp32"]  # its kept-float weights are stored as int8 too
+
+
+def test_static_int8_stores_the_float_weights_it_keeps_as_int8_codes(all_variants):
+    import onnx
+    from onnx import numpy_helper
+
+    from edgesbert.exporters.onnx_quantize import down_projections
+    from edgesbert.runtime.manifest import Manifest
+
+    manifest = Manifest.load(all_variants)
+    graph = onnx.load(str(all_variants / manifest.variant("int8-static").file)).graph
+    reference = {
+        t.name: numpy_helper.to_array(t)
+        for t in onnx.load(str(all_variants / "onnx/model.onnx")).graph.initializer
+    }
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    float_products = [
+        n.name
+        for n in graph.node
+        if n.op_type == "MatMul" and any(weights.get(i, np.int8(0)).dtype == np.float32 for i in n.input)
+    ]
+    assert float_products == []  # the products kept float read their weights from int8 codes
+    kept = down_projections(all_variants / "onnx/model.onnx")
+    assert kept and all(name in {n.name for n in graph.node if n.op_type == "MatMul"} for name in kept)
+    vocabulary = next(n for n in graph.node if n.op_type == "Gather" and n.input[1] == "input_ids")
+    codes = weights[vocabulary.input[0]]
+    assert codes.dtype == np.int8 and np.abs(codes).max() == 127
+    table = next(w for name, w in reference.items() if w.shape == codes.shape)
+    restored = codes * weights[vocabulary.input[0].replace("_int8", "_scale")]
+    step = np.abs(table).max(axis=1, keepdims=True) / 127
+    assert np.all(np.abs(restored - table) <= step / 2 + 1e-7)  # at most half a step per token row
 
 
 def test_every_variant_records_its_true_batch_effect(all_variants, stsb_sentences):
