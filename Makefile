@@ -74,43 +74,46 @@ $(PEERS_VENV)/.installed: benchmarks/peers-requirements.txt
 	$(PEERS_VENV)/bin/python -m pip check
 	touch $@
 
-# The benchmark suite (benchmarks/suite.py): every system and figure of issue 6 in one run, about 25
-# minutes on an idle 2-core machine; writes benchmarks/results/suite.*. BENCH_ARGS=--quick for a smoke run
-# (results under build/bench/quick); BENCH_PYTHON=path/to/python to run it with an existing dev environment
-# instead of .venv. The peer systems run in .venv-peers, built here if missing.
+# The benchmark suite (benchmarks/suite.py): every system and figure of issues 6 and 20 in one run, about
+# 25 minutes on an idle 2-core machine; writes benchmarks/results/suite-<CPU kind>.* (one report per kind
+# of CPU). BENCH_ARGS=--quick for a smoke run (results under build/bench/quick); BENCH_PYTHON=path/to/python
+# to run it with an existing dev environment instead of .venv. The peer systems run in .venv-peers, built
+# here if missing.
 .PHONY: bench
 bench: $(if $(BENCH_PYTHON),,$(BIN)/edgesbert) $(PEERS_VENV)/.installed
 	$(or $(BENCH_PYTHON),$(BIN)/python) -m benchmarks.suite $(BENCH_ARGS)
 
-# The desktop app (examples/desktop) as a one-folder PyInstaller bundle with both int8 models, built in its
-# own environment without torch, then measured: size, cold start to first answer, peak RSS indexing 10,000
-# paragraphs (benchmarks/desktop.py; writes benchmarks/results/desktop.md). A few minutes; not part of CI.
+# The desktop app (examples/desktop) as a one-folder PyInstaller bundle on onnxruntime with both models as
+# ONNX int8-static, built in its own environment without torch, then measured: size, cold start to first
+# answer, peak RSS indexing 10,000 paragraphs (benchmarks/desktop.py; writes benchmarks/results/desktop.md).
+# A few minutes; not part of CI.
 DESKTOP_VENV := .venv-desktop
+DESKTOP_MODELS := exported/onnx-int8
 
 .PHONY: desktop
-desktop: $(BIN)/edgesbert $(DESKTOP_VENV)/.installed exported/all-MiniLM-L6-v2/edgesbert.json \
-		exported/trecqa-reranker-minilm/edgesbert.json
+desktop: $(BIN)/edgesbert $(DESKTOP_VENV)/.installed $(DESKTOP_MODELS)/all-MiniLM-L6-v2/edgesbert.json \
+		$(DESKTOP_MODELS)/trecqa-reranker-minilm/edgesbert.json
 	$(BIN)/python -m benchmarks.desktop --pyinstaller $(DESKTOP_VENV)/bin/pyinstaller
 
 $(DESKTOP_VENV)/.installed: pyproject.toml constraints.txt
 	rm -rf $(DESKTOP_VENV)
 	$(PYTHON) -m venv $(DESKTOP_VENV)
 	$(DESKTOP_VENV)/bin/python -m pip install -q --upgrade pip
-	$(DESKTOP_VENV)/bin/python -m pip install -q -c constraints.txt pyinstaller ".[openvino,desktop]"
+	$(DESKTOP_VENV)/bin/python -m pip install -q -c constraints.txt pyinstaller ".[desktop]"
 	touch $@
 
-exported/all-MiniLM-L6-v2/edgesbert.json: | $(BIN)/edgesbert
-	$(BIN)/edgesbert export --backend openvino --quantize int8
+$(DESKTOP_MODELS)/all-MiniLM-L6-v2/edgesbert.json: | $(BIN)/edgesbert
+	$(BIN)/edgesbert export --backend onnx --quantize int8-static --output $(@D)
 
-exported/trecqa-reranker-minilm/edgesbert.json: | $(BIN)/edgesbert
-	$(BIN)/edgesbert export $(RERANKER) --backend openvino --quantize int8
+$(DESKTOP_MODELS)/trecqa-reranker-minilm/edgesbert.json: | $(BIN)/edgesbert
+	$(BIN)/edgesbert export $(RERANKER) --backend onnx --quantize int8-static --output $(@D)
 
 # The same, beside the same app built on sentence-transformers + torch (issue 19's comparison; slower).
 DESKTOP_TORCH_VENV := .venv-desktop-torch
 
 .PHONY: desktop-torch
 desktop-torch: $(BIN)/edgesbert $(DESKTOP_VENV)/.installed $(DESKTOP_TORCH_VENV)/.installed \
-		exported/all-MiniLM-L6-v2/edgesbert.json exported/trecqa-reranker-minilm/edgesbert.json
+		$(DESKTOP_MODELS)/all-MiniLM-L6-v2/edgesbert.json $(DESKTOP_MODELS)/trecqa-reranker-minilm/edgesbert.json
 	$(BIN)/python -m benchmarks.desktop --pyinstaller $(DESKTOP_VENV)/bin/pyinstaller \
 		--torch-pyinstaller $(DESKTOP_TORCH_VENV)/bin/pyinstaller
 
