@@ -32,7 +32,8 @@ QUANTIZE_HELP = (
     "add a variant (repeatable). onnx: int8 = dynamic int8, no calibration; int8-static = int8 activations "
     "too, calibrated on --calibration text (default: built-in real sentences); fp16 = half precision (GPU). "
     "openvino: int8 = NNCF static int8 of weights and activations, calibrated like int8-static; "
-    "int8-weights = int8 weights only, no calibration; fp16 = fp16 weights"
+    "int8-weights = int8 weights only, no calibration; fp16 = fp16 weights; bf16 = the fp32 graph run in "
+    "bf16 on CPUs with AMX or AVX-512 BF16 (opt-in)"
 )
 #: commands that take texts, and the positional argument holding them
 TEXT_ARGUMENTS = {"encode": "texts", "rank": "documents"}
@@ -258,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--quantize",
         action="append",
-        choices=["int8", "int8-static", "int8-weights", "fp16"],
+        choices=["int8", "int8-static", "int8-weights", "fp16", "bf16"],
         default=[],
         help=QUANTIZE_HELP,
     )

@@ -212,9 +212,10 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
     """The best validated CPU variant whose outputs do not depend on the batch.
 
     int8 (activations too, then weights only) before optimized fp32 before fp32, then by quality; fp16
-    (a GPU format) only when there is nothing else. A batch-dependent variant (dynamic int8) is never
-    the default: a text embedded today must give the same vector tomorrow in another batch; nor is a
-    graph with the tokenizer inside (it needs its backend's tokenizer ops).
+    (a GPU format) and bf16 (an opt-in whose numbers follow the CPU) only when there is nothing else. A
+    batch-dependent variant (dynamic int8) is never the default: a text embedded today must give the same
+    vector tomorrow in another batch; nor is a graph with the tokenizer inside (it needs its backend's
+    tokenizer ops).
     """
 
     def preference(variant: GraphVariant) -> tuple[int, float]:

@@ -12,7 +12,7 @@ from edgesbert.exporters.context import Intermediate, Step
 from edgesbert.exporters.onnx_graph import onnx_fp32
 from edgesbert.exporters.onnx_optimize import LEVELS, OptimizeGraph
 from edgesbert.exporters.onnx_quantize import DynamicInt8, Float16, StaticInt8, int8_preset
-from edgesbert.exporters.openvino_ir import NncfInt8, NncfWeightsInt8, OpenVinoIR
+from edgesbert.exporters.openvino_ir import NncfInt8, NncfWeightsInt8, OpenVinoBf16, OpenVinoIR
 from edgesbert.exporters.text_graphs import WithTokenizer
 
 #: ``--quantize`` choices per backend, and what they make.
@@ -26,6 +26,7 @@ QUANTIZATIONS = {
         "int8": "static int8 with NNCF: weights and activations, calibrated on real text",
         "int8-weights": "int8 weights only (NNCF weight compression): smaller, activations stay float",
         "fp16": "fp16 weights (the device decides the arithmetic)",
+        "bf16": "the fp32 IR run in bf16 on CPUs with AMX or AVX-512 BF16 (opt-in, never the default)",
     },
 }
 
@@ -101,6 +102,8 @@ def openvino_steps(
             steps.append(OpenVinoIR(fp16=True))
         elif name == "int8":
             steps.append(NncfInt8(options.calibration_source()))
+        elif name == "bf16":
+            steps.append(OpenVinoBf16())
         else:
             steps.append(NncfWeightsInt8())
     return steps
@@ -111,5 +114,9 @@ BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps, "openvino"
 
 
 def with_tokenizer(steps: list[Step]) -> list[Step]:
-    """``steps``, then a string-in twin (the tokenizer inside) of each variant they keep."""
-    return steps + [WithTokenizer(i) for i, step in enumerate(steps) if not isinstance(step, Intermediate)]
+    """``steps``, then a string-in twin (the tokenizer inside) of each variant they keep.
+
+    A bf16 variant gets none: it shares the fp32 IR, whose twin a bf16 run would share too.
+    """
+    kept = [i for i, step in enumerate(steps) if not isinstance(step, Intermediate | OpenVinoBf16)]
+    return steps + [WithTokenizer(i) for i in kept]

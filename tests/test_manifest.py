@@ -372,8 +372,8 @@ REFUSALS = [
     ),
     (
         "bi",
-        _set("variants[0].precision", "bf16"),
-        "field 'variants[0].precision' must be one of ['fp32', 'fp16', 'int8'], got 'bf16'",
+        _set("variants[0].precision", "int4"),
+        "field 'variants[0].precision' must be one of ['fp32', 'fp16', 'int8', 'bf16'], got 'int4'",
     ),
     (
         "cross",

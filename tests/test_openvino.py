@@ -116,6 +116,61 @@ def test_auto_device_hints_and_cache(ov_bi, tmp_path, stsb_sentences):
         load(ov_bi, performance_hint="fast")
 
 
+def test_bf16_variant_shares_the_fp32_ir_and_runs_it_in_bf16(
+    tmp_path, tiny_bi_encoder_folder, stsb_sentences
+):
+    import openvino as ov
+
+    from edgesbert.exporters import Tolerance, export_model
+    from edgesbert.runtime import load
+    from edgesbert.runtime.cpu import has_bf16
+    from edgesbert.runtime.manifest import Precision
+
+    if not has_bf16():
+        pytest.skip("bf16 variants are exported on CPUs with AMX or AVX-512 BF16 only")
+    output = tmp_path / "bf16"
+    manifest = export_model(
+        tiny_bi_encoder_folder("bert-mean"),
+        output,
+        backend="openvino",
+        quantize=["bf16"],
+        tolerance=Tolerance(**LOOSE),
+        validation_size=32,
+    )
+    fp32, bf16 = manifest.variants
+    assert (bf16.name, bf16.precision, bf16.recipe["inference_precision"]) == (
+        "openvino-bf16",
+        Precision.BF16,
+        "bf16",
+    )
+    assert bf16.file == fp32.file and bf16.sha256 == fp32.sha256  # no second copy of the graph
+    assert manifest.default_variant == "openvino"  # an opt-in
+    assert bf16.validation["samples"] == 32 and bf16.validation["mean_cosine"] > 0.99
+    model = load(output, variant="openvino-bf16")
+    assert model._backend._compiled[None].get_property("INFERENCE_PRECISION_HINT") == ov.Type.bf16
+    exact = load(output).encode(stsb_sentences, normalize_embeddings=True)
+    rounded = model.encode(stsb_sentences, normalize_embeddings=True)
+    cosine = (exact * rounded).sum(axis=1)
+    assert cosine.min() > 0.99 and not np.array_equal(exact, rounded)  # bf16 arithmetic, close to fp32
+
+
+def test_bf16_needs_a_cpu_with_bf16(tmp_path, tiny_bi_encoder_folder, monkeypatch):
+    from edgesbert.errors import ExportError
+    from edgesbert.exporters import Tolerance, export_model, openvino_ir
+
+    monkeypatch.setattr(openvino_ir, "has_bf16", lambda: False)
+    with pytest.raises(ExportError, match="--quantize bf16 needs a CPU with AMX or AVX-512 BF16"):
+        export_model(
+            tiny_bi_encoder_folder("bert-mean"),
+            tmp_path / "out",
+            backend="openvino",
+            quantize=["bf16"],
+            tolerance=Tolerance(**LOOSE),
+            validation_size=32,
+        )
+    assert not (tmp_path / "out").exists()
+
+
 def test_openvino_plan_errors():
     from edgesbert.errors import ExportError
     from edgesbert.exporters.plans import openvino_steps

@@ -287,6 +287,8 @@ def test_default_variant_policy():
     assert default_variant([fp32]) == "fp32"
     assert default_variant([fp32, fp16]) == "fp32"  # fp16 is for GPUs
     assert default_variant([fp32, o2, fp16]) == "O2"
+    bf16 = variant("openvino-bf16", Precision.BF16, 0.82)
+    assert default_variant([fp32, bf16]) == "fp32"  # bf16 is an opt-in
     assert default_variant([fp32, o2, int8_b, int8_a]) == "int8"
     batchy = replace(int8_a, validation={"spearman": 0.79, "batch_min_cosine": 0.9932})
     assert default_variant([fp32, o2, int8_b, batchy]) == "int8-static"  # never a batch-dependent one

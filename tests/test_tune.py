@@ -188,3 +188,14 @@ def test_this_cpu_reads_the_name_and_speed_flags_of_proc_cpuinfo():
     cpu = this_cpu()
     assert cpu.name == (names[0] if names else cpu.name)
     assert set(cpu.flags) <= set(text.split()) | {"avx512_vnni"} and cpu.key.startswith(cpu.architecture)
+
+
+def test_gpu_and_opt_in_variants_are_never_a_tuned_default():
+    from edgesbert.runtime.manifest import GraphVariant, Precision
+
+    def variant(precision):
+        return GraphVariant("v", "v.xml", "openvino", precision, ("input_ids",), ("x",), "0", None, {}, {})
+
+    assert tunable(variant(Precision.INT8)) and tunable(variant(Precision.FP32))
+    assert not tunable(variant(Precision.FP16))  # a GPU format
+    assert not tunable(variant(Precision.BF16))  # an opt-in: its numbers follow the CPU

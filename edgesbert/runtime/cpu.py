@@ -45,6 +45,11 @@ class Cpu:
         return f"{self.name} ({self.architecture}, {self.cores} cores; {flags})"
 
 
+def has_bf16(cpu: Cpu | None = None) -> bool:
+    """Whether the CPU (this one by default) does bf16 arithmetic natively: AMX or AVX-512 BF16."""
+    return bool({"avx512_bf16", "amx_bf16"} & set((cpu or this_cpu()).flags))
+
+
 @cache
 def this_cpu() -> Cpu:
     """The processor this process runs on (flags from /proc/cpuinfo on Linux; none known elsewhere)."""

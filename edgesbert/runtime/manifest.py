@@ -69,6 +69,7 @@ class Precision(str, Enum):
     FP32 = "fp32"
     FP16 = "fp16"
     INT8 = "int8"
+    BF16 = "bf16"  # fp32 weights, bf16 arithmetic on CPUs that have it (OpenVINO; fp32 elsewhere)
 
 
 E = TypeVar("E", bound=Enum)

@@ -24,6 +24,7 @@ from edgesbert.runtime.manifest import (
     GraphVariant,
     Manifest,
     ModelKind,
+    Precision,
 )
 from edgesbert.runtime.pooling import pool
 from edgesbert.runtime.ranking import PairScorer
@@ -99,7 +100,11 @@ class ExportedModel:
         outputs = self.variant.outputs  # token embeddings come first where a graph also pools (issue 16)
         output = SENTENCE_OUTPUT if SENTENCE_OUTPUT in outputs else next(iter(outputs), None)
         options = replace(
-            options, static_shapes=shapes, output=output, tokenizer_in_graph=self.variant.takes_text
+            options,
+            static_shapes=shapes,
+            output=output,
+            tokenizer_in_graph=self.variant.takes_text,
+            bf16=self.variant.precision is Precision.BF16,
         )
         self._graph_limit = graph_limit
         self._tokenizer: TextTokenizer | None = None if self.variant.takes_text else self._token_tokenizer()

@@ -44,12 +44,13 @@ def tunable(variant: GraphVariant) -> bool:
     """Whether a variant may be the default on a CPU: the exporter's rules, less the static preference.
 
     Not a batch-dependent one (dynamic int8), nor one with the tokenizer inside (its ops are extra
-    packages), nor fp16 (a GPU format), nor one of static shapes (for NPUs).
+    packages), nor fp16 (a GPU format), nor bf16 (an opt-in: its numbers follow the CPU), nor one of
+    static shapes (for NPUs).
     """
     return not (
         variant.batch_dependent
         or variant.takes_text
-        or variant.precision is Precision.FP16
+        or variant.precision in (Precision.FP16, Precision.BF16)
         or variant.static_shapes
     )
 

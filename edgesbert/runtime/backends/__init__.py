@@ -46,6 +46,7 @@ class RunOptions:
     static_shapes: tuple[tuple[int, int], ...] = ()  # from the manifest: compile for these shapes only
     output: str | None = None  # the graph output ``run`` returns; None: the first
     tokenizer_in_graph: bool = False  # string inputs: load the backend's tokenizer ops
+    bf16: bool = False  # a bf16 variant: bf16 arithmetic on CPUs with AMX or AVX-512 BF16 (OpenVINO)
 
     @classmethod
     def parse(

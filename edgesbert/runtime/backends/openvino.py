@@ -18,6 +18,7 @@ import numpy as np
 
 from edgesbert.errors import DeviceNotAvailableError, EdgesbertError, ModelLoadError, require
 from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions
+from edgesbert.runtime.cpu import has_bf16
 
 require("openvino", "openvino")
 import openvino as ov  # noqa: E402
@@ -79,8 +80,10 @@ class OpenVinoBackend(Backend):
                 "Use one of those (device='cpu', 'gpu', 'npu') or 'auto'."
             )
         if any(d.startswith("CPU") for d in available):  # for AUTO too, when it picks the CPU
-            # CPUs with AMX or AVX-512 BF16 would otherwise run f32 graphs in bf16 (~1e-3 drift)
-            cpu = {"INFERENCE_PRECISION_HINT": "f32", "CPU_RUNTIME_CACHE_CAPACITY": SHAPE_CACHE_CAPACITY}
+            # CPUs with AMX or AVX-512 BF16 would otherwise run f32 graphs in bf16 (~1e-3 drift): only a
+            # bf16 variant asks for it, and runs in f32 on other CPUs
+            precision = "bf16" if options.bf16 and has_bf16() else "f32"
+            cpu = {"INFERENCE_PRECISION_HINT": precision, "CPU_RUNTIME_CACHE_CAPACITY": SHAPE_CACHE_CAPACITY}
             core.set_property("CPU", cpu)
         config: dict[str, Any] = {}
         if options.performance_hint is not None:

@@ -35,7 +35,7 @@ from edgesbert.serve.state import ServerState, state_of
 router = APIRouter(tags=["TEI"])
 
 #: TEI's names of the graph precisions.
-_DTYPES = {"fp32": "float32", "fp16": "float16"}
+_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 class EmbedRequest(BaseModel):
