@@ -50,5 +50,15 @@ def cpu_flags() -> str:
     return ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
 
 
+def cpu_kind() -> str:
+    """A short name for the class of CPU the figures hold for, from its widest int8 instructions."""
+    flags = this_cpu().flags
+    for flag, kind in [("amx_int8", "amx"), ("avx512_vnni", "avx512-vnni"), ("avx512f", "avx512"),
+                       ("avx2", "avx2"), ("asimddp", "arm64-dotprod"), ("asimd", "arm64")]:  # fmt: skip
+        if flag in flags:
+            return kind
+    return "generic"
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)

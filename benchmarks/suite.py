@@ -14,7 +14,8 @@ pairs/s, latency of ranking 100 documents and agreement with PyTorch. Install si
 against a CPU sentence-transformers install. Every system runs in fresh processes, once per round, in an
 order rotated each round; ratios are taken within a round, then medianed.
 
-Writes benchmarks/results/suite.md, suite.json and two plots (``--quick``: build/bench/quick/).
+Writes benchmarks/results/suite-<CPU kind>.md (suite-avx2.md, suite-avx512-vnni.md, suite-amx.md: one per
+kind of CPU, side by side), its .json and two plots (``--quick``: into build/bench/quick/).
 ``--systems`` takes comma-separated globs of names (``--list`` prints them), e.g. ``'edgesbert-*,st-torch'``.
 ``--prepare-only`` fills the caches (exports, peer exports, install environments) without timing anything.
 """
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import cpu_flags, log, machine, stsb_test, unique_texts
+from benchmarks.common import cpu_flags, cpu_kind, log, machine, stsb_test, unique_texts
 from benchmarks.peer_systems import versions
 from benchmarks.suite_accuracy import bi_accuracy, cross_accuracy, reference_scores, reference_vectors
 from benchmarks.suite_systems import (
@@ -293,6 +294,7 @@ def collect(setup: Setup, raw: dict[str, Any], args: argparse.Namespace) -> dict
     figures: dict[str, Any] = {
         "machine": machine(),
         "cpu_flags": cpu_flags(),
+        "cpu_kind": cpu_kind(),
         "model_name": args.model,
         "settings": setup.settings,
         "model": str(setup.model),
@@ -352,8 +354,8 @@ def main() -> None:
     figures["seconds"] = time.perf_counter() - began
     from benchmarks.suite_report import write_report
 
-    write_report(figures, args.output)
-    log(f"took {figures['seconds']:.0f} s; wrote {args.output}/suite.md")
+    report = write_report(figures, args.output)
+    log(f"took {figures['seconds']:.0f} s; wrote {report}")
 
 
 def _entry(system: System, raw: dict[str, Any]) -> dict[str, Any]:
@@ -363,6 +365,7 @@ def _entry(system: System, raw: dict[str, Any]) -> dict[str, Any]:
         "label": system.label,
         "family": system.family,
         "precision": system.precision,
+        "default_variant": system.default,
         "model_mb": system.model_mb,
         "model_file": str(Path(system.model_file).relative_to(ROOT))
         if system.model_file.startswith(str(ROOT))

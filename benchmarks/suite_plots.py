@@ -14,7 +14,9 @@ COLORS = {"edgesbert onnxruntime": "tab:blue", "edgesbert OpenVINO": "tab:green"
           "sentence-transformers": "tab:red", "fastembed": "tab:purple"}  # fmt: skip
 
 
-def plot(figures: dict[str, Any], folder: Path) -> list[str]:
+def plot(figures: dict[str, Any], folder: Path, stem: str) -> list[str]:
+    """Write ``{stem}-speed-accuracy.png`` and ``{stem}-latency-batch.png`` where there are figures for
+    them; returns the names written."""
     try:
         import matplotlib
 
@@ -51,9 +53,9 @@ def plot(figures: dict[str, Any], folder: Path) -> list[str]:
         ax.set_ylabel(f"sentences/s at batch {figures['settings']['batch_size']} (median of rounds)")
         ax.set_title(f"speed against accuracy\n{title}", fontsize=9)
         fig.tight_layout()
-        fig.savefig(folder / "suite-speed-accuracy.png", dpi=120)
+        fig.savefig(folder / f"{stem}-speed-accuracy.png", dpi=120)
         plt.close(fig)
-        written.append("suite-speed-accuracy.png")
+        written.append(f"{stem}-speed-accuracy.png")
     lines = [(n, batch_latency(bi[n])) for n in (pick(bi, "int8"), pick(bi, "fp32"), "st-torch") if n in bi]
     lines = [(n, by) for n, by in lines if by]
     if lines:
@@ -73,7 +75,7 @@ def plot(figures: dict[str, Any], folder: Path) -> list[str]:
         total.legend(fontsize=8)
         fig.suptitle(f"latency by batch size\n{title}", fontsize=9)
         fig.tight_layout()
-        fig.savefig(folder / "suite-latency-batch.png", dpi=120)
+        fig.savefig(folder / f"{stem}-latency-batch.png", dpi=120)
         plt.close(fig)
-        written.append("suite-latency-batch.png")
+        written.append(f"{stem}-latency-batch.png")
     return written

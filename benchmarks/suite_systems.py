@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import log
+from edgesbert.runtime.cpu import has_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "build" / "bench"
@@ -33,14 +34,20 @@ CROSS_MODELS = ["stsb-cross-encoder-minilm", "trecqa-reranker-minilm"]  # models
 EXPORT_SOURCES = ["exporters", "edgesbert/reference", "edgesbert/runtime/manifest.py"]
 EXPORT_PACKAGES = ["torch", "transformers", "onnx", "onnxruntime", "openvino", "nncf", "tokenizers"]
 
-# Edgesbert exports: backend -> (optimize, quantize); the variants each writes.
-BI_EXPORTS = {"onnx": ("O2", ["int8", "int8-static"]), "openvino": (None, ["int8", "int8-weights"])}
-CROSS_EXPORTS = {"onnx": ("O2", ["int8"]), "openvino": (None, ["int8"])}
+# Edgesbert exports: backend -> (optimize, quantize); the variants each writes. bf16 only where the CPU
+# has it (the exporter refuses it elsewhere).
+_BF16 = ["bf16"] if has_bf16() else []
+BI_EXPORTS = {"onnx": ("O2", ["int8", "int8-static"]), "openvino": (None, ["int8", "int8-weights", *_BF16])}
+CROSS_EXPORTS = {"onnx": ("O2", ["int8", "int8-static"]), "openvino": (None, ["int8", *_BF16])}
 BI_VARIANTS = {
     "fp32": "onnx", "O2": "onnx", "O2-int8": "onnx", "int8-static": "onnx",
     "openvino": "openvino", "openvino-int8": "openvino", "openvino-int8-weights": "openvino",
+    **{f"openvino-{q}": "openvino" for q in _BF16},
 }  # fmt: skip
-CROSS_VARIANTS = {"fp32": "onnx", "O2-int8": "onnx", "openvino": "openvino", "openvino-int8": "openvino"}
+CROSS_VARIANTS = {
+    "fp32": "onnx", "O2-int8": "onnx", "int8-static": "onnx",
+    "openvino": "openvino", "openvino-int8": "openvino", **{f"openvino-{q}": "openvino" for q in _BF16},
+}  # fmt: skip
 # Peers: suite name -> (peers.py system, label, precision)
 BI_PEERS = {
     "st-torch": ("st-torch", "sentence-transformers torch", "fp32"),
@@ -76,6 +83,7 @@ class System:
     spec: dict[str, Any]  # the worker's "system"
     model_mb: float = float("nan")
     model_file: str = ""
+    default: bool = False  # the variant load() picks in its folder (edgesbert only)
     notes: list[str] = field(default_factory=list)
 
 
@@ -215,11 +223,13 @@ def graph_mb(folder: Path, file: str) -> float:
 def edgesbert_system(name: str, kind: str, folder: Path, variant: str) -> System:
     from edgesbert.runtime.manifest import Manifest
 
-    graph = Manifest.load(folder).variant(variant)
+    manifest = Manifest.load(folder)
+    graph = manifest.variant(variant)
     family = "edgesbert OpenVINO" if graph.backend == "openvino" else "edgesbert onnxruntime"
     spec = {"runner": "edgesbert", "kind": kind, "folder": str(folder), "variant": variant}
     system = System(name, f"edgesbert {variant}", family, kind, graph.precision.value, sys.executable, spec)
     system.model_mb, system.model_file = graph_mb(folder, graph.file), str(folder / graph.file)
+    system.default = manifest.default_variant == variant
     return system
 
 

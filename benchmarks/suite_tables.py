@@ -165,14 +165,14 @@ def cross_table(cross: dict[str, Entry]) -> list[str]:
     rows = [
         "| system | precision | pairs/s @32 | × ST torch | rank 100 p50 ms | p99 ms "
         "| rank × faster than ST torch | score Spearman to PyTorch | STSb Spearman "
-        "| same order as ST torch | file MB |",
+        "| same top 10 as ST torch | file MB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e in cross.values():
         pairs, hp = best(e, "pairs")
         p50, hr = best(e, "rank_p50_ms", lower=True)
         p99 = med(per_round(e, hr, "rank_p99_ms"))
-        same = e.get("same_order", {}).get(hr)
+        same = e.get("same_top10", {}).get(hr)
         order = "–" if same is None else f"{same}/{e['queries']}"
         cells = [
             e["label"],
