@@ -98,19 +98,35 @@ def int8_copy(source: Path, target: Path) -> None:
             shutil.copy2(path, target / path.relative_to(source))
 
 
-def build(pyinstaller: Path) -> Path:
-    """Run PyInstaller on examples/desktop, then drop the files it never loads; returns the bundle folder."""
-    models = WORK / "models"
+def build(pyinstaller: Path, sources: Path = MODELS, work: Path = WORK) -> Path:
+    """Bundle examples/desktop with PyInstaller in ``work``, then ``slim`` it; returns the bundle folder.
+
+    The models are the int8 variants of ``sources``' all-MiniLM-L6-v2 and trecqa-reranker-minilm folders.
+    """
+    models = work / "models"
     for name in ("all-MiniLM-L6-v2", "trecqa-reranker-minilm"):
-        int8_copy(MODELS / name, models / name)
+        int8_copy(sources / name, models / name)
     extra = ["--hidden-import", "edgesbert.runtime.backends.onnxruntime"]
     extra += [arg for module in EXCLUDES for arg in ("--exclude-module", module)]
-    bundle = pyinstall(pyinstaller, NAME, ROOT / "examples" / "desktop" / "__main__.py", models, extra)
-    for path in map(Path(bundle, "_internal").joinpath, UNUSED):
+    script = ROOT / "examples" / "desktop" / "__main__.py"
+    bundle = pyinstall(pyinstaller, NAME, script, models, extra, work)
+    slim(bundle)
+    return bundle
+
+
+def slim(bundle: Path) -> None:
+    """Drop ``UNUSED`` and the libraries nothing links, and strip this Python's own libraries.
+
+    The last two need binutils (``readelf``, ``strip``); without them the bundle stays larger, and works.
+    """
+    internal = bundle / "_internal"
+    for path in map(internal.joinpath, UNUSED):
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    if not (shutil.which("readelf") and shutil.which("strip")):
+        log("no binutils (readelf, strip): the bundle keeps every library PyInstaller collected")
+        return
     for path in unreachable_libraries(bundle):
         path.unlink()
-    internal = bundle / "_internal"
     # this Python's own libraries carry debug symbols (libpython 23 -> 6 MB); wheels' libraries are left
     # as they are (stripping the patched numpy.libs breaks loading them)
     python = [*internal.glob("libpython*"), *internal.glob("python3*/lib-dynload/*.so")]
@@ -121,7 +137,6 @@ def build(pyinstaller: Path) -> Path:
     for link in bundle.rglob("*"):  # PyInstaller's links to what was dropped
         if link.is_symlink() and not link.exists():
             link.unlink()
-    return bundle
 
 
 def unreachable_libraries(bundle: Path) -> list[Path]:
@@ -129,8 +144,7 @@ def unreachable_libraries(bundle: Path) -> list[Path]:
 
     Roots: the executable, libpython (the bootloader opens it by name) and every library or extension
     module inside a package folder (Python modules, Qt's libraries and plugins, which are loaded by name);
-    the loose ones stay when a root needs them,
-    directly or through another. Found with ``readelf -d`` (binutils).
+    the loose ones stay when a root needs them, directly or through another. Found with ``readelf -d``.
     """
     internal = bundle / "_internal"
     loose = {p.name: p for p in internal.glob("*.so*") if p.is_file()}
@@ -159,18 +173,19 @@ def build_torch(pyinstaller: Path) -> Path:
         shutil.copytree(source, models / name, ignore=shutil.ignore_patterns("*.md", "onnx", "openvino"))
     extra = ["--collect-all", "sentence_transformers"]
     extra += [arg for m in ("openvino", "onnxruntime", "tkinter") for arg in ("--exclude-module", m)]
-    return pyinstall(pyinstaller, TORCH_NAME, ROOT / "benchmarks" / "desktop_torch_app.py", models, extra)
+    script = ROOT / "benchmarks" / "desktop_torch_app.py"
+    return pyinstall(pyinstaller, TORCH_NAME, script, models, extra, WORK)
 
 
-def pyinstall(pyinstaller: Path, name: str, script: Path, models: Path, extra: list[str]) -> Path:
-    """One-folder build of ``script`` with ``models`` as its models/ folder; returns the bundle folder."""
+def pyinstall(pyinstaller: Path, name: str, script: Path, models: Path, extra: list[str], work: Path) -> Path:
+    """One-folder build of ``script`` in ``work``, ``models`` as its models/ folder; returns the bundle."""
     command = [str(pyinstaller), "--noconfirm", "--clean", "--onedir", "--name", name, "--log-level", "ERROR"]
-    command += ["--distpath", str(WORK / "dist"), "--workpath", str(WORK / "work"), "--specpath", str(WORK)]
+    command += ["--distpath", str(work / "dist"), "--workpath", str(work / "work"), "--specpath", str(work)]
     command += ["--paths", str(ROOT), "--add-data", f"{models}{os.pathsep}models", *extra]
     started = time.perf_counter()
     subprocess.run([*command, str(script)], check=True, cwd=ROOT)
     log(f"built {name} in {time.perf_counter() - started:.0f} s")
-    return WORK / "dist" / name
+    return work / "dist" / name
 
 
 def folder_bytes(folder: Path) -> int:
