@@ -9,6 +9,7 @@ follow onnxruntime's guidance for their instruction sets.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -109,28 +110,26 @@ def int8_float_weights(model: onnx.ModelProto) -> None:
     """
     graph = model.graph
     tables = {tensor.name: tensor for tensor in graph.initializer}
-    edits: list[tuple[onnx.NodeProto, list[onnx.NodeProto]]] = []
-    for node in graph.node:  # (a weight read by two nodes is left float: none in these graphs)
+    readers = Counter(name for node in graph.node for name in node.input)
+    nodes: list[onnx.NodeProto] = []
+    for node in graph.node:  # in order, each edited node replaced where it stood
         weight_input = {"Gather": 0, "MatMul": 1}.get(node.op_type)
-        if weight_input is None:
-            continue
-        weight = tables.get(node.input[weight_input])
-        if weight is None or weight.data_type != onnx.TensorProto.FLOAT or len(weight.dims) != 2:
-            continue
-        if sum(weight.name in other.input for other in graph.node) != 1:
-            continue
-        if node.op_type == "Gather":
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
-            if node.input[1] != "input_ids" or axis != 0:
-                continue
-            edits.append((node, _int8_lookup(graph, weight, node)))
+        weight = None if weight_input is None else tables.get(node.input[weight_input])
+        if (
+            weight is None
+            or weight.data_type != onnx.TensorProto.FLOAT
+            or len(weight.dims) != 2
+            or readers[weight.name] != 1  # a shared weight is left float (none in these graphs)
+        ):
+            nodes.append(node)
+        elif node.op_type == "MatMul":
+            nodes += _int8_constant(graph, weight, node)
+        elif node.input[1] == "input_ids" and next((a.i for a in node.attribute if a.name == "axis"), 0) == 0:
+            nodes += _int8_lookup(graph, weight, node)
         else:
-            edits.append((node, _int8_constant(graph, weight, node)))
-    for node, replacement in edits:
-        index = list(graph.node).index(node)
-        del graph.node[index]
-        for offset, new in enumerate(replacement):
-            graph.node.insert(index + offset, new)
+            nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def _int8_codes(graph: onnx.GraphProto, weight: onnx.TensorProto, axis: int) -> tuple[str, str]:
