@@ -92,10 +92,10 @@ def int8_copy(source: Path, target: Path) -> None:
     for path in source.glob("*.json"):
         shutil.copy2(path, target / path.name)
     graph = source / int8[0].file
-    for path in (graph, graph.with_suffix(".bin")):
-        if path.exists():
-            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / path.relative_to(source))
+    weights = [graph.with_suffix(".bin")] if graph.suffix == ".xml" else []  # an OpenVINO IR's weights
+    for path in (graph, *weights):
+        (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.relative_to(source))
 
 
 def build(pyinstaller: Path, sources: Path = MODELS, work: Path = WORK) -> Path:
