@@ -99,7 +99,7 @@ def _rank(args: argparse.Namespace) -> None:
 def _info(args: argparse.Namespace) -> None:
     from edgesbert.cli_text import print_description, validation_table
     from edgesbert.runtime.manifest import Manifest
-    from edgesbert.runtime.verify import check_files
+    from edgesbert.runtime.verify import check_folder
 
     manifest = Manifest.load(args.folder)
     if args.json:
@@ -108,16 +108,16 @@ def _info(args: argparse.Namespace) -> None:
     print_description(manifest, args.folder)
     print()
     print(validation_table(manifest, args.folder))
-    _report_checks(args.folder, manifest, check_files(args.folder, manifest))
+    _report_checks(args.folder, manifest, check_folder(args.folder, manifest))
 
 
 def _verify(args: argparse.Namespace) -> None:
     from edgesbert.cli_text import file_table
     from edgesbert.runtime.manifest import Manifest
-    from edgesbert.runtime.verify import check_files
+    from edgesbert.runtime.verify import check_folder
 
     manifest = Manifest.load(args.folder)
-    checks = check_files(args.folder, manifest)
+    checks = check_folder(args.folder, manifest)
     print(file_table(checks, manifest))
     _report_checks(args.folder, manifest, checks)
 
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     info.set_defaults(run=_info)
 
-    verify = commands.add_parser("verify", help="check every file of a model folder against its manifest")
+    verify = commands.add_parser("verify", help="check every file the export wrote against its manifest")
     verify.add_argument("folder", type=Path)
     verify.set_defaults(run=_verify)
 

@@ -12,7 +12,7 @@ from edgesbert.cli import main
 from edgesbert.errors import ModelLoadError
 from edgesbert.runtime import load
 from edgesbert.runtime.manifest import Manifest
-from edgesbert.runtime.verify import FileState, check_files
+from edgesbert.runtime.verify import FileState, check_files, check_folder
 
 TEXTS = ["A man is playing a flute.", "thyroid", "The weather is lovely today."]
 
@@ -102,11 +102,17 @@ def test_only_the_files_of_the_chosen_variant_are_checked(tmp_path, tiny_bi_enco
         load(folder, variant="O2")
 
 
+def file_states(printed: str) -> dict[str, list[str]]:
+    """``edgesbert verify``'s table as {file: [state, used by...]}."""
+    rows = printed.split("\n\n")[0].splitlines()[2:]
+    return {row.split()[0]: row.split()[1:] for row in rows}
+
+
 def test_cli_verify_and_info_list_every_bad_file(capsys, exported, copy_of):
     folder = copy_of(exported("bert-mean"))
     assert main(["verify", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "onnx/model.onnx  ok" in out and "2 of 2 files match the checksums in the manifest" in out
+    assert file_states(out)["onnx/model.onnx"] == ["ok", "fp32"]
 
     overwrite_middle(folder / "onnx" / "model.onnx")
     (folder / "tokenizer.json").unlink()
@@ -117,8 +123,50 @@ def test_cli_verify_and_info_list_every_bad_file(capsys, exported, copy_of):
         assert "Traceback" not in err
         assert err.startswith(f"edgesbert {command}: error: {folder}: onnx/model.onnx is damaged; ")
         assert "tokenizer.json is missing" in err and "re-export it (edgesbert export" in err
-    assert "onnx/model.onnx  damaged  fp32" in printed["verify"]
-    assert "tokenizer.json   missing  fp32" in printed["verify"]
+    assert file_states(printed["verify"])["onnx/model.onnx"] == ["damaged", "fp32"]
+    assert file_states(printed["verify"])["tokenizer.json"] == ["missing", "fp32"]
     assert "bi-encoder" in printed["info"]  # info still describes the folder before the error
     assert main(["encode", str(folder), "--no-verify", "text"]) == 1  # no tokenizer: a clear error anyway
     assert "cannot read the tokenizer" in capsys.readouterr().err
+
+
+def test_cli_verify_checks_every_file_the_export_recorded(capsys, exported, copy_of):
+    folder = copy_of(exported("bert-mean"))
+    recorded = Manifest.load(folder).provenance.checksums
+    # files no graph variant needs, which sentence-transformers and other runtimes read
+    assert {"vocab.txt", "1_Pooling/config.json", "modules.json"} <= set(recorded)
+    # files the export did not write (notes, caches) are no part of the model: never an error
+    (folder / "NOTES.md").write_text("copied from the build server")
+    (folder / "cache").mkdir()
+    (folder / "cache" / "blob").write_bytes(b"compiled")
+    assert main(["verify", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert set(file_states(out)) == set(recorded)
+    assert all(states[0] == "ok" for states in file_states(out).values())
+    assert out.endswith(f"\n{len(recorded)} of {len(recorded)} files match the checksums in the manifest\n")
+
+    (folder / "vocab.txt").unlink()
+    pooling = folder / "1_Pooling" / "config.json"
+    pooling.write_text(pooling.read_text().replace("true", "false", 1))
+    printed = {}
+    for command in ("verify", "info"):
+        assert main([command, str(folder)]) == 1
+        printed[command], err = capsys.readouterr()
+        assert err.startswith(f"edgesbert {command}: error: {folder}: ")
+        assert "1_Pooling/config.json is damaged; vocab.txt is missing" in err
+        assert "copy it again or re-export it (edgesbert export" in err
+    states = file_states(printed["verify"])
+    assert states["1_Pooling/config.json"] == ["damaged"] and states["vocab.txt"] == ["missing"]
+    assert sum(state[0] != "ok" for state in states.values()) == 2
+    load(folder).encode(TEXTS)  # loading checks only what the variant needs: its graph and the tokenizer
+
+
+def test_check_folder_checks_the_variants_files_first_then_the_rest(exported, copy_of):
+    folder = copy_of(exported("bert-1", "cross-encoder"))
+    manifest = Manifest.load(folder)
+    (folder / "config.json").write_text("{}")
+    checks = check_folder(folder, manifest)
+    assert [c.file for c in checks][:2] == ["onnx/model.onnx", "tokenizer.json"]
+    assert sorted(c.file for c in checks) == sorted(manifest.provenance.checksums)
+    assert [c.file for c in checks if c.failed] == ["config.json"]
+    assert check_files(folder, manifest) == checks[:2]  # what load checks is unchanged

@@ -2,13 +2,15 @@
 
 A graph or tokenizer file damaged after export (a bad copy, a partial download, a disk error) can load
 without a word and give wrong numbers, so the runtime checks the files it is about to use before it
-loads them. Hashing reads each file once, which also warms the page cache for the load that follows.
+loads them (``check_files``). Hashing reads each file once, which also warms the page cache for the load
+that follows. ``edgesbert verify`` checks every file the export recorded (``check_folder``): the
+sentence-transformers configs and vocabularies beside the graphs too, which other runtimes read.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -55,14 +57,33 @@ def files_of(manifest: Manifest, variant: GraphVariant) -> list[str]:
     return [*files, manifest.tokenizer.file]
 
 
+def recorded_checksums(manifest: Manifest) -> dict[str, str]:
+    """Every file the manifest records a SHA-256 for: each variant's graph and the export's checksums."""
+    return {v.file: v.sha256 for v in manifest.variants} | dict(manifest.provenance.checksums)
+
+
 def check_files(
     folder: Path, manifest: Manifest, variants: Sequence[GraphVariant] | None = None
 ) -> list[FileCheck]:
     """Check the files of ``variants`` (default: every variant) against the manifest's checksums."""
     wanted = dict.fromkeys(f for v in (variants or manifest.variants) for f in files_of(manifest, v))
-    recorded = {v.file: v.sha256 for v in manifest.variants} | dict(manifest.provenance.checksums)
+    return _check(folder, wanted, recorded_checksums(manifest))
+
+
+def check_folder(folder: Path, manifest: Manifest) -> list[FileCheck]:
+    """Check every file the manifest records, and every variant's files; the variants' files first.
+
+    Files in the folder that the export did not write (``edgesbert tune``'s choice, caches) are not
+    checked: they are no part of the model.
+    """
+    recorded = recorded_checksums(manifest)
+    wanted = dict.fromkeys(f for v in manifest.variants for f in files_of(manifest, v))
+    return _check(folder, wanted | dict.fromkeys(sorted(recorded)), recorded)
+
+
+def _check(folder: Path, files: Iterable[str], recorded: Mapping[str, str]) -> list[FileCheck]:
     checks = []
-    for file in wanted:
+    for file in files:
         path = folder / file
         if not path.is_file():
             state = FileState.MISSING

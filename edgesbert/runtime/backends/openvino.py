@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from edgesbert.errors import DeviceNotAvailableError, EdgesbertError, ModelLoadError, require
+from edgesbert.offline import no_telemetry
 from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions
 from edgesbert.runtime.cpu import has_bf16
 
-require("openvino", "openvino")
-import openvino as ov  # noqa: E402
+with no_telemetry():  # importing openvino reports the import over the network unless telemetry declines
+    require("openvino", "openvino")
+    import openvino as ov
 
 _DEVICES = {Device.CPU: "CPU", Device.GPU: "GPU", Device.NPU: "NPU", Device.AUTO: "AUTO"}
 
