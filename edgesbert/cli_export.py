@@ -83,38 +83,71 @@ def add_export_commands(commands: Any) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from edgesbert.cli_text import validation_table
+    from edgesbert.errors import PartialExportError
     from edgesbert.exporters import Quantization, Tolerance, export_model
 
     local = Path(args.model)
     name = local.resolve().name if local.exists() else args.model.rstrip("/").split("/")[-1]
     output = args.output or Path("exported") / name
     print(f"exporting {args.model} to {output} ...", file=sys.stderr)
-    manifest = export_model(
-        args.model,
-        output,
-        backend=args.backend,
-        optimize=args.optimize,
-        quantize=args.quantize,
-        quantization=Quantization(
-            preset=args.int8_preset,
-            calibration=args.calibration,
-            column=args.calibration_column,
-            samples=args.calibration_samples,
-            method=args.calibration_method,
-            static_format=args.static_format,
-        ),
-        kind=args.kind,
-        tolerance=Tolerance(
-            max_abs_diff=args.max_abs_diff,
-            max_spearman_drop=args.max_spearman_drop,
-            min_mean_cosine=args.min_cosine,
-            min_score_spearman=args.min_score_spearman,
-        ),
-        validation_size=args.validation_size,
-        static_shapes=args.static_shapes,
-        tokenizer_in_graph=args.with_tokenizer,
-    )
+    _show_progress()
+    try:
+        export_model(
+            args.model,
+            output,
+            backend=args.backend,
+            optimize=args.optimize,
+            quantize=args.quantize,
+            quantization=Quantization(
+                preset=args.int8_preset,
+                calibration=args.calibration,
+                column=args.calibration_column,
+                samples=args.calibration_samples,
+                method=args.calibration_method,
+                static_format=args.static_format,
+            ),
+            kind=args.kind,
+            tolerance=Tolerance(
+                max_abs_diff=args.max_abs_diff,
+                max_spearman_drop=args.max_spearman_drop,
+                min_mean_cosine=args.min_cosine,
+                min_score_spearman=args.min_score_spearman,
+            ),
+            validation_size=args.validation_size,
+            static_shapes=args.static_shapes,
+            tokenizer_in_graph=args.with_tokenizer,
+        )
+    except PartialExportError:
+        _describe(args, output)
+        raise
+    _describe(args, output)
+    if args.tune:
+        _tune(argparse.Namespace(folder=Path(output), seconds=args.tune_seconds, threads=None))
+
+
+def _show_progress() -> None:
+    """The exporter's progress lines on stderr (a line per phase, or a running timer on a terminal)."""
+    import logging
+
+    class Stderr(logging.StreamHandler):
+        def emit(self, record: logging.LogRecord) -> None:
+            self.stream = sys.stderr  # the current one (tests swap it)
+            super().emit(record)
+
+    handler = Stderr()
+    handler.setFormatter(logging.Formatter("edgesbert: %(message)s"))
+    logger = logging.getLogger("edgesbert.export")
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _describe(args: argparse.Namespace, output: Path) -> None:
+    """The validation table of what was written, and each variant's recipe."""
+    from edgesbert.cli_text import validation_table
+    from edgesbert.runtime.manifest import Manifest
+
+    manifest = Manifest.load(output)
     print(f"wrote {output}")
     print(validation_table(manifest, Path(output)))
     print("* the default variant: the best validated one for CPUs")
@@ -127,8 +160,6 @@ def _export(args: argparse.Namespace) -> None:
                 else ""
             )
             print(f"{variant.name}: {made}{detected}")
-    if args.tune:
-        _tune(argparse.Namespace(folder=Path(output), seconds=args.tune_seconds, threads=None))
 
 
 def _shapes(text: str) -> list[tuple[int, int]]:

@@ -31,6 +31,15 @@ class ValidationFailedError(ExportError):
     """An exported graph disagrees with the PyTorch reference beyond its tolerance."""
 
 
+class PartialExportError(ValidationFailedError):
+    """Some variants failed validation; the folder was written with the others, which passed."""
+
+    def __init__(self, message: str, folder: str, failed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.folder = folder
+        self.failed = failed
+
+
 class MissingExtraError(EdgesbertError, ImportError):
     """An optional dependency is not installed."""
 

@@ -14,6 +14,10 @@ from edgesbert.runtime.tokenizer import TextTokenizer
 from edgesbert.runtime.verify import sha256_of
 
 
+class SourceFailedError(ExportError):
+    """A step needs a variant that failed validation; it is skipped, as that variant was."""
+
+
 @dataclass
 class ExportContext:
     """The reference model, the staging folder, the validation settings and the variants written so far."""
@@ -25,6 +29,8 @@ class ExportContext:
     validation_size: int = 512
     variants: list[GraphVariant] = field(default_factory=list)
     tokenizer: TokenizerSpec | None = None
+    written: list[str | None] = field(default_factory=list)  # per step: its variant, None if it failed
+    failed: list[str] = field(default_factory=list)  # variants left out: they failed validation
 
     @property
     def kind(self) -> ModelKind:
@@ -36,7 +42,16 @@ class ExportContext:
         for variant in self.variants:
             if variant.name == name:
                 return variant
+        if name in self.failed:
+            raise SourceFailedError(f"{name!r} failed validation, so no variant was made from it.")
         raise ExportError(f"no variant {name!r} was written before this step; check the order of steps")
+
+    def step_variant(self, step: int) -> GraphVariant:
+        """The variant the ``step``-th step of the plan wrote."""
+        name = self.written[step] if step < len(self.written) else None
+        if name is None:
+            raise SourceFailedError(f"step {step} wrote no variant, so none was made from it.")
+        return self.variant(name)
 
     def text_tokenizer(self) -> TextTokenizer:
         """The runtime's tokenizer over the staged ``tokenizer.json``, to feed graphs real inputs."""
@@ -62,6 +77,8 @@ class ExportContext:
         candidates = [
             v for v in self.variants if v.precision is Precision.FP32 and "quantize" not in v.recipe
         ]
+        if not candidates and "fp32" in self.failed:
+            raise SourceFailedError("'fp32' failed validation, so nothing was quantized from it.")
         if not candidates:
             raise ExportError("quantization needs an fp32 graph first; put the ONNX export step before it")
         return candidates[-1]

@@ -34,6 +34,10 @@ class SentencePairs:
     second: np.ndarray
     gold: np.ndarray  # gold similarity, per pair
 
+    def __len__(self) -> int:
+        """The number of texts to embed."""
+        return len(self.sentences)
+
 
 def stsb_pairs(count: int = 512) -> SentencePairs:
     """The first ``count`` STSb-dev pairs."""
@@ -55,6 +59,10 @@ class RankingGroups:
     pairs: list[tuple[str, str]]
     starts: np.ndarray
     labels: np.ndarray  # 1 for a correct answer
+
+    def __len__(self) -> int:
+        """The number of pairs to score."""
+        return len(self.pairs)
 
 
 def trec_groups(count: int = 512) -> RankingGroups:

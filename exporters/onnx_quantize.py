@@ -24,7 +24,9 @@ from tqdm.auto import tqdm
 from edgesbert.errors import ExportError
 from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
+from edgesbert.exporters.int8_search import Int8Recipe
 from edgesbert.exporters.layout import onnx_file
+from edgesbert.exporters.progress import phase
 from edgesbert.runtime.cpu import this_cpu
 from edgesbert.runtime.manifest import GraphVariant, Precision
 from edgesbert.runtime.tokenizer import TextTokenizer
@@ -215,6 +217,19 @@ class DynamicInt8:
     """Int8 weights, with activations quantized on the fly: no calibration data needed."""
 
     preset: Int8Preset
+    recipe: Int8Recipe = field(default_factory=Int8Recipe)
+
+    def alternatives(self) -> tuple[Int8Recipe, ...]:
+        """None before keeping MatMuls float."""
+        return ()
+
+    def calibration_texts(self, ctx: ExportContext) -> list[Text]:
+        """The built-in texts: it needs none, but the accuracy-aware search measures on them."""
+        return CalibrationSource().texts(pairs=ctx.kind.value == "cross-encoder")
+
+    def already_float(self, ctx: ExportContext) -> frozenset[str]:
+        """None: every MatMul with a constant weight is quantized."""
+        return frozenset()
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Write ``onnx/model_qint8_<preset>.onnx`` (sentence-transformers' name) and describe it."""
@@ -230,6 +245,7 @@ class DynamicInt8:
                 weight_type=QuantType.QInt8,
                 per_channel=self.preset.per_channel,
                 reduce_range=self.preset.reduce_range,
+                nodes_to_exclude=list(self.recipe.keep_float),
                 extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
             )
         recipe = {
@@ -249,12 +265,25 @@ class StaticInt8:
     calibration: CalibrationSource = field(default_factory=CalibrationSource)
     method: str = "minmax"
     quant_format: str = "qoperator"
+    recipe: Int8Recipe = field(default_factory=Int8Recipe)
 
     def __post_init__(self) -> None:
         if self.method not in CALIBRATION_METHODS:
             raise ExportError(f"unknown calibration method {self.method!r}; choose {CALIBRATION_METHODS}")
         if self.quant_format not in STATIC_FORMATS:
             raise ExportError(f"unknown static format {self.quant_format!r}; choose {STATIC_FORMATS}")
+
+    def alternatives(self) -> tuple[Int8Recipe, ...]:
+        """None before keeping more MatMuls float."""
+        return ()
+
+    def calibration_texts(self, ctx: ExportContext) -> list[Text]:
+        """The texts it calibrates on."""
+        return self.calibration.texts(pairs=ctx.kind.value == "cross-encoder")
+
+    def already_float(self, ctx: ExportContext) -> frozenset[str]:
+        """The feed-forward down-projections, which its own recipe keeps float."""
+        return frozenset(down_projections(ctx.folder / ctx.variant("fp32").file))
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Calibrate, write ``onnx/model_quantized.onnx`` (transformers.js' ``q8``) and describe it."""
@@ -264,13 +293,14 @@ class StaticInt8:
         source = ctx.variant("fp32")
         name = "int8-static"
         file = onnx_file("model_quantized")
-        texts = self.calibration.texts(pairs=ctx.kind.value == "cross-encoder")
+        texts = self.calibration_texts(ctx)
         methods = {
             "minmax": CalibrationMethod.MinMax,
             "entropy": CalibrationMethod.Entropy,
             "percentile": CalibrationMethod.Percentile,
         }
-        with _without_preprocessing_advice():
+        keep_float = [*sorted(self.already_float(ctx)), *self.recipe.keep_float]
+        with _without_preprocessing_advice(), phase(f"calibrating on {len(texts)} texts and quantizing"):
             quantize_static(
                 ctx.folder / source.file,
                 ctx.path(file),
@@ -282,7 +312,7 @@ class StaticInt8:
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=methods[self.method],
-                nodes_to_exclude=down_projections(ctx.folder / source.file),
+                nodes_to_exclude=keep_float,
                 extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
             )
         model = onnx.load(str(ctx.path(file)))

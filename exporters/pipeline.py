@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -19,12 +20,14 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from edgesbert.errors import EdgesbertError, ExportError
+from edgesbert.errors import EdgesbertError, ExportError, PartialExportError, ValidationFailedError
 from edgesbert.exporters.calibration import CalibrationSource
-from edgesbert.exporters.context import ExportContext, Step
+from edgesbert.exporters.context import ExportContext, SourceFailedError, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
+from edgesbert.exporters.int8_search import search, searchable, variant_files
 from edgesbert.exporters.layout import copy_description
 from edgesbert.exporters.plans import BACKENDS, Quantization, with_tokenizer
+from edgesbert.exporters.progress import phase
 from edgesbert.exporters.staging import staged_folder
 from edgesbert.exporters.validation import (
     Tolerance,
@@ -32,7 +35,9 @@ from edgesbert.exporters.validation import (
     check,
     embedding_figures,
     score_figures,
+    summary,
 )
+from edgesbert.offline import no_telemetry
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.resolve import resolve_model
 from edgesbert.runtime import models as runtime
@@ -128,7 +133,11 @@ def export_model(
     steps = BACKENDS[backend](optimize, quantize, quantization)
     if tokenizer_in_graph:
         steps = with_tokenizer(steps)
-    reference = model if isinstance(model, BiEncoder | CrossEncoder) else load_reference(model, kind)
+    if isinstance(model, BiEncoder | CrossEncoder):
+        reference = model
+    else:
+        with phase(f"loading {model}"):
+            reference = load_reference(model, kind)
     if isinstance(reference, BiEncoder) and reference.layout.dense and not pooling_in_graph:
         raise ExportError("a model with Dense layers needs pooling inside the graph")
     for step in steps:  # read calibration text now: a bad file fails before any work
@@ -139,28 +148,102 @@ def export_model(
         ctx = ExportContext(reference, staging, pooling_in_graph, tolerance or Tolerance(), validation_size)
         ctx.tokenizer = write_tokenizer(reference, staging)
         copy_description(reference.folder, staging)
-        expected = reference_outputs(reference, data)
-        for step in steps:
-            variant = replace(run_step(step, ctx), static_shapes=shapes)
-            ctx.variants.append(variant)
-            figures = validate(ctx, variant, data, expected)
-            ctx.variants[-1] = replace(variant, validation=figures)
-            log.info("validated %s: %s", variant.name, figures)
+        with phase(f"running the PyTorch reference on {len(data)} validation texts"):
+            expected = reference_outputs(reference, data)
+        with no_telemetry():  # OpenVINO's and NNCF's steps would report usage over the network
+            failures = [failure for step in steps if (failure := produce(step, ctx, data, expected, shapes))]
         drop_intermediates(ctx)
+        if not ctx.variants:
+            raise ValidationFailedError(" ".join(failures))
         manifest = build_manifest(ctx, with_checksums=True)
         manifest.save(staging)
+    if failures:
+        left_out = ", ".join(map(repr, ctx.failed))
+        raise PartialExportError(
+            f"wrote {output} without {left_out}: {' '.join(failures)}", str(output), tuple(ctx.failed)
+        )
     return manifest
 
 
-def run_step(step: Step, ctx: ExportContext) -> GraphVariant:
-    """Run one step; a failure inside a backend library becomes an ExportError that names the step."""
+def produce(
+    step: Step,
+    ctx: ExportContext,
+    data: SentencePairs | RankingGroups,
+    expected: np.ndarray,
+    shapes: tuple[tuple[int, int], ...],
+) -> str | None:
+    """Run ``step`` and validate its variant (int8 steps through the accuracy-aware search).
+
+    Returns None when the variant was kept, or why it was left out: it failed validation, or it needs a
+    variant that did. A failed variant's files are removed, so the folder holds only validated ones.
+    """
     try:
-        return step(ctx)
+        if searchable(step):
+            variant, figures = search(step, ctx, lambda v: measure(ctx, v, data, expected), run_step)
+        else:
+            variant = run_step(step, ctx)
+            figures = measure(ctx, variant, data, expected)
+            check(variant, figures, ctx.tolerance)
+    except SourceFailedError as e:
+        ctx.written.append(None)
+        return f"Skipped {step_title(step)}: {e}"
+    except ValidationFailedError as e:
+        failed = ctx.variants.pop()
+        ctx.failed.append(failed.name)
+        ctx.written.append(None)
+        if not any(v.file == failed.file for v in ctx.variants):  # bf16 shares the fp32 IR's file
+            for file in variant_files(failed):
+                (ctx.folder / file).unlink(missing_ok=True)
+        log.warning("%s", e)
+        return str(e)
+    variant = replace(variant, static_shapes=shapes, validation=figures)
+    ctx.variants[-1] = variant
+    ctx.written.append(variant.name)
+    log.info("validated %s: %s", variant.name, summary(figures))
+    return None
+
+
+def run_step(step: Step, ctx: ExportContext) -> GraphVariant:
+    """Run one step; a failure inside a backend library becomes an ExportError that names the step.
+
+    The variant it wrote joins ``ctx.variants`` (replacing the previous attempt of the same step, if the
+    accuracy-aware search runs it again).
+    """
+    try:
+        with phase(step_title(step)):
+            variant = step(ctx)
     except EdgesbertError:
         raise
     except Exception as e:
         name = getattr(step, "__name__", None) or type(step).__name__
         raise ExportError(f"export step {name} failed: {type(e).__name__}: {e}") from e
+    if ctx.variants and ctx.variants[-1].name == variant.name:
+        ctx.variants[-1] = variant
+    else:
+        ctx.variants.append(variant)
+    return variant
+
+
+def step_title(step: Step) -> str:
+    """What ``step`` is called while it runs."""
+    name = getattr(step, "__name__", None) or type(step).__name__
+    return STEP_TITLES.get(name, name)
+
+
+#: what each step is called while it runs
+STEP_TITLES = {
+    "onnx_fp32": "tracing the PyTorch model into an fp32 ONNX graph",
+    "Intermediate": "tracing the PyTorch model into an fp32 ONNX graph",
+    "OptimizeGraph": "optimizing the ONNX graph",
+    "Float16": "converting to fp16",
+    "DynamicInt8": "quantizing to dynamic int8",
+    "StaticInt8": "static int8 with onnxruntime",
+    "OpenVinoIR": "converting to OpenVINO IR",
+    "OpenVinoBf16": "describing the bf16 variant",
+    "NncfInt8": "static int8 with NNCF",
+    "NncfWeightsInt8": "compressing weights to int8 with NNCF",
+    "WithTokenizer": "merging the tokenizer into the graph",
+}
 
 
 def write_tokenizer(reference: BiEncoder | CrossEncoder, folder: Path) -> TokenizerSpec:
@@ -182,20 +265,26 @@ def reference_outputs(reference: BiEncoder | CrossEncoder, data: SentencePairs |
     return reference.predict(data.pairs, batch_size=64)  # type: ignore[union-attr]
 
 
-def validate(
+def measure(
     ctx: ExportContext, variant: GraphVariant, data: SentencePairs | RankingGroups, expected: np.ndarray
 ) -> dict[str, float]:
-    """Run ``variant`` through the runtime on the validation data and compare with ``expected``."""
+    """Run ``variant`` through the runtime on the validation data.
+
+    Returns its agreement with ``expected``, its speed there (texts per second, on this machine) and its
+    batch effect.
+    """
     build_manifest(ctx).save(ctx.folder)  # provisional, so the runtime can open the folder
     model = runtime.load(ctx.folder, variant=variant.name)
-    if isinstance(data, SentencePairs) and isinstance(model, runtime.BiEncoder):
-        figures = embedding_figures(expected, model.encode(data.sentences, batch_size=64), data)
-    elif isinstance(data, RankingGroups) and isinstance(model, runtime.CrossEncoder):
-        figures = score_figures(expected, model.predict(data.pairs, batch_size=64), data)
-    else:
-        raise ExportError(f"variant {variant.name!r} does not match the kind of model exported")
-    check(variant, figures, ctx.tolerance)
-    return {**figures, **batch_figures(model, data)}
+    with phase(f"validating {variant.name} on {len(data)} texts"):
+        start = time.perf_counter()
+        if isinstance(data, SentencePairs) and isinstance(model, runtime.BiEncoder):
+            figures = embedding_figures(expected, model.encode(data.sentences, batch_size=64), data)
+        elif isinstance(data, RankingGroups) and isinstance(model, runtime.CrossEncoder):
+            figures = score_figures(expected, model.predict(data.pairs, batch_size=64), data)
+        else:
+            raise ExportError(f"variant {variant.name!r} does not match the kind of model exported")
+        figures["texts_per_second"] = round(len(data) / (time.perf_counter() - start), 1)
+        return {**figures, **batch_figures(model, data)}
 
 
 def drop_intermediates(ctx: ExportContext) -> None:

@@ -41,7 +41,7 @@ class WithTokenizer:
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Merge the tokenizer in front of the source graph, save and describe the twin."""
-        source = ctx.variants[self.source]
+        source = ctx.step_variant(self.source)
         pairs = not isinstance(ctx.reference, BiEncoder)
         output = LOGITS_OUTPUT if pairs else SENTENCE_OUTPUT
         file = twin_file(source.file)

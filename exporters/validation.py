@@ -102,21 +102,73 @@ def batch_figures(model: BiEncoder | CrossEncoder, data: SentencePairs | Ranking
     raise TypeError(f"cannot measure the batch effect of a {type(model).__name__} on {type(data).__name__}")
 
 
-def check(variant: GraphVariant, figures: dict[str, float], tolerance: Tolerance) -> None:
-    """Raise ValidationFailedError if ``figures`` fall outside ``tolerance``."""
-    failures = []
+@dataclass(frozen=True)
+class Miss:
+    """One figure outside its tolerance, with the option that sets the bound."""
+
+    figure: str
+    value: float
+    bound: float
+    option: str  # the ``edgesbert export`` option, e.g. "--min-cosine"
+
+    def __str__(self) -> str:
+        below = self.option in ("--min-cosine", "--min-score-spearman")
+        return f"{self.figure} {self.value:.6g} {'<' if below else '>'} {self.bound:.6g} ({self.option})"
+
+    def loosened(self) -> str:
+        """The option set just past the measured value, for a user who accepts this drift."""
+        if self.option in ("--min-cosine", "--min-score-spearman"):
+            return f"{self.option} {np.floor(self.value * 1000) / 1000:g} (now {self.bound:g})"
+        step = 10.0 ** (np.floor(np.log10(max(self.value, 1e-12))) - 1)  # two significant digits, up
+        return f"{self.option} {np.ceil(self.value / step - 1e-6) * step:.2g} (now {self.bound:g})"
+
+
+def misses(variant: GraphVariant, figures: dict[str, float], tolerance: Tolerance) -> list[Miss]:
+    """The figures of ``variant`` that fall outside ``tolerance``; none when it passes."""
+    found = []
     if is_lossless(variant) and figures["max_abs_diff"] > tolerance.max_abs_diff:
-        failures.append(f"max_abs_diff {figures['max_abs_diff']:.3g} > {tolerance.max_abs_diff:.3g}")
+        found.append(Miss("max_abs_diff", figures["max_abs_diff"], tolerance.max_abs_diff, "--max-abs-diff"))
     if "spearman" in figures:
         drop = figures["reference_spearman"] - figures["spearman"]
         if drop > tolerance.max_spearman_drop:
-            failures.append(f"STSb Spearman drops by {drop:.4f} > {tolerance.max_spearman_drop}")
-        if figures["mean_cosine"] < tolerance.min_mean_cosine:
-            failures.append(f"mean_cosine {figures['mean_cosine']:.5f} < {tolerance.min_mean_cosine}")
-    elif figures["score_spearman"] < tolerance.min_score_spearman:
-        failures.append(f"score_spearman {figures['score_spearman']:.5f} < {tolerance.min_score_spearman}")
-    if failures:
+            found.append(Miss("STSb Spearman drop", drop, tolerance.max_spearman_drop, "--max-spearman-drop"))
+        cosine = figures["mean_cosine"]
+        if cosine < tolerance.min_mean_cosine:
+            found.append(Miss("mean_cosine", cosine, tolerance.min_mean_cosine, "--min-cosine"))
+    elif (scores := figures["score_spearman"]) < tolerance.min_score_spearman:
+        found.append(Miss("score_spearman", scores, tolerance.min_score_spearman, "--min-score-spearman"))
+    return found
+
+
+def quality(figures: dict[str, float]) -> tuple[float, float]:
+    """What ranks two attempts at one variant: rank correlation first, then agreement with the reference."""
+    if "spearman" in figures:
+        return figures["spearman"] - figures["reference_spearman"], figures["mean_cosine"]
+    return figures["score_spearman"], -figures["max_abs_diff"]
+
+
+def summary(figures: dict[str, float]) -> str:
+    """The figures a user judges a lossy variant by, in one line."""
+    if "spearman" in figures:
+        drop = figures["reference_spearman"] - figures["spearman"]
+        text = (
+            f"STSb Spearman {figures['spearman']:.4f} against the reference's "
+            f"{figures['reference_spearman']:.4f} (drop {drop * 100:.2f} pt), "
+            f"mean cosine {figures['mean_cosine']:.4f}, min cosine {figures['min_cosine']:.4f}"
+        )
+    else:
+        text = f"score Spearman {figures['score_spearman']:.5f}, max abs diff {figures['max_abs_diff']:.3g}"
+    if "texts_per_second" in figures:
+        text += f", {figures['texts_per_second']:.0f} texts/s"
+    return text
+
+
+def check(variant: GraphVariant, figures: dict[str, float], tolerance: Tolerance) -> None:
+    """Raise ValidationFailedError if ``figures`` fall outside ``tolerance``."""
+    found = misses(variant, figures, tolerance)
+    if found:
         raise ValidationFailedError(
-            f"variant {variant.name!r} disagrees with the PyTorch reference: {'; '.join(failures)}. "
-            "Nothing was written. Loosen the tolerance only if this drift is acceptable to you."
+            f"variant {variant.name!r} disagrees with the PyTorch reference: {'; '.join(map(str, found))}. "
+            f"Measured: {summary(figures)}. To accept this drift, export again with "
+            f"{' '.join(m.loosened() for m in found)}"
         )

@@ -175,16 +175,44 @@ def test_cross_encoder_variants_report_score_agreement(name, tmp_path, tiny_cros
     assert scores.shape == ((2,) if name == "bert-1" else (2, 3))
 
 
-def test_tolerance_fails_a_lossy_variant_and_writes_nothing(exported, tiny_bi_encoder_folder, tmp_path):
+def test_a_lossy_variant_out_of_tolerance_is_left_out_and_the_others_written(
+    exported, tiny_bi_encoder_folder, tmp_path
+):
+    from edgesbert.errors import PartialExportError
+    from edgesbert.exporters import Tolerance, export_model
+    from edgesbert.runtime.manifest import Manifest
+
+    target = tmp_path / "model"
+    shutil.copytree(exported("bert-mean"), target)
+    strict = Tolerance(min_mean_cosine=0.999999)
+    with pytest.raises(PartialExportError, match=r"variant 'int8' disagrees.*after 4 recipes") as failure:
+        export_model(tiny_bi_encoder_folder("bert-mean"), target, quantize=["int8"], tolerance=strict)
+    message = str(failure.value)
+    assert "mean_cosine 0.99" in message and "< 0.999999 (--min-cosine)" in message  # the measured figure
+    assert "--min-cosine 0.99" in message and "(now 0.999999)" in message  # the option that loosens it
+    assert "STSb Spearman" in message and "texts/s" in message
+    assert failure.value.failed == ("int8",)
+    manifest = Manifest.load(target)
+    assert [v.name for v in manifest.variants] == ["fp32"]  # what passed was written, validated
+    assert manifest.variant("fp32").validation["max_abs_diff"] <= 1e-4
+    files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    assert not any("qint8" in f or ".attempts" in f for f in files)  # no debris of the attempts
+    assert set(files) == {*manifest.provenance.checksums, "edgesbert.json"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_nothing_is_written_when_no_variant_passes(exported, tiny_bi_encoder_folder, tmp_path):
     from edgesbert.errors import ValidationFailedError
     from edgesbert.exporters import Tolerance, export_model
 
     target = tmp_path / "model"
     shutil.copytree(exported("bert-mean"), target)
     before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
-    strict = Tolerance(min_mean_cosine=0.999999)
-    with pytest.raises(ValidationFailedError, match=r"variant 'int8' disagrees.*mean_cosine"):
-        export_model(tiny_bi_encoder_folder("bert-mean"), target, quantize=["int8"], tolerance=strict)
+    impossible = Tolerance(max_abs_diff=0.0, min_mean_cosine=1.0)
+    expected = r"variant 'fp32' disagrees.*Skipped quantizing"
+    with pytest.raises(ValidationFailedError, match=expected) as failure:
+        export_model(tiny_bi_encoder_folder("bert-mean"), target, quantize=["int8"], tolerance=impossible)
+    assert "--max-abs-diff" in str(failure.value)
     assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 

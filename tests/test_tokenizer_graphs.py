@@ -148,7 +148,9 @@ def twins(tmp_path_factory, tiny_bi_encoder_folder, tiny_cross_encoder_folder):
     from edgesbert.exporters import Tolerance, export_model
 
     done: dict[tuple[str, str], Path] = {}
-    rank_noise = Tolerance(max_spearman_drop=0.05)  # random tiny models: Spearman on 64 pairs is noisy
+    # random tiny models: Spearman on 64 pairs is noisy, and NNCF int8 of the random cross-encoder scores
+    # 0.94 on AVX2 (0.98 and more with VNNI); these tests compare the twins with the two-step path
+    rank_noise = Tolerance(max_spearman_drop=0.05, min_score_spearman=0.9)
 
     def get(name: str, backend: str) -> Path:
         if (name, backend) not in done:
