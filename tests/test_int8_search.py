@@ -47,13 +47,13 @@ class FakeInt8:
         )
 
 
-def figures(drop: float, speed: float) -> dict[str, float]:
-    return {"spearman": 0.82 - drop, "reference_spearman": 0.82, "mean_cosine": 0.99, "min_cosine": 0.9,
+def figures(drop: float, cosine: float, speed: float) -> dict[str, float]:
+    return {"spearman": 0.82 - drop, "reference_spearman": 0.82, "mean_cosine": cosine, "min_cosine": 0.9,
             "max_abs_diff": 0.1, "texts_per_second": speed}  # fmt: skip
 
 
-def run_search(tmp_path: Path, monkeypatch, drops: dict[tuple[float | None, int], float]):
-    """Search with the fake step; ``drops`` maps (SmoothQuant, MatMuls kept float) to the Spearman drop."""
+def run_search(tmp_path: Path, monkeypatch, drops: dict[tuple[float | None, int], tuple[float, float]]):
+    """Search with the fake step; ``drops`` maps (SmoothQuant, MatMuls kept float) to (drop, cosine)."""
     from edgesbert.exporters import int8_search
 
     monkeypatch.setattr(int8_search, "sensitivity", lambda graph, batches: RANKED)
@@ -67,7 +67,7 @@ def run_search(tmp_path: Path, monkeypatch, drops: dict[tuple[float | None, int]
         recipe = eval((tmp_path / variant.file).read_text(), {"Int8Recipe": Int8Recipe})
         tried.append(recipe)
         key = (recipe.smooth_quant, len(recipe.keep_float))
-        return figures(drops[key], speed=1000 - 20 * len(recipe.keep_float))
+        return figures(*drops[key], speed=1000 - 20 * len(recipe.keep_float))
 
     def run(step, ctx):
         return step(ctx)
@@ -75,9 +75,11 @@ def run_search(tmp_path: Path, monkeypatch, drops: dict[tuple[float | None, int]
     return search(FakeInt8(), ctx, measure, run), tried
 
 
-def test_the_search_stops_at_the_first_recipe_within_a_quarter_of_the_tolerance(tmp_path, monkeypatch):
-    (variant, found), tried = run_search(tmp_path, monkeypatch, {(None, 0): 0.02, (0.95, 0): 0.002})
-    assert [r.smooth_quant for r in tried] == [None, 0.95]  # 0.2 pt <= 0.25 pt: no MatMul kept float
+def test_the_search_stops_at_the_first_recipe_within_its_target(tmp_path, monkeypatch):
+    drops = {(None, 0): (0.002, 0.99), (0.95, 0): (0.002, 0.996)}
+    (variant, found), tried = run_search(tmp_path, monkeypatch, drops)
+    # 0.2 pt <= 0.25 pt and mean cosine >= 0.995 (a quarter and a twentieth of the default tolerance)
+    assert [r.smooth_quant for r in tried] == [None, 0.95]
     assert found["spearman"] == pytest.approx(0.818)
     assert variant.recipe["recipes_tried"] == 2 and "kept_float_matmuls" not in variant.recipe
     assert (tmp_path / "model_int8.onnx").read_text() == repr(Int8Recipe(smooth_quant=0.95))
@@ -85,14 +87,20 @@ def test_the_search_stops_at_the_first_recipe_within_a_quarter_of_the_tolerance(
 
 
 def test_the_search_keeps_the_most_sensitive_matmuls_float_and_records_them(tmp_path, monkeypatch):
-    drops = {(None, 0): 0.008, (0.95, 0): 0.02, (None, 1): 0.006, (None, 2): 0.004, (None, 4): 0.0045}
+    drops = {
+        (None, 0): (0.008, 0.990),
+        (0.95, 0): (0.02, 0.993),  # more faithful, but out of the Spearman tolerance: not the base
+        (None, 1): (0.006, 0.992),
+        (None, 2): (0.004, 0.994),
+        (None, 4): (0.0035, 0.993),
+    }
     (variant, found), tried = run_search(tmp_path, monkeypatch, drops)
     # ranked without the MatMul the step keeps float itself; shares 0.1, 0.25, 0.5 of the 9 others: 1, 2, 4
     assert [len(r.keep_float) for r in tried] == [0, 0, 1, 2, 4]
     assert all(r.smooth_quant is None for r in tried[2:])  # on top of the better of the first two
     assert tried[-1].keep_float == tuple(name for name, _ in RANKED[1:5])
-    # none reached 0.25 pt: the most accurate within the tolerance is kept, with its own file
-    assert found["spearman"] == pytest.approx(0.816)
+    # none reached the target: the most faithful within the tolerance is kept, with its own file
+    assert found["mean_cosine"] == 0.994 and found["spearman"] == pytest.approx(0.816)
     assert (tmp_path / "model_int8.onnx").read_text() == repr(tried[3])
     assert variant.recipe["kept_float_matmuls"] == 2
     assert variant.recipe["kept_float_names"] == "/layer.1/MatMul, /layer.2/MatMul"
@@ -103,7 +111,13 @@ def test_the_search_keeps_the_most_sensitive_matmuls_float_and_records_them(tmp_
 
 
 def test_the_search_fails_with_the_best_figures_reached_and_removes_the_files(tmp_path, monkeypatch):
-    drops = {(None, 0): 0.03, (0.95, 0): 0.02, (0.95, 1): 0.015, (0.95, 2): 0.012, (0.95, 4): 0.013}
+    drops = {
+        (None, 0): (0.03, 0.95),
+        (0.95, 0): (0.02, 0.96),
+        (0.95, 1): (0.015, 0.97),
+        (0.95, 2): (0.012, 0.98),
+        (0.95, 4): (0.011, 0.975),
+    }
     with pytest.raises(ValidationFailedError) as failure:
         run_search(tmp_path, monkeypatch, drops)
     message = str(failure.value)
