@@ -7,6 +7,9 @@ output stays inside. The fp32 step also writes the tokenizer as an OpenVINO mode
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -142,7 +145,7 @@ class NncfInt8:
         advanced = nncf.AdvancedQuantizationParameters(
             smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=alpha if alpha else -1)
         )
-        with phase(f"calibrating on {len(texts)} texts and quantizing with NNCF"):
+        with phase(f"calibrating on {len(texts)} texts and quantizing with NNCF"), _quiet("nncf"):
             model = nncf.quantize(
                 ov.Core().read_model(str(ctx.folder / source.file)),
                 nncf.Dataset(texts, features),
@@ -161,6 +164,18 @@ class NncfInt8:
             "smooth_quant": alpha or False,
         }
         return _ir_variant(ctx, source, f"{IR_NAME}-int8", xml, Precision.INT8, recipe)
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Only warnings from ``logger`` while the block runs (NNCF logs a line per MatMul it leaves float)."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 @dataclass(frozen=True)

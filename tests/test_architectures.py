@@ -341,8 +341,9 @@ def test_export_cli_refuses_pickled_weights(pickled, tmp_path):
         out, err = run.communicate(timeout=120)
         assert run.returncode == 1, err
         assert out == "" and "Traceback" not in err
-        announce, error = err.rstrip("\n").splitlines()  # "exporting ... to ...", then the error
+        announce, *progress, error = err.rstrip("\n").splitlines()  # "exporting ... to ...", ..., the error
         assert announce.startswith("exporting ") and error.startswith("edgesbert export: error: "), err
+        assert all(line.startswith("edgesbert: loading ") for line in progress), err
         convert = "AutoModelForSequenceClassification" if name == "cross" else "AutoModel"
         _assert_refusal(error, pickled[name], f"{convert}.from_pretrained(")
         assert not (tmp_path / name).exists()
