@@ -144,22 +144,15 @@ def _show_progress() -> None:
 
 def _describe(args: argparse.Namespace, output: Path) -> None:
     """The validation table of what was written, and each variant's recipe."""
-    from edgesbert.cli_text import validation_table
+    from edgesbert.cli_text import recipe_lines, validation_table
     from edgesbert.runtime.manifest import Manifest
 
     manifest = Manifest.load(output)
     print(f"wrote {output}")
     print(validation_table(manifest, Path(output)))
     print("* the default variant: the best validated one for CPUs")
-    for variant in manifest.variants:
-        if variant.recipe:
-            made = ", ".join(f"{key}={value}" for key, value in variant.recipe.items())
-            detected = (
-                " (int8 preset detected from this CPU)"
-                if "preset" in variant.recipe and not args.int8_preset
-                else ""
-            )
-            print(f"{variant.name}: {made}{detected}")
+    for line in recipe_lines(manifest, detected_preset=not args.int8_preset):
+        print(line)
 
 
 def _shapes(text: str) -> list[tuple[int, int]]:

@@ -57,6 +57,21 @@ def validation_table(manifest: Manifest, folder: Path) -> str:
     return table(rows)
 
 
+def recipe_lines(manifest: Manifest, detected_preset: bool = False) -> list[str]:
+    """How each variant was made (``variant: key=value, ...``), as export and info print it."""
+    lines = []
+    for variant in manifest.variants:
+        if variant.recipe:
+            made = ", ".join(f"{key}={value}" for key, value in variant.recipe.items())
+            detected = (
+                " (int8 preset detected from this CPU)"
+                if detected_preset and "preset" in variant.recipe
+                else ""
+            )
+            lines.append(f"{variant.name}: {made}{detected}")
+    return lines
+
+
 def file_table(checks: Iterable[FileCheck], manifest: Manifest) -> str:
     """Each file of the folder, what its check found and which variants use it."""
     users: dict[str, list[str]] = {}
