@@ -27,18 +27,18 @@ WORK = Path(__file__).resolve().parents[1] / "build" / "bench" / "int8-accuracy"
 QUANTIZE = {"openvino": "int8", "onnx": "int8-static"}
 
 
-def export(model: Path, backend: str) -> Path:
+def export(model: Path, label: str, backend: str) -> Path:
     """The model exported with the backend's int8 (once; delete the folder to export again)."""
     from edgesbert.exporters import export_model
 
-    folder = WORK / f"{model.name}-{backend}"
+    folder = WORK / f"{label}-{backend}"
     if not (folder / "edgesbert.json").is_file():
-        log(f"exporting {model.name} to {backend} {QUANTIZE[backend]}")
+        log(f"exporting {label} to {backend} {QUANTIZE[backend]}")
         export_model(model, folder, backend=backend, quantize=[QUANTIZE[backend]])
     return folder
 
 
-def rows(model: Path, folder: Path, sts: tuple) -> list[list[str]]:
+def rows(model: Path, label: str, folder: Path, sts: tuple) -> list[list[str]]:
     """One row per variant of ``folder``: recipe, STSb-dev and -test figures, speed."""
     from edgesbert.runtime import BiEncoder, load
     from edgesbert.runtime.manifest import Manifest
@@ -70,7 +70,7 @@ def rows(model: Path, folder: Path, sts: tuple) -> list[list[str]]:
             if part
         )
         table.append([
-            model.name, variant.name, settled or "-",
+            label, variant.name, settled or "-",
             f"{(dev['reference_spearman'] - dev['spearman']) * 100:+.2f}", f"{dev['mean_cosine']:.4f}",
             f"{held_out:.4f}", f"{(reference_spearman - held_out) * 100:+.2f}",
             f"{cosines.mean():.4f}", f"{cosines.min():.4f}", f"{speed:.0f}",
@@ -105,9 +105,9 @@ def main() -> None:
     sts = stsb_test()
     table = []
     for name in args.model or [DEFAULT_MODEL]:
-        model = resolve_model(name)
+        model, label = resolve_model(name), name.rstrip("/").split("/")[-1]
         for backend in args.backend or ["openvino"]:
-            table += rows(model, export(model, backend), sts)
+            table += rows(model, label, export(model, label, backend), sts)
     text = report(table)
     print(text)
     RESULTS.mkdir(exist_ok=True)
