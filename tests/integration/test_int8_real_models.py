@@ -23,9 +23,12 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 #: held-out STSb-test Spearman an int8 bi-encoder may lose against its reference (issue 28: 0.3 pt)
 MAX_HELD_OUT_DROP = 0.003
-#: rank correlation of an int8 cross-encoder's scores with its reference's on held-out pairs
-MIN_HELD_OUT_SCORE_SPEARMAN = 0.99
-BI_ENCODERS = {"all-MiniLM-L6-v2": DEFAULT_MODEL, "minilm-en-de-distilled": str(ROOT / "models/minilm-en-de-distilled")}
+#: rank correlation of int8 cross-encoder scores with the reference's on held-out pairs (the tolerance)
+MIN_HELD_OUT_SCORE_SPEARMAN = 0.98
+BI_ENCODERS = {
+    "all-MiniLM-L6-v2": DEFAULT_MODEL,
+    "minilm-en-de-distilled": str(ROOT / "models/minilm-en-de-distilled"),
+}
 CROSS_ENCODERS = {
     "stsb-cross-encoder-minilm": ROOT / "models/stsb-cross-encoder-minilm",
     "trecqa-reranker-minilm": ROOT / "models/trecqa-reranker-minilm",
