@@ -5,8 +5,8 @@
 Exports each bi-encoder as a user would (``--quantize int8`` on OpenVINO, ``int8-static`` on ONNX, default
 tolerances, so the accuracy-aware search runs), then measures every variant on STSb *test* (held out from
 calibration and validation): Spearman against gold and against the reference's, cosine to the PyTorch
-reference, and sentences per second at batch 32 (warm, 2 threads). Prints a markdown table and writes
-benchmarks/results/int8-accuracy-<CPU kind>.md.
+reference, and sentences per second at batch 32 (warm, 2 threads; compare speeds only within one run on
+a quiet machine). Prints a markdown table and writes benchmarks/results/int8-accuracy-<CPU kind>.md.
 """
 
 from __future__ import annotations
