@@ -41,7 +41,7 @@ lint: $(BIN)/edgesbert
 # and in transformers.js (Node; onnxruntime-node's install script would download from NuGet: its CPU binaries
 # ship in the npm package)
 unit: $(BIN)/edgesbert $(PEERS_VENV)/.installed $(INTEROP_JS)/node_modules/.installed
-	EDGESBERT_REQUIRE_PEERS=1 $(BIN)/pytest -q
+	EDGESBERT_REQUIRE_PEERS=1 $(BIN)/pytest -q --durations=25
 
 $(INTEROP_JS)/node_modules/.installed: $(INTEROP_JS)/package-lock.json
 	cd $(INTEROP_JS) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund

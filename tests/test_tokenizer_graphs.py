@@ -16,6 +16,7 @@ import pytest
 
 from edgesbert.runtime import load
 from edgesbert.runtime.manifest import SENTENCE_OUTPUT, Manifest
+from tests.tiny_models import TINY_INT8
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LANGUAGES = ("de", "en", "es", "fr", "it", "ja", "nl", "pl", "pt", "ru", "zh")
@@ -148,9 +149,7 @@ def twins(tmp_path_factory, tiny_bi_encoder_folder, tiny_cross_encoder_folder):
     from edgesbert.exporters import Tolerance, export_model
 
     done: dict[tuple[str, str], Path] = {}
-    # random tiny models: Spearman on 64 pairs is noisy, and NNCF int8 of the random cross-encoder scores
-    # 0.94 on AVX2 (0.98 and more with VNNI); these tests compare the twins with the two-step path
-    rank_noise = Tolerance(max_spearman_drop=0.05, min_score_spearman=0.9)
+    rank_noise = Tolerance(**TINY_INT8)  # these tests compare the twins with the two-step path
 
     def get(name: str, backend: str) -> Path:
         if (name, backend) not in done:

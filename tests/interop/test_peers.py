@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.tiny_models import TINY_INT8
+
 ROOT = Path(__file__).resolve().parents[2]
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 TOLERANCE = 1e-5
@@ -65,11 +67,12 @@ def bi_folders(tmp_path_factory, tiny_bi_encoder_folder) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def cross_folders(tmp_path_factory, tiny_cross_encoder_folder) -> dict[str, Path]:
-    from edgesbert.exporters import export_model
+    from edgesbert.exporters import Tolerance, export_model
 
     source, out = tiny_cross_encoder_folder("bert-1"), tmp_path_factory.mktemp("interop-cross")
-    export_model(source, out / "onnx", quantize=["int8-static"], validation_size=32)
-    export_model(source, out / "openvino", backend="openvino", quantize=["int8"], validation_size=32)
+    shared: dict[str, Any] = {"validation_size": 32, "tolerance": Tolerance(**TINY_INT8)}
+    export_model(source, out / "onnx", quantize=["int8-static"], **shared)
+    export_model(source, out / "openvino", backend="openvino", quantize=["int8"], **shared)
     return {"onnx": out / "onnx", "openvino": out / "openvino"}
 
 
