@@ -31,6 +31,7 @@ class ExportContext:
     tokenizer: TokenizerSpec | None = None
     written: list[str | None] = field(default_factory=list)  # per step: its variant, None if it failed
     failed: list[str] = field(default_factory=list)  # variants left out: they failed validation
+    owns_reference: bool = False  # loaded by the export itself: its weights may go once traced
 
     @property
     def kind(self) -> ModelKind:

@@ -11,6 +11,8 @@ from torch import nn
 
 from edgesbert.exporters.context import ExportContext
 from edgesbert.exporters.layout import LOGITS_OUTPUT, TOKEN_OUTPUT, onnx_file
+from edgesbert.exporters.memory import release_memory, release_network
+from edgesbert.exporters.onnx_weights import weights_apart, write_weights
 from edgesbert.reference import BiEncoder
 from edgesbert.reference.bi_encoder import EmbeddingNetwork
 from edgesbert.runtime.manifest import SENTENCE_OUTPUT, GraphVariant, Precision
@@ -44,17 +46,21 @@ class TokenEmbeddings(nn.Module):
 
 def export_onnx(
     network: nn.Module, features: dict[str, torch.Tensor], outputs: tuple[str, ...], path: Path
-) -> None:
+) -> tuple[str, ...]:
     """Trace ``network`` on ``features`` (a padded batch, inputs in forward order) into ``path``.
 
+    Returns the inputs the graph declares (see ``graph_inputs``).
+
     Uses torch's TorchScript-based exporter: it is fast, and its graphs are the ones onnxruntime's
-    transformer optimizer knows how to fuse.
+    transformer optimizer knows how to fuse. The weights go into the file from their tensors afterwards
+    (``onnx_weights``), not through torch's three copies of them.
     """
     input_names = list(features)
     axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
     axes |= {name: OUTPUT_AXES[name] for name in outputs}
     network = network.eval()
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+    release_memory()  # what running the reference left in the heap, before tracing adds the graph's weights
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), weights_apart() as weights:
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; validation checks the result
         torch.onnx.export(
             network,
@@ -67,6 +73,12 @@ def export_onnx(
             do_constant_folding=True,
             dynamo=False,
         )
+    inputs = graph_inputs(path)  # read while the file holds no weights
+    if weights:
+        write_weights(path, weights)
+        weights.clear()
+    release_memory()
+    return inputs
 
 
 def graph_inputs(path: Path) -> tuple[str, ...]:
@@ -98,13 +110,15 @@ def onnx_fp32(ctx: ExportContext) -> GraphVariant:
     features = reference.tokenize(sample)
     file = onnx_file("model")
     path = ctx.path(file)
-    export_onnx(network, features, outputs, path)
+    inputs = export_onnx(network, features, outputs, path)
+    if ctx.owns_reference:  # its outputs are computed and its graph traced: later steps need neither
+        release_network(reference)
     return GraphVariant(
         name="fp32",
         file=file,
         backend="onnxruntime",
         precision=Precision.FP32,
-        inputs=graph_inputs(path),
+        inputs=inputs,
         outputs=outputs,
         sha256=sha256_of(path),
     )

@@ -9,6 +9,7 @@ follow onnxruntime's guidance for their instruction sets.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.exporters.int8_search import Int8Recipe
 from edgesbert.exporters.layout import onnx_file
+from edgesbert.exporters.memory import release_memory
 from edgesbert.exporters.progress import phase
 from edgesbert.runtime.cpu import this_cpu
 from edgesbert.runtime.manifest import GraphVariant, Precision
@@ -192,6 +194,22 @@ def _without_preprocessing_advice() -> Iterator[None]:
         logging.getLogger().removeFilter(advice)
 
 
+@contextmanager
+def _in_parts(target: Path) -> Iterator[Path]:
+    """Where onnxruntime's quantizer writes ``target`` with its weights as external data, for the block.
+
+    Told to, its shape inference, calibration session and writer work from files and hold one copy of the
+    weights less (BERT-base: 0.4 GB of its peak); the block reads the result and writes ``target`` whole.
+    """
+    scratch = target.parent / f".{target.stem}.parts"
+    shutil.rmtree(scratch, ignore_errors=True)  # its writer refuses an existing data file
+    scratch.mkdir()
+    try:
+        yield scratch / target.name
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _variant_name(source: GraphVariant, suffix: str) -> str:
     return suffix if source.name == "fp32" else f"{source.name}-{suffix}"
 
@@ -238,16 +256,18 @@ class DynamicInt8:
         source = ctx.float_source()
         name = _variant_name(source, "int8")
         file = onnx_file(f"model_qint8_{self.preset.name}")
-        with _without_preprocessing_advice():
+        with _without_preprocessing_advice(), _in_parts(ctx.path(file)) as parts:
             quantize_dynamic(
                 ctx.folder / source.file,
-                ctx.path(file),
+                parts,
                 weight_type=QuantType.QInt8,
                 per_channel=self.preset.per_channel,
                 reduce_range=self.preset.reduce_range,
                 nodes_to_exclude=list(self.recipe.keep_float),
                 extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+                use_external_data_format=True,
             )
+            onnx.save(onnx.load(str(parts)), str(ctx.path(file)))
         recipe = {
             "quantize": "int8-dynamic",
             "preset": self.preset.name,
@@ -300,10 +320,15 @@ class StaticInt8:
             "percentile": CalibrationMethod.Percentile,
         }
         keep_float = [*sorted(self.already_float(ctx)), *self.recipe.keep_float]
-        with _without_preprocessing_advice(), phase(f"calibrating on {len(texts)} texts and quantizing"):
+        release_memory()  # the graph read for its down-projections
+        with (
+            _without_preprocessing_advice(),
+            phase(f"calibrating on {len(texts)} texts and quantizing"),
+            _in_parts(ctx.path(file)) as parts,
+        ):
             quantize_static(
                 ctx.folder / source.file,
-                ctx.path(file),
+                parts,
                 _CalibrationReader(ctx.text_tokenizer(), texts, source.inputs),
                 quant_format=QuantFormat.QOperator if self.quant_format == "qoperator" else QuantFormat.QDQ,
                 op_types_to_quantize=["MatMul"],
@@ -314,8 +339,9 @@ class StaticInt8:
                 calibrate_method=methods[self.method],
                 nodes_to_exclude=keep_float,
                 extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+                use_external_data_format=True,
             )
-        model = onnx.load(str(ctx.path(file)))
+            model = onnx.load(str(parts))
         int8_float_weights(model)
         onnx.save(model, str(ctx.path(file)))
         recipe = {

@@ -26,6 +26,7 @@ from edgesbert.exporters.context import ExportContext, SourceFailedError, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
 from edgesbert.exporters.int8_search import search, searchable, variant_files
 from edgesbert.exporters.layout import copy_description
+from edgesbert.exporters.memory import release_memory
 from edgesbert.exporters.plans import BACKENDS, Quantization, with_tokenizer
 from edgesbert.exporters.progress import phase
 from edgesbert.exporters.staging import staged_folder
@@ -146,10 +147,12 @@ def export_model(
     data = stsb_pairs(validation_size) if isinstance(reference, BiEncoder) else trec_groups(validation_size)
     with staged_folder(output) as staging:
         ctx = ExportContext(reference, staging, pooling_in_graph, tolerance or Tolerance(), validation_size)
+        ctx.owns_reference = reference is not model
         ctx.tokenizer = write_tokenizer(reference, staging)
         copy_description(reference.folder, staging)
         with phase(f"running the PyTorch reference on {len(data)} validation texts"):
             expected = reference_outputs(reference, data)
+        release_memory()
         with no_telemetry():  # OpenVINO's and NNCF's steps would report usage over the network
             failures = [failure for step in steps if (failure := produce(step, ctx, data, expected, shapes))]
         drop_intermediates(ctx)
@@ -217,6 +220,8 @@ def run_step(step: Step, ctx: ExportContext) -> GraphVariant:
     except Exception as e:
         name = getattr(step, "__name__", None) or type(step).__name__
         raise ExportError(f"export step {name} failed: {type(e).__name__}: {e}") from e
+    finally:
+        release_memory()
     if ctx.variants and ctx.variants[-1].name == variant.name:
         ctx.variants[-1] = variant
     else:
@@ -284,7 +289,10 @@ def measure(
         else:
             raise ExportError(f"variant {variant.name!r} does not match the kind of model exported")
         figures["texts_per_second"] = round(len(data) / (time.perf_counter() - start), 1)
-        return {**figures, **batch_figures(model, data)}
+        figures |= batch_figures(model, data)
+    del model  # the session's weights, before the next step loads its own
+    release_memory()
+    return figures
 
 
 def drop_intermediates(ctx: ExportContext) -> None:
