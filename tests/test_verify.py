@@ -170,3 +170,29 @@ def test_check_folder_checks_the_variants_files_first_then_the_rest(exported, co
     assert sorted(c.file for c in checks) == sorted(manifest.provenance.checksums)
     assert [c.file for c in checks if c.failed] == ["config.json"]
     assert check_files(folder, manifest) == checks[:2]  # what load checks is unchanged
+
+
+def test_the_re_export_command_names_the_options_of_the_folders_variants(ov_folder, exported, tmp_path):
+    from dataclasses import replace
+
+    from edgesbert.runtime.verify import export_command
+
+    ov = Manifest.load(ov_folder)
+    command = export_command(ov, tmp_path / "again")
+    assert command.endswith(f"--output {tmp_path / 'again'} --backend openvino"), command
+    assert main(command.split()[1:]) == 0  # it writes the same variants again
+    assert [v.name for v in Manifest.load(tmp_path / "again").variants] == [v.name for v in ov.variants]
+
+    onnx = Manifest.load(exported("bert-mean"))
+    fp32 = onnx.variants[0]
+    variants = (
+        fp32,
+        replace(fp32, name="O2", recipe={"optimize": "O2"}, static_shapes=((1, 128),)),
+        replace(fp32, name="O2-int8", recipe={"optimize": "O2", "quantize": "int8-dynamic"}),
+        replace(fp32, name="int8-static", recipe=(static := {"quantize": "int8-static"})),
+        replace(fp32, name="int8-static-with-tokenizer", inputs=("text",), recipe=static),
+    )
+    command = export_command(replace(onnx, variants=variants), Path("out"))
+    assert command.split(" --output out ")[1] == (
+        "--optimize O2 --quantize int8 --quantize int8-static --static-shapes 1x128 --with-tokenizer"
+    )

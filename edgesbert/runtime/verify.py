@@ -100,6 +100,29 @@ def problems_message(folder: Path, manifest: Manifest, failed: list[FileCheck]) 
     listed = "; ".join(f"{c.file} is {c.state.value}" for c in failed)
     return (
         f"{folder}: {listed} (checked against the checksums in its manifest). The folder was changed or "
-        f"damaged after export: copy it again or re-export it (edgesbert export "
-        f"{manifest.provenance.source_model} --output {folder})"
+        f"damaged after export: copy it again or re-export it ({export_command(manifest, folder)})"
     )
+
+
+#: a variant's recipe "quantize" -> the ``--quantize`` value that makes it, per backend
+_QUANTIZE_OPTION = {
+    "onnxruntime": {"int8-dynamic": "int8", "int8-static": "int8-static", "fp16": "fp16"},
+    "openvino": {"int8-static": "int8", "int8-weights": "int8-weights", "fp16": "fp16"},
+}
+
+
+def export_command(manifest: Manifest, folder: Path) -> str:
+    """The `edgesbert export` command that writes `folder`'s variants again (calibration options aside)."""
+    variants = manifest.variants
+    backend = "openvino" if any(v.backend == "openvino" for v in variants) else "onnxruntime"
+    quantize = [_QUANTIZE_OPTION[backend].get(str(v.recipe.get("quantize")), "") for v in variants]
+    quantize += ["bf16"] if any(v.name.endswith("-bf16") for v in variants) else []
+    optimize = {str(v.recipe["optimize"]) for v in variants if "optimize" in v.recipe}
+    shapes = {shape for v in variants for shape in v.static_shapes}
+    words = ["edgesbert export", manifest.provenance.source_model, "--output", str(folder)]
+    words += ["--backend openvino"] if backend == "openvino" else []
+    words += [f"--optimize {level}" for level in sorted(optimize)][:1]
+    words += [f"--quantize {q}" for q in dict.fromkeys(quantize) if q]
+    words += ["--static-shapes " + ",".join(f"{b}x{s}" for b, s in sorted(shapes))] if shapes else []
+    words += ["--with-tokenizer"] if any(v.takes_text for v in variants) else []
+    return " ".join(words)
