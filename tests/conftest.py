@@ -91,6 +91,19 @@ def exported(tmp_path_factory: pytest.TempPathFactory, tiny_bi_encoder_folder, t
 
 
 @pytest.fixture(scope="session")
+def default_openvino_int8(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real default model exported as `make demo` does it (OpenVINO, int8, default tolerances), once."""
+    from edgesbert import DEFAULT_MODEL
+    from edgesbert.exporters import export_model
+    from tests.threads import torch_threads
+
+    folder = tmp_path_factory.mktemp("default-openvino-int8") / "all-MiniLM-L6-v2"
+    with torch_threads(2):
+        export_model(DEFAULT_MODEL, folder, backend="openvino", quantize=["int8"])
+    return folder
+
+
+@pytest.fixture(scope="session")
 def stsb_sentences() -> list[str]:
     """Real sentences (STSb test, first 200 rows), with very short and very long ones."""
     import csv

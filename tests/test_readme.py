@@ -78,9 +78,11 @@ def environment() -> dict[str, str]:
 
 
 def run(command: list[str], block: Block) -> str:
+    start = time.monotonic()
     result = subprocess.run(
         command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=TIMEOUT_S
     )
+    print(f"README line {block.line}: {time.monotonic() - start:.0f} s")  # shown when the test fails
     assert result.returncode == 0, (
         f"README line {block.line}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     )

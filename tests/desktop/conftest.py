@@ -1,4 +1,4 @@
-"""Fixtures of the desktop app's tests: Qt offscreen, engines on tiny models and on the real int8 model."""
+"""Fixtures of the desktop app's tests: Qt offscreen, engines on tiny models."""
 
 from __future__ import annotations
 
@@ -20,17 +20,6 @@ def tiny_engine(exported) -> Engine:
     engine = Engine(exported("bert-mean"), exported("bert-1", kind="cross-encoder"))
     yield engine
     engine.close()
-
-
-@pytest.fixture(scope="session")
-def real_encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """all-MiniLM-L6-v2 exported as `make demo` does (OpenVINO, NNCF int8), validated on 64 pairs."""
-    from edgesbert import DEFAULT_MODEL
-    from edgesbert.exporters import export_model
-
-    folder = tmp_path_factory.mktemp("desktop") / "all-MiniLM-L6-v2"
-    export_model(DEFAULT_MODEL, folder, backend="openvino", quantize=["int8"], validation_size=64)
-    return folder
 
 
 def write_files(folder: Path, files: dict[str, str | bytes]) -> Path:

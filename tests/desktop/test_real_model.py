@@ -21,10 +21,10 @@ MIN_HIT_AT_3 = 0.68
 
 
 @pytest.fixture(scope="module")
-def real_engine(real_encoder_folder):
+def real_engine(default_openvino_int8):
     from examples.desktop.engine import Engine
 
-    engine = Engine(real_encoder_folder)
+    engine = Engine(default_openvino_int8)
     yield engine
     engine.close()
 
