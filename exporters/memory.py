@@ -31,10 +31,10 @@ def release_network(reference: BiEncoder | CrossEncoder) -> None:
 
     What later steps read stays: the tokenizer, the configuration and attributes, and a bi-encoder's pooling
     and Dense layers (OpenVINO's string-in twins trace them again). The reference cannot run afterwards.
+    The memory goes back to the system at the end of the step (``release_memory`` in the pipeline).
     """
     network = reference.network
     (network.transformer if isinstance(reference, BiEncoder) else network).to("meta")
-    release_memory()
 
 
 @cache

@@ -11,7 +11,7 @@ from torch import nn
 
 from edgesbert.exporters.context import ExportContext
 from edgesbert.exporters.layout import LOGITS_OUTPUT, TOKEN_OUTPUT, onnx_file
-from edgesbert.exporters.memory import release_memory, release_network
+from edgesbert.exporters.memory import release_network
 from edgesbert.exporters.onnx_weights import weights_apart, write_weights
 from edgesbert.reference import BiEncoder
 from edgesbert.reference.bi_encoder import EmbeddingNetwork
@@ -59,7 +59,6 @@ def export_onnx(
     axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
     axes |= {name: OUTPUT_AXES[name] for name in outputs}
     network = network.eval()
-    release_memory()  # what running the reference left in the heap, before tracing adds the graph's weights
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), weights_apart() as weights:
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; validation checks the result
         torch.onnx.export(
@@ -77,7 +76,6 @@ def export_onnx(
     if weights:
         write_weights(path, weights)
         weights.clear()
-    release_memory()
     return inputs
 
 

@@ -121,7 +121,7 @@ def export_command(manifest: Manifest, folder: Path) -> str:
     shapes = {shape for v in variants for shape in v.static_shapes}
     words = ["edgesbert export", manifest.provenance.source_model, "--output", str(folder)]
     words += ["--backend openvino"] if backend == "openvino" else []
-    words += [f"--optimize {level}" for level in sorted(optimize)][:1]
+    words += [f"--optimize {min(optimize)}"] if optimize else []
     words += [f"--quantize {q}" for q in dict.fromkeys(quantize) if q]
     words += ["--static-shapes " + ",".join(f"{b}x{s}" for b, s in sorted(shapes))] if shapes else []
     words += ["--with-tokenizer"] if any(v.takes_text for v in variants) else []
