@@ -32,6 +32,7 @@ class ExportContext:
     written: list[str | None] = field(default_factory=list)  # per step: its variant, None if it failed
     failed: list[str] = field(default_factory=list)  # variants left out: they failed validation
     owns_reference: bool = False  # loaded by the export itself: its weights may go once traced
+    calibrations: dict[tuple, object] = field(default_factory=dict)  # activation ranges, for int8 retries
 
     @property
     def kind(self) -> ModelKind:

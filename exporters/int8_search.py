@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from edgesbert.errors import ValidationFailedError
 from edgesbert.exporters.context import ExportContext, Step
+from edgesbert.exporters.ort_quantize import weights_apart
 from edgesbert.exporters.progress import phase
 from edgesbert.exporters.validation import Miss, Tolerance, misses, quality, summary
 from edgesbert.runtime.manifest import GraphVariant
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 log = logging.getLogger("edgesbert.export")
 #: the search stops at a variant that loses at most these shares of what the tolerance allows
@@ -223,17 +228,28 @@ def sensitivity(graph: Path, batches: Sequence[dict[str, np.ndarray]]) -> list[t
     import onnx
     import onnxruntime as ort
 
-    model = onnx.load(str(graph))
-    weights = {t.name for t in model.graph.initializer if len(t.dims) == 2}
-    matmuls = {
-        node.name: node.input[0]
-        for node in model.graph.node
-        if node.op_type == "MatMul" and node.input[1] in weights
-    }
-    activations = list(dict.fromkeys(matmuls.values()))
-    model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in activations)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    del model
+    with tempfile.TemporaryDirectory(prefix="edgesbert.sensitivity.") as scratch:
+        apart = weights_apart(graph, Path(scratch))  # the session maps the weights, no second copy
+        model = onnx.load(str(apart), load_external_data=False)
+        weights = {t.name for t in model.graph.initializer if len(t.dims) == 2}
+        matmuls = {
+            node.name: node.input[0]
+            for node in model.graph.node
+            if node.op_type == "MatMul" and node.input[1] in weights
+        }
+        activations = list(dict.fromkeys(matmuls.values()))
+        model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in activations)
+        onnx.save_model(model, str(apart))  # the weights stay in the file beside it
+        session = ort.InferenceSession(str(apart), providers=["CPUExecutionProvider"])
+        errors = _input_errors(session, activations, batches)
+        del session  # before its weights file goes
+    return sorted(((name, float(errors[x])) for name, x in matmuls.items()), key=lambda p: -p[1])
+
+
+def _input_errors(
+    session: InferenceSession, activations: list[str], batches: Sequence[dict[str, np.ndarray]]
+) -> dict[str, float]:
+    """Each activation's relative mean squared error under one static uint8 range over ``batches``."""
     inputs = [i.name for i in session.get_inputs()]
 
     def run(batch: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -255,5 +271,4 @@ def sensitivity(graph: Path, batches: Sequence[dict[str, np.ndarray]]) -> list[t
             codes = np.clip(np.round(values / scale[i]) + zero, 0, 255)
             noise[i] += float((((codes - zero) * scale[i] - values) ** 2).sum())
             signal[i] += float((values**2).sum())
-    error = dict(zip(activations, noise / np.maximum(signal, 1e-30), strict=True))
-    return sorted(((name, float(error[x])) for name, x in matmuls.items()), key=lambda p: -p[1])
+    return dict(zip(activations, noise / np.maximum(signal, 1e-30), strict=True))

@@ -9,17 +9,14 @@ follow onnxruntime's guidance for their instruction sets.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from onnxruntime.quantization import CalibrationDataReader
 from tqdm.auto import tqdm
 
 from edgesbert.errors import ExportError
@@ -28,10 +25,19 @@ from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.exporters.int8_search import Int8Recipe
 from edgesbert.exporters.layout import onnx_file
 from edgesbert.exporters.memory import release_memory
+from edgesbert.exporters.ort_quantize import (
+    calibrate,
+    in_parts,
+    shape_reload_in_place,
+    weights_apart,
+    without_preprocessing_advice,
+)
 from edgesbert.exporters.progress import phase
 from edgesbert.runtime.cpu import this_cpu
 from edgesbert.runtime.manifest import GraphVariant, Precision
-from edgesbert.runtime.tokenizer import TextTokenizer
+
+if TYPE_CHECKING:
+    from onnxruntime.quantization import TensorsData
 
 log = logging.getLogger("edgesbert.export")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -178,38 +184,6 @@ def _int8_constant(
     ]
 
 
-class _PreprocessingAdvice(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "pre-processing before quantization" not in record.getMessage()
-
-
-@contextmanager
-def _without_preprocessing_advice() -> Iterator[None]:
-    """Mute onnxruntime's quantizer advice (logged on the root logger) to run its pre-processing tool."""
-    advice = _PreprocessingAdvice()
-    logging.getLogger().addFilter(advice)
-    try:
-        yield
-    finally:
-        logging.getLogger().removeFilter(advice)
-
-
-@contextmanager
-def _in_parts(target: Path) -> Iterator[Path]:
-    """Where onnxruntime's quantizer writes ``target`` with its weights as external data, for the block.
-
-    Told to, its shape inference, calibration session and writer work from files and hold one copy of the
-    weights less (BERT-base: 0.4 GB of its peak); the block reads the result and writes ``target`` whole.
-    """
-    scratch = target.parent / f".{target.stem}.parts"
-    shutil.rmtree(scratch, ignore_errors=True)  # its writer refuses an existing data file
-    scratch.mkdir()
-    try:
-        yield scratch / target.name
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 def _variant_name(source: GraphVariant, suffix: str) -> str:
     return suffix if source.name == "fp32" else f"{source.name}-{suffix}"
 
@@ -256,7 +230,7 @@ class DynamicInt8:
         source = ctx.float_source()
         name = _variant_name(source, "int8")
         file = onnx_file(f"model_qint8_{self.preset.name}")
-        with _without_preprocessing_advice(), _in_parts(ctx.path(file)) as parts:
+        with without_preprocessing_advice(), shape_reload_in_place(), in_parts(ctx.path(file)) as parts:
             quantize_dynamic(
                 ctx.folder / source.file,
                 parts,
@@ -267,6 +241,7 @@ class DynamicInt8:
                 extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
                 use_external_data_format=True,
             )
+            release_memory()  # what the quantizer held, before its output is read
             onnx.save(onnx.load(str(parts)), str(ctx.path(file)))
         recipe = {
             "quantize": "int8-dynamic",
@@ -307,41 +282,39 @@ class StaticInt8:
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Calibrate, write ``onnx/model_quantized.onnx`` (transformers.js' ``q8``) and describe it."""
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static, save_tensors_data
 
         # onnxruntime's static quantizer fails on fused attention, so it always starts from the plain graph
         source = ctx.variant("fp32")
         name = "int8-static"
         file = onnx_file("model_quantized")
         texts = self.calibration_texts(ctx)
-        methods = {
-            "minmax": CalibrationMethod.MinMax,
-            "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile,
-        }
+        formats = {"qoperator": QuantFormat.QOperator, "qdq": QuantFormat.QDQ}
         keep_float = [*sorted(self.already_float(ctx)), *self.recipe.keep_float]
         release_memory()  # the graph read for its down-projections
-        with (
-            _without_preprocessing_advice(),
-            phase(f"calibrating on {len(texts)} texts and quantizing"),
-            _in_parts(ctx.path(file)) as parts,
-        ):
-            quantize_static(
-                ctx.folder / source.file,
-                parts,
-                _CalibrationReader(ctx.text_tokenizer(), texts, source.inputs),
-                quant_format=QuantFormat.QOperator if self.quant_format == "qoperator" else QuantFormat.QDQ,
-                op_types_to_quantize=["MatMul"],
-                per_channel=self.preset.per_channel,
-                reduce_range=self.preset.reduce_range,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=methods[self.method],
-                nodes_to_exclude=keep_float,
-                extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
-                use_external_data_format=True,
-            )
-            model = onnx.load(str(parts))
+        with without_preprocessing_advice(), in_parts(ctx.path(file)) as parts:
+            graph = weights_apart(ctx.folder / source.file, parts.parent)
+            ranges = self._ranges(ctx, graph, texts, source)
+            save_tensors_data(ranges, parts.parent / "ranges.json")
+            with phase("quantizing to static int8"):
+                quantize_static(
+                    graph,
+                    parts,
+                    None,  # calibrated already: the ranges come from the file
+                    quant_format=formats[self.quant_format],
+                    op_types_to_quantize=["MatMul"],
+                    per_channel=self.preset.per_channel,
+                    reduce_range=self.preset.reduce_range,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=ranges.calibration_method,
+                    nodes_to_exclude=keep_float,
+                    extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+                    use_external_data_format=True,
+                    calibration_cache_path=parts.parent / "ranges.json",
+                )
+                release_memory()  # what the quantizer held, before its output is read
+                model = onnx.load(str(parts))
         int8_float_weights(model)
         onnx.save(model, str(ctx.path(file)))
         recipe = {
@@ -358,29 +331,21 @@ class StaticInt8:
         }
         return derived_variant(ctx, source, name, file, Precision.INT8, recipe)
 
+    def _ranges(
+        self, ctx: ExportContext, graph: Path, texts: list[Text], source: GraphVariant
+    ) -> TensorsData:
+        """The activation ranges on ``texts``, calibrated once per export, kept for the int8 search's retries.
 
-class _CalibrationReader(CalibrationDataReader):
-    """Feeds calibration batches to onnxruntime's calibrator, with a progress bar.
-
-    All batches have one shape, as the histogram calibrators need: every text is padded to the longest,
-    and the last batch is filled up with texts from the start.
-    """
-
-    def __init__(self, tokenizer: TextTokenizer, texts: list[Text], inputs: Sequence[str]) -> None:
-        size = min(16, len(texts))
-        missing = -len(texts) % size
-        texts = texts + (texts * (missing // len(texts) + 1))[:missing]
-        features = tokenizer(texts)
-        self.batches = [
-            {name: features[name][start : start + size] for name in inputs}
-            for start in range(0, len(texts), size)
-        ]
-        self.progress = tqdm(total=len(self.batches), desc="Calibrating", unit="batch")
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        """The next batch, or None at the end."""
-        if not self.batches:
-            self.progress.close()
-            return None
-        self.progress.update()
-        return self.batches.pop(0)
+        One text per run: the calibration holds one text's activations, and padding never enters the ranges.
+        """
+        key = (source.file, self.method, tuple(texts))
+        if key not in ctx.calibrations:
+            tokenizer = ctx.text_tokenizer()
+            runs = (
+                {name: values for name, values in tokenizer([text]).items() if name in source.inputs}
+                for text in tqdm(texts, desc="Calibrating", unit="text")
+            )
+            with phase(f"calibrating on {len(texts)} texts"):
+                ctx.calibrations[key] = calibrate(graph, runs, self.method, graph.parent)
+            release_memory()
+        return ctx.calibrations[key]

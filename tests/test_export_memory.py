@@ -103,3 +103,118 @@ def test_a_model_the_export_loads_is_freed_once_traced(tiny_cross_encoder_folder
     manifest = export_model(tiny_cross_encoder_folder("bert-1"), tmp_path / "out", validation_size=16)
     assert len(freed) == 1 and manifest.variant("fp32").validation["max_abs_diff"] < 1e-4
     assert all(p.device.type == "meta" for p in freed[0].network.parameters())
+
+
+def _quantize_dynamic(graph: Path, output: Path) -> bytes:
+    """onnxruntime's dynamic int8 as the exporter runs it."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        graph,
+        output,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=True,
+        extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return output.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "reloads"), [("bert-mean", "bi-encoder", 0), ("bert-1", "cross-encoder", 1)]
+)
+def test_the_dynamic_quantizer_keeps_one_copy_and_writes_the_same_bytes(
+    name, kind, reloads, exported, tmp_path, monkeypatch
+):
+    """A graph typed throughout is kept; one whose Gemm the quantizer rewrote is reloaded, weights moved."""
+    from onnxruntime.quantization import onnx_quantizer
+
+    from edgesbert.exporters import ort_quantize
+
+    graph = exported(name, kind) / "onnx" / "model.onnx"
+    original = onnx_quantizer.save_and_reload_model_with_shape_infer
+    moved = []
+
+    def spy(model):
+        moved.append(model)
+        return reload(model)
+
+    reload = ort_quantize._reload_moving_weights
+    monkeypatch.setattr(ort_quantize, "_reload_moving_weights", spy)
+    with ort_quantize.shape_reload_in_place():
+        lean = _quantize_dynamic(graph, tmp_path / "lean.onnx")
+    assert onnx_quantizer.save_and_reload_model_with_shape_infer is original  # restored
+    assert lean == _quantize_dynamic(graph, tmp_path / "copied.onnx")
+    assert len(moved) == reloads
+    for model in moved:  # onnx moves out every tensor of 1 kB or more
+        assert all(not t.raw_data for t in model.graph.initializer if np.prod(t.dims) * 4 >= 1024)
+
+
+def test_calibration_one_text_per_run_gives_onnxruntimes_own_result(exported, tmp_path):
+    """Ranges calibrated run by run and read back from the file quantize as onnxruntime's own calibration."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantType,
+        quantize_static,
+        save_tensors_data,
+    )
+
+    from edgesbert.exporters.ort_quantize import calibrate
+    from edgesbert.runtime import load
+
+    folder = exported("bert-mean")
+    graph = folder / "onnx" / "model.onnx"
+    tokenizer = load(folder).tokenizer
+    texts = ["A short one.", "A somewhat longer sentence, with more words in it.", "Three."]
+    runs = [tokenizer([text]) for text in texts]
+    options = {"op_types_to_quantize": ["MatMul"], "weight_type": QuantType.QInt8}
+
+    class Reader(CalibrationDataReader):  # onnxruntime's calibration, all the runs in one go
+        def __init__(self) -> None:
+            self.runs = list(runs)
+
+        def get_next(self):
+            return self.runs.pop(0) if self.runs else None
+
+    own = tmp_path / "own.onnx"
+    quantize_static(graph, own, Reader(), calibrate_method=CalibrationMethod.MinMax, **options)
+    (tmp_path / "scratch").mkdir()
+    ranges = calibrate(graph, iter(runs), "minmax", tmp_path / "scratch")
+    save_tensors_data(ranges, tmp_path / "ranges.json")
+    quantize_static(
+        graph,
+        tmp_path / "cached.onnx",
+        None,
+        calibrate_method=CalibrationMethod.MinMax,
+        calibration_cache_path=tmp_path / "ranges.json",
+        **options,
+    )
+    assert (tmp_path / "cached.onnx").read_bytes() == own.read_bytes()
+    lengths = {run["input_ids"].shape[1] for run in runs}
+    assert len(lengths) == 3  # each run its own text, unpadded
+
+
+def test_the_int8_search_calibrates_once(tiny_bi_encoder_folder, tmp_path, monkeypatch):
+    from edgesbert.errors import ExportError
+    from edgesbert.exporters import Tolerance, export_model, onnx_quantize
+
+    calibrations = []
+    calibrate = onnx_quantize.calibrate
+
+    def spy(graph, runs, method, scratch):
+        calibrations.append(method)
+        return calibrate(graph, runs, method, scratch)
+
+    monkeypatch.setattr(onnx_quantize, "calibrate", spy)
+    strict = Tolerance(min_mean_cosine=0.9999999, max_spearman_drop=1.0, min_score_spearman=-1.0)
+    with pytest.raises(ExportError, match=r"after [2-9]\d* recipes"):  # several recipes tried, none passed
+        export_model(
+            tiny_bi_encoder_folder("bert-mean"),
+            tmp_path / "out",
+            quantize=["int8-static"],
+            tolerance=strict,
+            validation_size=16,
+        )
+    assert calibrations == ["minmax"]
