@@ -64,6 +64,11 @@ def add_export_commands(commands: Any) -> None:
         "(ONNX: onnxruntime-extensions ops; OpenVINO: openvino-tokenizers), for apps without a tokenizer",
     )
     export.add_argument(
+        "--packed",
+        action="store_true",
+        help="also write a packed fp32 graph (bi-encoders, onnx): several texts per row, no padding computed",
+    )
+    export.add_argument(
         "--tune", action="store_true", help="then time the variants here and record the fastest (see tune)"
     )
     export.add_argument("--tune-seconds", type=float, default=2.0, help=argparse.SUPPRESS)
@@ -116,6 +121,7 @@ def _export(args: argparse.Namespace) -> None:
             validation_size=args.validation_size,
             static_shapes=args.static_shapes,
             tokenizer_in_graph=args.with_tokenizer,
+            packed=args.packed,
         )
     except PartialExportError:
         _describe(args, output)

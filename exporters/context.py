@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgesbert.errors import ExportError
+from edgesbert.exporters.memory import release_network
 from edgesbert.exporters.validation import Tolerance
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.runtime.manifest import GraphVariant, ModelKind, Precision, TokenizerSpec
@@ -32,6 +33,7 @@ class ExportContext:
     written: list[str | None] = field(default_factory=list)  # per step: its variant, None if it failed
     failed: list[str] = field(default_factory=list)  # variants left out: they failed validation
     owns_reference: bool = False  # loaded by the export itself: its weights may go once traced
+    traces_left: int = 1  # steps still to trace the reference (fp32, packed); the last one frees it
     calibrations: dict[tuple, object] = field(default_factory=dict)  # activation ranges, for int8 retries
 
     @property
@@ -74,10 +76,18 @@ class ExportContext:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    def traced(self) -> None:
+        """Say a step traced the reference; after the last one, its weights go if the export loaded it."""
+        self.traces_left -= 1
+        if self.owns_reference and self.traces_left <= 0:  # its outputs are computed: none is needed
+            release_network(self.reference)
+
     def float_source(self) -> GraphVariant:
-        """The graph to quantize: the latest fp32 variant (optimized, if an optimization step ran)."""
+        """The graph to quantize: the latest padded fp32 variant (optimized, if an optimization step ran)."""
         candidates = [
-            v for v in self.variants if v.precision is Precision.FP32 and "quantize" not in v.recipe
+            v
+            for v in self.variants
+            if v.precision is Precision.FP32 and "quantize" not in v.recipe and not v.packed
         ]
         if not candidates and "fp32" in self.failed:
             raise SourceFailedError("'fp32' failed validation, so nothing was quantized from it.")

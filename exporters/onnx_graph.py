@@ -11,11 +11,11 @@ from torch import nn
 
 from edgesbert.exporters.context import ExportContext
 from edgesbert.exporters.layout import LOGITS_OUTPUT, TOKEN_OUTPUT, onnx_file
-from edgesbert.exporters.memory import release_network
 from edgesbert.exporters.onnx_weights import weights_apart, write_weights
 from edgesbert.reference import BiEncoder
 from edgesbert.reference.bi_encoder import EmbeddingNetwork
 from edgesbert.runtime.manifest import SENTENCE_OUTPUT, GraphVariant, Precision
+from edgesbert.runtime.packing import SEGMENT_OUTPUT
 from edgesbert.runtime.verify import sha256_of
 
 #: Dynamic axes of each graph output, declared once.
@@ -23,6 +23,7 @@ OUTPUT_AXES: dict[str, dict[int, str]] = {
     SENTENCE_OUTPUT: {0: "batch"},
     TOKEN_OUTPUT: {0: "batch", 1: "sequence"},
     LOGITS_OUTPUT: {0: "batch"},
+    SEGMENT_OUTPUT: {0: "batch", 1: "texts"},
 }
 OPSET = 17
 
@@ -109,8 +110,7 @@ def onnx_fp32(ctx: ExportContext) -> GraphVariant:
     file = onnx_file("model")
     path = ctx.path(file)
     inputs = export_onnx(network, features, outputs, path)
-    if ctx.owns_reference:  # its outputs are computed and its graph traced: later steps need neither
-        release_network(reference)
+    ctx.traced()
     return GraphVariant(
         name="fp32",
         file=file,

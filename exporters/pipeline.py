@@ -27,6 +27,7 @@ from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pai
 from edgesbert.exporters.int8_search import search, searchable, variant_files
 from edgesbert.exporters.layout import copy_description
 from edgesbert.exporters.memory import release_memory
+from edgesbert.exporters.packed_graph import PackedGraph, check_packable
 from edgesbert.exporters.plans import BACKENDS, Quantization, with_tokenizer
 from edgesbert.exporters.progress import phase
 from edgesbert.exporters.staging import staged_folder
@@ -98,6 +99,7 @@ def export_model(
     validation_size: int = 512,
     static_shapes: Sequence[tuple[int, int]] = (),
     tokenizer_in_graph: bool = False,
+    packed: bool = False,
 ) -> Manifest:
     """Export ``model`` into the folder ``output`` and return the manifest written there.
 
@@ -119,6 +121,7 @@ def export_model(
             inputs to the nearest one. Validation runs the graphs in these shapes.
         tokenizer_in_graph: add a string-in twin of each variant, its tokenizer merged in front
             (``--with-tokenizer``; ONNX: onnxruntime-extensions ops, OpenVINO: openvino-tokenizers).
+        packed: add a packed fp32 graph, several texts per row (``--packed``; bi-encoders, onnx backend).
     """
     if backend not in BACKENDS:
         raise ExportError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -132,6 +135,10 @@ def export_model(
             "--with-tokenizer and --static-shapes do not go together: string inputs have no shape"
         )
     steps = BACKENDS[backend](optimize, quantize, quantization)
+    if packed:
+        if backend != "onnx" or shapes:
+            raise ExportError("--packed is for the onnx backend without --static-shapes for now")
+        steps.insert(1, PackedGraph())  # beside the fp32 trace, while the reference's weights are there
     if tokenizer_in_graph:
         steps = with_tokenizer(steps)
     if isinstance(model, BiEncoder | CrossEncoder):
@@ -139,6 +146,8 @@ def export_model(
     else:
         with phase(f"loading {model}"):
             reference = load_reference(model, kind)
+    if packed:
+        check_packable(reference)
     if isinstance(reference, BiEncoder) and reference.layout.dense and not pooling_in_graph:
         raise ExportError("a model with Dense layers needs pooling inside the graph")
     for step in steps:  # read calibration text now: a bad file fails before any work
@@ -148,6 +157,7 @@ def export_model(
     with staged_folder(output) as staging:
         ctx = ExportContext(reference, staging, pooling_in_graph, tolerance or Tolerance(), validation_size)
         ctx.owns_reference = reference is not model
+        ctx.traces_left = 1 + packed
         ctx.tokenizer = write_tokenizer(reference, staging)
         copy_description(reference.folder, staging)
         with phase(f"running the PyTorch reference on {len(data)} validation texts"):
@@ -248,6 +258,7 @@ STEP_TITLES = {
     "NncfInt8": "static int8 with NNCF",
     "NncfWeightsInt8": "compressing weights to int8 with NNCF",
     "WithTokenizer": "merging the tokenizer into the graph",
+    "PackedGraph": "tracing the PyTorch model into a packed fp32 ONNX graph",
 }
 
 
@@ -324,7 +335,8 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
         quality = variant.validation.get("spearman", variant.validation.get("score_spearman", 0.0))
         return tier.get(variant.precision, -1), quality
 
-    candidates = [v for v in variants if not v.takes_text] or list(variants)  # twins need extra packages
+    # twins need extra packages; a packed graph runs on its own numbers until tune compares it (issue 29)
+    candidates = [v for v in variants if not v.takes_text and not v.packed] or list(variants)
     steady = [v for v in candidates if not v.batch_dependent] or candidates
     return max(steady, key=preference).name
 

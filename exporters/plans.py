@@ -13,6 +13,7 @@ from edgesbert.exporters.onnx_graph import onnx_fp32
 from edgesbert.exporters.onnx_optimize import LEVELS, OptimizeGraph
 from edgesbert.exporters.onnx_quantize import DynamicInt8, Float16, StaticInt8, int8_preset
 from edgesbert.exporters.openvino_ir import NncfInt8, NncfWeightsInt8, OpenVinoBf16, OpenVinoIR
+from edgesbert.exporters.packed_graph import PackedGraph
 from edgesbert.exporters.text_graphs import WithTokenizer
 
 #: ``--quantize`` choices per backend, and what they make.
@@ -116,7 +117,10 @@ BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps, "openvino"
 def with_tokenizer(steps: list[Step]) -> list[Step]:
     """``steps``, then a string-in twin (the tokenizer inside) of each variant they keep.
 
-    A bf16 variant gets none: it shares the fp32 IR, whose twin a bf16 run would share too.
+    A bf16 variant gets none: it shares the fp32 IR, whose twin a bf16 run would share too; nor does a
+    packed graph, whose rows the runtime builds from tokens.
     """
-    kept = [i for i, step in enumerate(steps) if not isinstance(step, Intermediate | OpenVinoBf16)]
+    kept = [
+        i for i, step in enumerate(steps) if not isinstance(step, Intermediate | OpenVinoBf16 | PackedGraph)
+    ]
     return steps + [WithTokenizer(i) for i in kept]

@@ -89,20 +89,32 @@ def test_a_model_passed_in_still_runs_after_its_export(tiny_bi_encoder_folder, t
     np.testing.assert_array_equal(after, before)  # the user's model: never freed
 
 
-def test_a_model_the_export_loads_is_freed_once_traced(tiny_cross_encoder_folder, tmp_path, monkeypatch):
-    from edgesbert.exporters import export_model, onnx_graph
+@pytest.mark.parametrize("packed", [False, True])
+def test_a_model_the_export_loads_is_freed_once_traced(
+    packed, tiny_bi_encoder_folder, tiny_cross_encoder_folder, tmp_path, monkeypatch
+):
+    """Freed after its last trace: the fp32 graph's, or the packed graph's after it."""
+    from edgesbert.exporters import context, export_model
 
     freed = []
-    release = onnx_graph.release_network
+    release = context.release_network
 
     def spy(reference):
         release(reference)
         freed.append(reference)
 
-    monkeypatch.setattr(onnx_graph, "release_network", spy)
-    manifest = export_model(tiny_cross_encoder_folder("bert-1"), tmp_path / "out", validation_size=16)
+    monkeypatch.setattr(context, "release_network", spy)
+    if packed:
+        folder, kind = tiny_bi_encoder_folder("bert-mean"), "bi-encoder"
+    else:
+        folder, kind = tiny_cross_encoder_folder("bert-1"), "cross-encoder"
+    manifest = export_model(folder, tmp_path / "out", kind=kind, validation_size=16, packed=packed)
     assert len(freed) == 1 and manifest.variant("fp32").validation["max_abs_diff"] < 1e-4
-    assert all(p.device.type == "meta" for p in freed[0].network.parameters())
+    if packed:
+        assert manifest.variant("packed").validation["max_abs_diff"] < 1e-4
+    network = freed[0].network
+    weights = network.transformer if packed else network
+    assert all(p.device.type == "meta" for p in weights.parameters())
 
 
 def _quantize_dynamic(graph: Path, output: Path) -> bytes:

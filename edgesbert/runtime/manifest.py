@@ -94,6 +94,8 @@ class GraphVariant:
     #: (batch, sequence) shapes to compile for, e.g. for NPUs; inputs are padded to the nearest one.
     #: Empty: the graph runs any shape.
     static_shapes: tuple[tuple[int, int], ...] = ()
+    #: tokens per row of a packed graph (several texts per row, see ``runtime/packing.py``); 0: padded
+    row_length: int = 0
     validation: Mapping[str, float] = field(default_factory=dict)
     #: how the exporter made it, e.g. {"optimize": "O2", "quantize": "int8-dynamic", "per_channel": True}
     recipe: Mapping[str, str | int | float | bool] = field(default_factory=dict)
@@ -102,6 +104,11 @@ class GraphVariant:
     def takes_text(self) -> bool:
         """Whether the graph tokenizes itself: strings in (``TEXT_INPUTS``), no token ids."""
         return self.inputs[:1] == TEXT_INPUTS[:1]
+
+    @property
+    def packed(self) -> bool:
+        """Whether the graph takes packed rows of texts (``packing.PACKED_INPUTS``), not padded ones."""
+        return self.row_length > 0
 
     @property
     def batch_dependent(self) -> bool:
@@ -349,6 +356,9 @@ def _variant(f: _Fields) -> GraphVariant:
             raise f.fail(
                 "static_shapes", f"must be [batch, sequence] pairs of positive integers, got {shape!r}"
             )
+    row_length = f.get("row_length", int, 0)
+    if row_length < 0:
+        raise f.fail("row_length", f"must be 0 (padded) or the tokens per packed row, got {row_length}")
     validation = f.get("validation", dict, {})
     if not all(_is_number(v) for v in validation.values()):
         raise f.fail("validation", "must map figure names to numbers")
@@ -364,6 +374,7 @@ def _variant(f: _Fields) -> GraphVariant:
         outputs=f.strings("outputs"),
         sha256=f.get("sha256", str),
         static_shapes=tuple((shape[0], shape[1]) for shape in shapes),
+        row_length=row_length,
         validation=validation,
         recipe=recipe,
     )

@@ -26,6 +26,7 @@ from edgesbert.runtime.manifest import (
     ModelKind,
     Precision,
 )
+from edgesbert.runtime.packing import PACKED_INPUTS, pack, unpadded
 from edgesbert.runtime.pooling import pool
 from edgesbert.runtime.ranking import PairScorer
 from edgesbert.runtime.similarity import normalize
@@ -187,7 +188,8 @@ class ExportedModel:
         except ModelLoadError:
             self._verify()  # unverified folders: say which file is damaged, if one is
             raise
-        missing = set(backend.input_names) - (set(TEXT_INPUTS) if self.variant.takes_text else TOKEN_INPUTS)
+        takes = TEXT_INPUTS if self.variant.takes_text else TOKEN_INPUTS
+        missing = set(backend.input_names) - set(PACKED_INPUTS if self.variant.packed else takes)
         if missing:
             raise ModelLoadError(f"{graph} asks for inputs the runtime cannot make: {sorted(missing)}")
         return backend
@@ -213,6 +215,10 @@ class ExportedModel:
             }
             return self._backend.run(strings), {}
         features = self.tokenizer(texts)
+        if self.variant.packed:  # texts side by side in rows, no padding: one output row per text
+            pad_id = self.manifest.tokenizer.pad_token_id
+            batch = pack(unpadded(features), self.variant.row_length, pad_id)
+            return batch.vectors(self._backend.run(batch.inputs)), features
         if self.variant.static_shapes:
             pad_id = self.manifest.tokenizer.pad_token_id
             return run_static(self._backend.run, features, self.variant.static_shapes, pad_id), features
@@ -253,7 +259,7 @@ class BiEncoder(ExportedModel, SentenceEncoder):
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         output, features = self._run(list(texts))
-        if SENTENCE_OUTPUT in self.variant.outputs:  # pooled (and normalized) in the graph
+        if self.variant.packed or SENTENCE_OUTPUT in self.variant.outputs:  # pooled in the graph
             return output
         pooled = pool(output, features["attention_mask"], self.spec.pooling)
         return normalize(pooled) if self.spec.normalize else pooled

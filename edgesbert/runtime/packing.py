@@ -1,0 +1,74 @@
+"""Packed batches: several texts side by side in each row, so that no token the graph computes is padding.
+
+A packed graph (``edgesbert export --packed``) takes, per row of ``L`` tokens, the texts' ``input_ids`` one
+after another, ``position_ids`` that restart at 0 for each text, and ``segment_ids`` telling which text of
+the row a token belongs to (1, 2, ...; 0 for the unused tail of a row). It lets tokens attend only within
+their own text and pools each text on its own, so a text's vector does not depend on its neighbours, and
+returns ``segment_embedding``: (rows, texts per row, dim).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the inputs of a packed graph, in order
+PACKED_INPUTS = ("input_ids", "position_ids", "segment_ids")
+#: its output: one vector per text of each row
+SEGMENT_OUTPUT = "segment_embedding"
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    """A packed graph's inputs and, per text, where its vector comes out."""
+
+    inputs: dict[str, np.ndarray]
+    row: np.ndarray  # (texts,) the row of each text
+    segment: np.ndarray  # (texts,) its place in that row, from 0
+
+    def vectors(self, output: np.ndarray) -> np.ndarray:
+        """The graph's (rows, segments, dim) output as one vector per text, in the texts' order."""
+        return output[self.row, self.segment]
+
+
+def pack(token_ids: Sequence[Sequence[int] | np.ndarray], row_length: int, pad_token_id: int) -> PackedBatch:
+    """Pack texts' token ids into rows of ``row_length`` tokens (first fit, longest first).
+
+    Rows are as long as the longest text when it is longer than ``row_length``, so it fits alone.
+    """
+    if not token_ids:
+        raise ValueError("nothing to pack: no texts")
+    length = max(row_length, max(len(ids) for ids in token_ids))
+    free: list[int] = []  # tokens left in each row
+    row = np.empty(len(token_ids), dtype=np.int64)
+    segment = np.empty(len(token_ids), dtype=np.int64)
+    start = np.empty(len(token_ids), dtype=np.int64)
+    filled: list[int] = []  # texts in each row so far
+    for i in sorted(range(len(token_ids)), key=lambda i: -len(token_ids[i])):
+        size = len(token_ids[i])
+        r = next((r for r, left in enumerate(free) if left >= size), len(free))
+        if r == len(free):
+            free.append(length)
+            filled.append(0)
+        row[i], segment[i], start[i] = r, filled[r], length - free[r]
+        free[r] -= size
+        filled[r] += 1
+    shape = (len(free), length)
+    input_ids = np.full(shape, pad_token_id, dtype=np.int64)
+    position_ids = np.zeros(shape, dtype=np.int64)
+    segment_ids = np.zeros(shape, dtype=np.int64)
+    for i, ids in enumerate(token_ids):
+        span = slice(start[i], start[i] + len(ids))
+        input_ids[row[i], span] = ids
+        position_ids[row[i], span] = np.arange(len(ids))
+        segment_ids[row[i], span] = segment[i] + 1
+    inputs = {"input_ids": input_ids, "position_ids": position_ids, "segment_ids": segment_ids}
+    return PackedBatch(inputs, row, segment)
+
+
+def unpadded(features: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Each text's token ids from a padded batch (``input_ids``, ``attention_mask``), padding left out."""
+    mask = features["attention_mask"].astype(bool)
+    return [ids[real] for ids, real in zip(features["input_ids"], mask, strict=True)]

@@ -1,0 +1,156 @@
+"""Packed batches: rows built right, and packed graphs giving each text the vector the padded graph gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesbert.runtime.packing import pack, unpadded
+
+#: random tiny models have no quality to keep: these tests compare packed with padded outputs directly
+LOOSE = {"max_spearman_drop": 1.0, "min_mean_cosine": 0.0}
+TEXTS = [
+    "A man is playing a guitar.",
+    "Short.",
+    "A much longer sentence about the weather in the mountains, today and tomorrow.",
+    "Hi",
+    "",
+    "Two dogs run across a field of grass.",
+] * 4
+
+
+def test_texts_are_packed_first_fit_longest_first():
+    ids = [[1] * 5, [2] * 3, [3] * 6, [4] * 2, [5] * 4]
+    batch = pack(ids, row_length=10, pad_token_id=0)
+    rows = batch.inputs["input_ids"]
+    assert rows.shape == (2, 10)
+    # longest first: 6 opens row 0, 5 opens row 1, 4 fits row 0, 3 fits row 1, 2 fills row 1
+    assert rows[0].tolist() == [3] * 6 + [5] * 4
+    assert rows[1].tolist() == [1] * 5 + [2] * 3 + [4] * 2
+    assert batch.inputs["position_ids"][0].tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
+    assert batch.inputs["segment_ids"][1].tolist() == [1] * 5 + [2] * 3 + [3] * 2
+    assert batch.row.tolist() == [1, 1, 0, 1, 0] and batch.segment.tolist() == [0, 1, 0, 2, 1]
+    output = np.arange(2 * 3).reshape(2, 3, 1)  # (rows, segments, dim)
+    assert batch.vectors(output)[:, 0].tolist() == [3, 4, 0, 5, 1]  # back in the texts' order
+
+
+def test_a_text_longer_than_a_row_makes_the_rows_its_length():
+    batch = pack([[7] * 12, [8] * 3], row_length=8, pad_token_id=9)
+    assert batch.inputs["input_ids"].tolist() == [[7] * 12, [8] * 3 + [9] * 9]
+    assert batch.inputs["segment_ids"][1].tolist() == [1] * 3 + [0] * 9  # the tail belongs to no text
+
+
+def test_one_text_and_no_text():
+    batch = pack([np.array([5, 6])], row_length=4, pad_token_id=0)
+    assert batch.inputs["input_ids"].tolist() == [[5, 6, 0, 0]]
+    with pytest.raises(ValueError, match="no texts"):
+        pack([], row_length=4, pad_token_id=0)
+
+
+def test_unpadded_reads_the_attention_mask():
+    features = {
+        "input_ids": np.array([[1, 2, 0], [0, 3, 4]]),
+        "attention_mask": np.array([[1, 1, 0], [0, 1, 1]]),
+    }
+    assert [ids.tolist() for ids in unpadded(features)] == [[1, 2], [3, 4]]
+
+
+PACKED_MODELS = {  # name: build_bi_encoder options; positions from 0 (BERT) and from padding + 1 (RoBERTa)
+    "bert-mean": {"architecture": "bert", "pooling": "mean"},
+    "roberta-mean": {"architecture": "roberta", "pooling": "mean"},
+    "distilbert-cls-dense": {
+        "architecture": "distilbert",
+        "pooling": "cls",
+        "dense_out": 16,
+        "normalize": False,
+    },
+    "bert-lasttoken": {"architecture": "bert", "pooling": "lasttoken", "normalize": False},
+    "bert-max-prompts": {"architecture": "bert", "pooling": "max", "prompts": {"query": "query: "}},
+}
+
+
+@pytest.fixture(scope="module")
+def packed_folder(tmp_path_factory):
+    """Export (once per module) the tiny model called ``name`` with its packed graph."""
+    from edgesbert.exporters import Tolerance, export_model
+    from tests.tiny_models import build_bi_encoder
+
+    done: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in done:
+            folder = tmp_path_factory.mktemp(name)
+            source = build_bi_encoder(folder / "source", **PACKED_MODELS[name])
+            export_model(
+                source, folder / "out", packed=True, tolerance=Tolerance(**LOOSE), validation_size=16
+            )
+            done[name] = folder / "out"
+        return done[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", PACKED_MODELS)
+def test_packed_equals_padded_per_text(name, packed_folder):
+    from edgesbert.runtime import load
+    from edgesbert.runtime.manifest import Manifest
+
+    folder = packed_folder(name)
+    manifest = Manifest.load(folder)
+    variant = manifest.variant("packed")
+    assert variant.row_length == 128 and variant.inputs == ("input_ids", "position_ids", "segment_ids")
+    assert variant.validation["max_abs_diff"] < 1e-5 and variant.validation["batch_min_cosine"] >= 0.99999
+    assert manifest.default_variant != "packed"  # opt-in until tune compares it
+    padded = load(folder, variant="fp32").encode(TEXTS, batch_size=8)
+    packed = load(folder, variant="packed")
+    np.testing.assert_allclose(packed.encode(TEXTS, batch_size=8), padded, atol=1e-5)
+    for i in (2, 4):  # alone in its batch, or among others: the same vector
+        np.testing.assert_allclose(packed.encode(TEXTS[i]), padded[i], atol=1e-5)
+
+
+def test_packed_runs_prompts_and_truncation_as_padded(packed_folder):
+    from edgesbert.runtime import load
+
+    folder = packed_folder("bert-max-prompts")
+    padded, packed = load(folder, variant="fp32"), load(folder, variant="packed")
+    np.testing.assert_allclose(
+        packed.encode(TEXTS, prompt_name="query"), padded.encode(TEXTS, prompt_name="query"), atol=1e-5
+    )
+    padded.max_seq_length = packed.max_seq_length = 6
+    np.testing.assert_allclose(packed.encode(TEXTS), padded.encode(TEXTS), atol=1e-5)
+
+
+def test_models_that_cannot_be_packed_are_refused_before_any_work(
+    tmp_path, tiny_cross_encoder_folder, monkeypatch
+):
+    from edgesbert.errors import ExportError
+    from edgesbert.exporters import export_model, pipeline
+    from tests.tiny_models import build_bi_encoder
+
+    monkeypatch.setattr(pipeline, "reference_outputs", lambda *a: pytest.fail("work began"))
+    deberta = build_bi_encoder(tmp_path / "deberta", architecture="deberta-v2")
+    with pytest.raises(ExportError, match=r"deberta-v2 models cannot be packed yet .*without --packed"):
+        export_model(deberta, tmp_path / "out", packed=True)
+    with pytest.raises(ExportError, match="bi-encoders for now"):
+        export_model(tiny_cross_encoder_folder("bert-1"), tmp_path / "out", packed=True)
+    with pytest.raises(ExportError, match="onnx backend"):
+        export_model(deberta, tmp_path / "out", packed=True, backend="openvino")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_negative_row_length_is_refused(packed_folder, tmp_path):
+    import shutil
+
+    from edgesbert.errors import ManifestError
+    from edgesbert.runtime.manifest import Manifest
+
+    folder = tmp_path / "copy"
+    shutil.copytree(packed_folder("bert-mean"), folder)
+    data = json.loads((folder / "edgesbert.json").read_text())
+    next(v for v in data["variants"] if v["name"] == "packed")["row_length"] = -1
+    (folder / "edgesbert.json").write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="row_length"):
+        Manifest.load(folder)
