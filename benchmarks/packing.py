@@ -1,14 +1,15 @@
 """Packed against padded batches on this CPU, in sorted and in random order (issue 29).
 
-    python -m benchmarks.packing [MODEL] [--exported FOLDER] [--repeats 3] [--threads 2]
-                                 [--batch-size 32] [--no-save]
+    python -m benchmarks.packing [MODEL] [--backend onnx|openvino] [--exported FOLDER] [--repeats 3]
+                                 [--threads 2] [--batch-size 32] [--no-save]
 
-Exports the model once with ``optimize="O2", packed=True`` (fp32 graphs only) unless ``--exported`` names
-such a folder, then embeds every unique STSb-test sentence with the fp32, O2 and packed variants in
-interleaved rounds (``benchmarks.interleaved``), twice: longest first in batches of 32 (offline, little
+Exports the model once with ``packed=True`` (fp32 graphs only; ``optimize="O2"`` for onnx) unless
+``--exported`` names such a folder, then embeds every unique STSb-test sentence with the padded variants
+(onnx: fp32 and O2; openvino: openvino) and the packed one in interleaved rounds
+(``benchmarks.interleaved``), twice: longest first in batches of 32 (offline, little
 padding), and in a random order one batch of 32 per call (as a server forms batches from one-sentence
 requests). Counts the tokens each graph computes against the real ones. Writes
-benchmarks/results/packing-<cpu kind>.md and .png.
+benchmarks/results/packing-<backend>-<cpu kind>.md and .png.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from edgesbert.runtime import BiEncoder
 from edgesbert.runtime.packing import pack, unpadded
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ("fp32", "O2", "packed")
+VARIANTS = {"onnx": ("fp32", "O2", "packed"), "openvino": ("openvino", "openvino-packed")}
 
 
 def graph_tokens(model: BiEncoder, texts: list[str], call: int, batch: int, packed: bool) -> int:
@@ -58,14 +59,16 @@ def in_calls(model: BiEncoder, call: int, batch: int) -> Callable[[list[str]], n
 def main() -> None:
     """Export (or reuse), time both orders, write the report."""
     parser = arguments(__doc__.splitlines()[0])
-    parser.add_argument("--exported", type=Path, help="a folder exported with --optimize O2 --packed")
+    parser.add_argument("--backend", choices=sorted(VARIANTS), default="onnx")
+    parser.add_argument("--exported", type=Path, help="a folder exported with --packed (onnx: --optimize O2)")
     args = parser.parse_args()
-    folder = args.exported
+    folder, variants = args.exported, VARIANTS[args.backend]
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="edgesbert-packing.")) / "exported"
         log(f"exporting {args.model} with its packed graph")
-        export_model(args.model, folder, optimize="O2", packed=True)
-    models = {name: BiEncoder(folder, variant=name, threads=args.threads) for name in VARIANTS}
+        optimize = "O2" if args.backend == "onnx" else None
+        export_model(args.model, folder, backend=args.backend, optimize=optimize, packed=True)
+    models = {name: BiEncoder(folder, variant=name, threads=args.threads) for name in variants}
     first, second, _ = stsb_test()
     texts = sorted(unique_texts(first, second), key=len, reverse=True)
     shuffled = texts[:]
@@ -74,13 +77,15 @@ def main() -> None:
     rows = []
     for order, ordered in (("sorted, longest first", texts), ("random, one batch per call", shuffled)):
         call = batch if order.startswith("random") else 10 * batch  # one batch, or measure's chunk
-        encoders = [Encoder(name, name, in_calls(models[name], call, batch), 0.0) for name in VARIANTS]
+        encoders = [Encoder(name, name, in_calls(models[name], call, batch), 0.0) for name in variants]
         log(f"{order}: {len(ordered)} sentences, batches of {batch}")
         measure(encoders, ordered, args.repeats, batch)
-        real = sum(int(models["fp32"].tokenizer([t])["attention_mask"].sum()) for t in ordered)
+        real = sum(int(models[variants[0]].tokenizer([t])["attention_mask"].sum()) for t in ordered)
         fp32 = encoders[0]
         for encoder in encoders:
-            computed = graph_tokens(models[encoder.name], ordered, call, batch, encoder.name == "packed")
+            computed = graph_tokens(
+                models[encoder.name], ordered, call, batch, models[encoder.name].variant.packed
+            )
             gap = float(np.abs(np.asarray(encoder.vectors) - np.asarray(fp32.vectors)).max())
             rows.append((order, encoder.name, float(np.median(encoder.speeds)), speedup(encoder, fp32),
                          computed / real, gap))  # fmt: skip
@@ -88,9 +93,9 @@ def main() -> None:
     print(report)
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
-        name = f"packing-{cpu_kind()}"
+        name = f"packing-{args.backend}-{cpu_kind()}"
         (RESULTS / f"{name}.md").write_text(report, encoding="utf-8")
-        plot(rows, RESULTS / f"{name}.png")
+        plot(rows, variants, RESULTS / f"{name}.png")
 
 
 def render(rows: list[tuple], args: argparse.Namespace, count: int) -> str:
@@ -101,16 +106,16 @@ def render(rows: list[tuple], args: argparse.Namespace, count: int) -> str:
         f"{args.threads} threads, batches of {args.batch_size}, median of {args.repeats} interleaved rounds "
         "(`python -m benchmarks.packing`). "
         "Graph tokens: tokens the graph computes per real token (padding included). Max diff: largest "
-        "difference of any embedding value from the fp32 variant's.",
+        "difference of any embedding value from the first (padded) variant's.",
         "",
-        "| order | variant | sentences/s | vs fp32 | graph tokens per real token | max diff |",
+        "| order | variant | sentences/s | vs padded | graph tokens per real token | max diff |",
         "|---|---|---:|---:|---:|---:|",
     ]
     lines += [f"| {o} | {v} | {s:,.0f} | {x} | {t:.2f} | {d:.1e} |" for o, v, s, x, t, d in rows]
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[tuple], path: Path) -> None:
+def plot(rows: list[tuple], variants: tuple[str, ...], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,11 +123,11 @@ def plot(rows: list[tuple], path: Path) -> None:
 
     orders = list(dict.fromkeys(r[0] for r in rows))
     figure, axis = plt.subplots(figsize=(7, 3.5))
-    width = 0.8 / len(VARIANTS)
-    for i, variant in enumerate(VARIANTS):
+    width = 0.8 / len(variants)
+    for i, variant in enumerate(variants):
         speeds = [next(r[2] for r in rows if r[0] == o and r[1] == variant) for o in orders]
         axis.bar(np.arange(len(orders)) + i * width, speeds, width, label=variant)
-    axis.set_xticks(np.arange(len(orders)) + width, orders)
+    axis.set_xticks(np.arange(len(orders)) + width * (len(variants) - 1) / 2, orders)
     axis.set_ylabel("sentences / s")
     axis.legend()
     axis.set_title(f"packed vs padded ({cpu_kind()})")

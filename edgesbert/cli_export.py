@@ -66,7 +66,7 @@ def add_export_commands(commands: Any) -> None:
     export.add_argument(
         "--packed",
         action="store_true",
-        help="also write a packed fp32 graph (bi-encoders, onnx): several texts per row, no padding computed",
+        help="also write a packed fp32 graph (BERT-family bi-encoders): several texts per row, no padding",
     )
     export.add_argument(
         "--tune", action="store_true", help="then time the variants here and record the fastest (see tune)"

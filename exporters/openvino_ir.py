@@ -81,6 +81,22 @@ class OpenVinoIR:
 
 
 @dataclass(frozen=True)
+class OpenVinoPackedIR:
+    """Convert the packed ONNX graph (``packed_graph``) into ``openvino/openvino_model_packed.xml``."""
+
+    def __call__(self, ctx: ExportContext) -> GraphVariant:
+        """Convert, save and describe the packed IR."""
+        require("openvino", "openvino")
+        import openvino as ov
+
+        source = ctx.variant("packed")
+        model = ov.convert_model(str(ctx.folder / source.file))
+        xml = openvino_file("openvino_model_packed")
+        ov.save_model(model, str(ctx.path(xml)), compress_to_fp16=False)
+        return _ir_variant(ctx, source, f"{IR_NAME}-packed", xml, Precision.FP32, {"convert": "openvino"})
+
+
+@dataclass(frozen=True)
 class OpenVinoBf16:
     """The fp32 IR again, as a variant the runtime runs with OpenVINO's bf16 precision hint.
 

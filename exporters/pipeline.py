@@ -22,13 +22,13 @@ from tokenizers import Tokenizer
 
 from edgesbert.errors import EdgesbertError, ExportError, PartialExportError, ValidationFailedError
 from edgesbert.exporters.calibration import CalibrationSource
-from edgesbert.exporters.context import ExportContext, SourceFailedError, Step
+from edgesbert.exporters.context import ExportContext, Intermediate, SourceFailedError, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
 from edgesbert.exporters.int8_search import search, searchable, variant_files
 from edgesbert.exporters.layout import copy_description
 from edgesbert.exporters.memory import release_memory
-from edgesbert.exporters.packed_graph import PackedGraph, check_packable
-from edgesbert.exporters.plans import BACKENDS, Quantization, with_tokenizer
+from edgesbert.exporters.packed_graph import check_packable
+from edgesbert.exporters.plans import BACKENDS, Quantization, with_packed, with_tokenizer
 from edgesbert.exporters.progress import phase
 from edgesbert.exporters.staging import staged_folder
 from edgesbert.exporters.validation import (
@@ -136,9 +136,11 @@ def export_model(
         )
     steps = BACKENDS[backend](optimize, quantize, quantization)
     if packed:
-        if backend != "onnx" or shapes:
-            raise ExportError("--packed is for the onnx backend without --static-shapes for now")
-        steps.insert(1, PackedGraph())  # beside the fp32 trace, while the reference's weights are there
+        if shapes:
+            raise ExportError(
+                "--packed and --static-shapes do not go together: packed rows have their own shape"
+            )
+        steps = with_packed(steps, backend)  # traced beside the fp32 graph, while the weights are there
     if tokenizer_in_graph:
         steps = with_tokenizer(steps)
     if isinstance(model, BiEncoder | CrossEncoder):
@@ -241,6 +243,8 @@ def run_step(step: Step, ctx: ExportContext) -> GraphVariant:
 
 def step_title(step: Step) -> str:
     """What ``step`` is called while it runs."""
+    if isinstance(step, Intermediate):
+        return step_title(step.step)
     name = getattr(step, "__name__", None) or type(step).__name__
     return STEP_TITLES.get(name, name)
 
@@ -248,7 +252,6 @@ def step_title(step: Step) -> str:
 #: what each step is called while it runs
 STEP_TITLES = {
     "onnx_fp32": "tracing the PyTorch model into an fp32 ONNX graph",
-    "Intermediate": "tracing the PyTorch model into an fp32 ONNX graph",
     "OptimizeGraph": "optimizing the ONNX graph",
     "Float16": "converting to fp16",
     "DynamicInt8": "quantizing to dynamic int8",
@@ -259,6 +262,7 @@ STEP_TITLES = {
     "NncfWeightsInt8": "compressing weights to int8 with NNCF",
     "WithTokenizer": "merging the tokenizer into the graph",
     "PackedGraph": "tracing the PyTorch model into a packed fp32 ONNX graph",
+    "OpenVinoPackedIR": "converting the packed graph to OpenVINO IR",
 }
 
 

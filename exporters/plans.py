@@ -12,7 +12,13 @@ from edgesbert.exporters.context import Intermediate, Step
 from edgesbert.exporters.onnx_graph import onnx_fp32
 from edgesbert.exporters.onnx_optimize import LEVELS, OptimizeGraph
 from edgesbert.exporters.onnx_quantize import DynamicInt8, Float16, StaticInt8, int8_preset
-from edgesbert.exporters.openvino_ir import NncfInt8, NncfWeightsInt8, OpenVinoBf16, OpenVinoIR
+from edgesbert.exporters.openvino_ir import (
+    NncfInt8,
+    NncfWeightsInt8,
+    OpenVinoBf16,
+    OpenVinoIR,
+    OpenVinoPackedIR,
+)
 from edgesbert.exporters.packed_graph import PackedGraph
 from edgesbert.exporters.text_graphs import WithTokenizer
 
@@ -114,6 +120,13 @@ def openvino_steps(
 BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps, "openvino": openvino_steps}
 
 
+def with_packed(steps: list[Step], backend: str) -> list[Step]:
+    """``steps`` with a packed graph traced beside the fp32 one, and for OpenVINO its IR after the fp32 IR."""
+    if backend == "onnx":
+        return [steps[0], PackedGraph(), *steps[1:]]
+    return [steps[0], Intermediate(PackedGraph()), steps[1], OpenVinoPackedIR(), *steps[2:]]
+
+
 def with_tokenizer(steps: list[Step]) -> list[Step]:
     """``steps``, then a string-in twin (the tokenizer inside) of each variant they keep.
 
@@ -121,6 +134,8 @@ def with_tokenizer(steps: list[Step]) -> list[Step]:
     packed graph, whose rows the runtime builds from tokens.
     """
     kept = [
-        i for i, step in enumerate(steps) if not isinstance(step, Intermediate | OpenVinoBf16 | PackedGraph)
+        i
+        for i, step in enumerate(steps)
+        if not isinstance(step, Intermediate | OpenVinoBf16 | PackedGraph | OpenVinoPackedIR)
     ]
     return steps + [WithTokenizer(i) for i in kept]

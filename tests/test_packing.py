@@ -136,8 +136,8 @@ def test_models_that_cannot_be_packed_are_refused_before_any_work(
         export_model(deberta, tmp_path / "out", packed=True)
     with pytest.raises(ExportError, match="bi-encoders for now"):
         export_model(tiny_cross_encoder_folder("bert-1"), tmp_path / "out", packed=True)
-    with pytest.raises(ExportError, match="onnx backend"):
-        export_model(deberta, tmp_path / "out", packed=True, backend="openvino")
+    with pytest.raises(ExportError, match="--static-shapes do not go together"):
+        export_model(deberta, tmp_path / "out", packed=True, static_shapes=[(1, 128)])
     assert not (tmp_path / "out").exists()
 
 
@@ -154,3 +154,37 @@ def test_a_negative_row_length_is_refused(packed_folder, tmp_path):
     (folder / "edgesbert.json").write_text(json.dumps(data))
     with pytest.raises(ManifestError, match="row_length"):
         Manifest.load(folder)
+
+
+def test_openvino_runs_the_packed_graph_as_its_padded_ir(tmp_path):
+    pytest.importorskip("openvino")
+    from edgesbert.exporters import Tolerance, export_model
+    from edgesbert.runtime import load
+    from tests.tiny_models import build_bi_encoder
+
+    source = build_bi_encoder(tmp_path / "source", architecture="bert", pooling="mean")
+    manifest = export_model(
+        source,
+        tmp_path / "out",
+        backend="openvino",
+        packed=True,
+        tolerance=Tolerance(**LOOSE),
+        validation_size=16,
+    )
+    assert [v.name for v in manifest.variants] == ["openvino", "openvino-packed"]
+    assert manifest.variant("openvino-packed").row_length == 128 and manifest.default_variant == "openvino"
+    assert not (tmp_path / "out" / "onnx").exists()  # the packed ONNX graph it came from is gone
+    padded = load(tmp_path / "out", variant="openvino").encode(TEXTS, batch_size=8)
+    packed = load(tmp_path / "out", variant="openvino-packed").encode(TEXTS, batch_size=8)
+    np.testing.assert_allclose(packed, padded, atol=1e-5)
+
+
+def test_the_packed_graph_gets_no_tokenizer_twin():
+    from edgesbert.exporters.packed_graph import PackedGraph
+    from edgesbert.exporters.plans import onnx_steps, with_packed, with_tokenizer
+    from edgesbert.exporters.text_graphs import WithTokenizer
+
+    steps = with_tokenizer(with_packed(onnx_steps("O2"), "onnx"))
+    assert isinstance(steps[1], PackedGraph)
+    twins = [step.source for step in steps if isinstance(step, WithTokenizer)]
+    assert twins == [0, 2]  # fp32 and O2, not the packed graph (step 1)
