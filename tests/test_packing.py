@@ -188,3 +188,15 @@ def test_the_packed_graph_gets_no_tokenizer_twin():
     assert isinstance(steps[1], PackedGraph)
     twins = [step.source for step in steps if isinstance(step, WithTokenizer)]
     assert twins == [0, 2]  # fp32 and O2, not the packed graph (step 1)
+
+
+def test_tune_times_the_packed_graph_beside_the_padded_ones(packed_folder, tmp_path):
+    import shutil
+
+    from edgesbert.tune import tune
+
+    folder = tmp_path / "copy"
+    shutil.copytree(packed_folder("bert-mean"), folder)
+    result = tune(folder, seconds=0.2, threads=1)
+    packed = [f for f in result.figures if f.variant == "packed"]
+    assert packed and all(f.error is None and f.sentences_per_s > 0 for f in packed)

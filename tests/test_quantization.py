@@ -324,6 +324,8 @@ def test_default_variant_policy():
     assert default_variant([replace(batchy, name="only")]) == "only"
     old_dynamic = replace(int8_a, recipe={"quantize": "int8-dynamic"})  # exported before it was measured
     assert old_dynamic.batch_dependent and not int8_b.batch_dependent
+    packed = replace(o2, name="packed", row_length=128, validation={"spearman": 0.81})
+    assert default_variant([fp32, packed]) == "fp32"  # tune makes it a default, where it is faster
 
 
 def test_static_int8_keeps_feed_forward_down_projections_float(all_variants):

@@ -94,11 +94,11 @@ class GraphVariant:
     #: (batch, sequence) shapes to compile for, e.g. for NPUs; inputs are padded to the nearest one.
     #: Empty: the graph runs any shape.
     static_shapes: tuple[tuple[int, int], ...] = ()
-    #: tokens per row of a packed graph (several texts per row, see ``runtime/packing.py``); 0: padded
-    row_length: int = 0
     validation: Mapping[str, float] = field(default_factory=dict)
     #: how the exporter made it, e.g. {"optimize": "O2", "quantize": "int8-dynamic", "per_channel": True}
     recipe: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    #: tokens per row of a packed graph (several texts per row, see ``runtime/packing.py``); 0: padded
+    row_length: int = 0
 
     @property
     def takes_text(self) -> bool:
