@@ -30,9 +30,9 @@ def stsb_rows() -> list[list[str]]:
         return [row for row in csv.reader(f) if len(row) == 3]
 
 
-def save_bi_encoder(source: Path | str, target: Path, texts: list[str]) -> None:
-    """Export a bi-encoder and store the reference's normalized embeddings of ``texts``."""
-    export_model(source, target / "model", kind="bi-encoder", validation_size=64)
+def save_bi_encoder(source: Path | str, target: Path, texts: list[str], packed: bool = False) -> None:
+    """Export a bi-encoder (``packed``: with its packed graph); store the reference's embeddings."""
+    export_model(source, target / "model", kind="bi-encoder", validation_size=64, packed=packed)
     reference = load_reference(source, "bi-encoder")
     embeddings = reference.encode(texts, batch_size=64, normalize_embeddings=True)
     np.savez(target / "reference.npz", texts=np.array(texts), embeddings=embeddings)
@@ -65,7 +65,9 @@ def main(output: Path) -> None:
             "distilbert-cls-dense": {"architecture": "distilbert", "pooling": "cls", "dense_out": 16},
         }.items():
             (output / name).mkdir(parents=True)
-            save_bi_encoder(build_bi_encoder(sources / name, **options), output / name, tiny_texts)
+            save_bi_encoder(
+                build_bi_encoder(sources / name, **options), output / name, tiny_texts, packed=True
+            )
         for name, labels in {"bert-1": 1, "distilbert-3": 3}.items():
             (output / name).mkdir(parents=True)
             architecture = name.split("-")[0]

@@ -46,12 +46,14 @@ def test_the_exporter_is_not_importable():
         import edgesbert.exporters  # noqa: F401
 
 
+@pytest.mark.parametrize("variant", [None, "packed"])
 @pytest.mark.parametrize("name", ["bert-mean", "distilbert-cls-dense"])
-def test_tiny_bi_encoder_matches_reference(fixtures, name):
+def test_tiny_bi_encoder_matches_reference(fixtures, name, variant):
+    """The default variant, and the packed graph (rows packed with numpy alone)."""
     from edgesbert.runtime import BiEncoder, load
 
     expected = _reference(fixtures, name)
-    model = load(fixtures / name / "model")
+    model = load(fixtures / name / "model", variant=variant)
     assert isinstance(model, BiEncoder)
     texts = [str(t) for t in expected["texts"]]
     embeddings = model.encode(texts, batch_size=16, normalize_embeddings=True)
