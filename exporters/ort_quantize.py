@@ -1,14 +1,14 @@
 """onnxruntime's int8 quantizers, run in bounded memory and quietly.
 
-Three things they would otherwise hold at once, each a copy of the weights or more (BERT-base, 0.44 GB of
-weights, peaked at 4.3x and 5.2x them):
+What they would otherwise hold at once, each a copy of the weights or more (BERT-base, 0.44 GB of weights,
+peaked at 4.3x and 5.2x them):
 
 - calibration: the calibrator runs a graph with an extra output per tensor it watches, and onnxruntime
   keeps every activation of that run alive (BERT-base, 16 texts of 128 tokens: 3.7 GB). Fed one text per
   run, it holds one text's activations; the ranges then come from real tokens only, never from padding;
 - the dynamic quantizer's shape-inference reload deep-copies the model it was given and keeps the
   original: ``shape_reload_in_place`` skips it where every tensor has its type already, and elsewhere
-  moves the weights out to the file it reloads from;
+  reloads without the deep copy;
 - the graph read whole, more than once: ``weights_apart`` gives them a copy whose weights lie in a file
   beside it, which shape inference skips and onnxruntime maps rather than copies;
 - the quantizers' in-memory output: ``in_parts`` has them write the weights as external data.
