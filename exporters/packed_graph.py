@@ -75,7 +75,7 @@ class PackedEmbeddings(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, position_ids: torch.Tensor, segment_ids: torch.Tensor
     ) -> torch.Tensor:
-        """One embedding per text of each row; rows with fewer texts are filled with zeros' pooling."""
+        """One embedding per text of each row (a row with fewer texts than the fullest has unused slots)."""
         allowed = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids > 0)[:, None, :]
         mask = (~allowed)[:, None].to(torch.float32) * torch.finfo(torch.float32).min
         extra = {"token_type_ids": torch.zeros_like(input_ids)} if self.token_types else {}

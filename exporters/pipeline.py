@@ -121,7 +121,7 @@ def export_model(
             inputs to the nearest one. Validation runs the graphs in these shapes.
         tokenizer_in_graph: add a string-in twin of each variant, its tokenizer merged in front
             (``--with-tokenizer``; ONNX: onnxruntime-extensions ops, OpenVINO: openvino-tokenizers).
-        packed: add a packed fp32 graph, several texts per row (``--packed``; bi-encoders, onnx backend).
+        packed: add a packed fp32 graph, several texts per row (``--packed``; BERT-family bi-encoders).
     """
     if backend not in BACKENDS:
         raise ExportError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")

@@ -215,12 +215,11 @@ class ExportedModel:
             }
             return self._backend.run(strings), {}
         features = self.tokenizer(texts)
+        pad_id = self.manifest.tokenizer.pad_token_id
         if self.variant.packed:  # texts side by side in rows, no padding: one output row per text
-            pad_id = self.manifest.tokenizer.pad_token_id
             batch = pack(unpadded(features), self.variant.row_length, pad_id)
             return batch.vectors(self._backend.run(batch.inputs)), features
         if self.variant.static_shapes:
-            pad_id = self.manifest.tokenizer.pad_token_id
             return run_static(self._backend.run, features, self.variant.static_shapes, pad_id), features
         return self._backend.run(features), features
 
