@@ -66,7 +66,7 @@ def add_export_commands(commands: Any) -> None:
     export.add_argument(
         "--packed",
         action="store_true",
-        help="also write a packed fp32 graph (BERT-family bi-encoders): several texts per row, no padding",
+        help="also write packed graphs (BERT family): several texts per row, no padding; fp32 and each int8",
     )
     export.add_argument(
         "--tune", action="store_true", help="then time the variants here and record the fastest (see tune)"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from edgesbert.errors import ExportError
 from edgesbert.exporters.memory import release_network
 from edgesbert.exporters.validation import Tolerance
 from edgesbert.reference import BiEncoder, CrossEncoder
+from edgesbert.runtime.inputs import Text
 from edgesbert.runtime.manifest import GraphVariant, ModelKind, Precision, TokenizerSpec
+from edgesbert.runtime.packing import TOKEN_TYPES, pack_features
 from edgesbert.runtime.tokenizer import TextTokenizer
 from edgesbert.runtime.verify import sha256_of
 
@@ -35,6 +39,7 @@ class ExportContext:
     owns_reference: bool = False  # loaded by the export itself: its weights may go once traced
     traces_left: int = 1  # steps still to trace the reference (fp32, packed); the last one frees it
     calibrations: dict[tuple, object] = field(default_factory=dict)  # activation ranges, for int8 retries
+    _feed_tokenizer: TextTokenizer | None = field(default=None, init=False, repr=False)
 
     @property
     def kind(self) -> ModelKind:
@@ -60,6 +65,19 @@ class ExportContext:
     def text_tokenizer(self) -> TextTokenizer:
         """The runtime's tokenizer over the staged ``tokenizer.json``, to feed graphs real inputs."""
         return TextTokenizer(self.folder, self._written_tokenizer(), self.reference.max_seq_length)
+
+    def graph_feed(self, source: GraphVariant, texts: Sequence[Text]) -> dict[str, np.ndarray]:
+        """What ``source``'s graph takes for ``texts`` (or pairs): a padded batch, or packed rows.
+
+        Packed rows are as long as the longest text, so that calibration sees no unused row tail.
+        """
+        if self._feed_tokenizer is None:
+            self._feed_tokenizer = self.text_tokenizer()
+        features = self._feed_tokenizer(list(texts))
+        if source.packed:
+            pad = self._written_tokenizer().pad_token_id
+            return pack_features(features, 0, pad, TOKEN_TYPES in source.inputs).inputs
+        return {name: features[name] for name in source.inputs}
 
     def tokenizer_path(self) -> Path:
         """The staged ``tokenizer.json``."""

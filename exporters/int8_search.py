@@ -68,6 +68,7 @@ class Int8Step(Protocol):
     """An int8 step the search can retry: it carries a recipe and says which ones it can also run."""
 
     recipe: Int8Recipe
+    packed: bool  # it quantizes the packed graph, ranked on packed rows
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Write and describe the variant."""
@@ -152,9 +153,9 @@ def _recipes(step: Int8Step, ctx: ExportContext, attempts: list[Attempt]) -> Ite
     base = max(passed or attempts, key=lambda a: quality(a.figures)).recipe
     with phase("ranking the MatMuls by int8 error on the calibration texts"):
         texts = step.calibration_texts(ctx)[:SENSITIVITY_TEXTS]
-        tokenizer = ctx.text_tokenizer()
-        batches = [tokenizer(texts[i : i + 8]) for i in range(0, len(texts), 8)]
-        ranked = sensitivity(ctx.folder / ctx.variant("fp32").file, batches)
+        graph = ctx.variant("packed" if step.packed else "fp32")  # the ONNX graph the step's came from
+        batches = [ctx.graph_feed(graph, texts[i : i + 8]) for i in range(0, len(texts), 8)]
+        ranked = sensitivity(ctx.folder / graph.file, batches)
     ranked = [(name, error) for name, error in ranked if name not in step.already_float(ctx)]
     kept = 0
     for share in KEEP_FLOAT_SHARES:
@@ -222,8 +223,9 @@ def sensitivity(graph: Path, batches: Sequence[dict[str, np.ndarray]]) -> list[t
 
     Each MatMul's input is quantized as static int8 does it (one uint8 scale and zero point over all
     ``batches`` of tokenized texts, from its min and max), and the error is measured against the float
-    values of real tokens (padding left out): the relative mean squared error. Outlier channels (after
-    LayerNorm) and long tails (after GELU) make it large, and with it the int8 drift of the whole model.
+    values of real tokens (padding, or a packed row's unused tail, left out): the relative mean squared
+    error. Outlier channels (after LayerNorm) and long tails (after GELU) make it large, and with it the
+    int8 drift of the whole model.
     """
     import onnx
     import onnxruntime as ort
@@ -254,7 +256,7 @@ def _input_errors(
 
     def run(batch: dict[str, np.ndarray]) -> list[np.ndarray]:
         outputs = session.run(activations, {name: batch[name] for name in inputs})
-        real = batch["attention_mask"].astype(bool)
+        real = (batch["segment_ids"] > 0) if "segment_ids" in batch else batch["attention_mask"].astype(bool)
         return [o[real] if o.shape[:2] == real.shape else o.reshape(-1, o.shape[-1]) for o in outputs]
 
     low = np.full(len(activations), np.inf)

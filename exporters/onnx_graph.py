@@ -15,7 +15,7 @@ from edgesbert.exporters.onnx_weights import weights_apart, write_weights
 from edgesbert.reference import BiEncoder
 from edgesbert.reference.bi_encoder import EmbeddingNetwork
 from edgesbert.runtime.manifest import SENTENCE_OUTPUT, GraphVariant, Precision
-from edgesbert.runtime.packing import SEGMENT_OUTPUT
+from edgesbert.runtime.packing import SEGMENT_LOGITS, SEGMENT_OUTPUT
 from edgesbert.runtime.verify import sha256_of
 
 #: Dynamic axes of each graph output, declared once.
@@ -24,6 +24,7 @@ OUTPUT_AXES: dict[str, dict[int, str]] = {
     TOKEN_OUTPUT: {0: "batch", 1: "sequence"},
     LOGITS_OUTPUT: {0: "batch"},
     SEGMENT_OUTPUT: {0: "batch", 1: "texts"},
+    SEGMENT_LOGITS: {0: "batch", 1: "texts"},
 }
 OPSET = 17
 

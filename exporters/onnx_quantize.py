@@ -185,6 +185,7 @@ def _int8_constant(
 
 
 def _variant_name(source: GraphVariant, suffix: str) -> str:
+    """``suffix`` for a variant made from the fp32 graph, else prefixed by its source: ``packed-int8``."""
     return suffix if source.name == "fp32" else f"{source.name}-{suffix}"
 
 
@@ -210,6 +211,7 @@ class DynamicInt8:
 
     preset: Int8Preset
     recipe: Int8Recipe = field(default_factory=Int8Recipe)
+    packed: bool = False  # quantize the packed graph (``packed-int8``) instead of the padded one
 
     def alternatives(self) -> tuple[Int8Recipe, ...]:
         """None before keeping MatMuls float."""
@@ -227,9 +229,9 @@ class DynamicInt8:
         """Write ``onnx/model_qint8_<preset>.onnx`` (sentence-transformers' name) and describe it."""
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        source = ctx.float_source()
+        source = ctx.variant("packed") if self.packed else ctx.float_source()
         name = _variant_name(source, "int8")
-        file = onnx_file(f"model_qint8_{self.preset.name}")
+        file = onnx_file(f"model{'_packed' if self.packed else ''}_qint8_{self.preset.name}")
         with without_preprocessing_advice(), shape_reload_in_place(), in_parts(ctx.path(file)) as parts:
             quantize_dynamic(
                 ctx.folder / source.file,
@@ -261,6 +263,7 @@ class StaticInt8:
     method: str = "minmax"
     quant_format: str = "qoperator"
     recipe: Int8Recipe = field(default_factory=Int8Recipe)
+    packed: bool = False  # quantize the packed graph (``packed-int8-static``) instead of the padded one
 
     def __post_init__(self) -> None:
         if self.method not in CALIBRATION_METHODS:
@@ -278,16 +281,19 @@ class StaticInt8:
 
     def already_float(self, ctx: ExportContext) -> frozenset[str]:
         """The feed-forward down-projections, which its own recipe keeps float."""
-        return frozenset(down_projections(ctx.folder / ctx.variant("fp32").file))
+        return frozenset(down_projections(ctx.folder / self._source(ctx).file))
+
+    def _source(self, ctx: ExportContext) -> GraphVariant:
+        # onnxruntime's static quantizer fails on fused attention, so it always starts from a plain graph
+        return ctx.variant("packed" if self.packed else "fp32")
 
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Calibrate, write ``onnx/model_quantized.onnx`` (transformers.js' ``q8``) and describe it."""
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static, save_tensors_data
 
-        # onnxruntime's static quantizer fails on fused attention, so it always starts from the plain graph
-        source = ctx.variant("fp32")
-        name = "int8-static"
-        file = onnx_file("model_quantized")
+        source = self._source(ctx)
+        name = _variant_name(source, "int8-static")
+        file = onnx_file("model_packed_quantized" if self.packed else "model_quantized")
         texts = self.calibration_texts(ctx)
         formats = {"qoperator": QuantFormat.QOperator, "qdq": QuantFormat.QDQ}
         keep_float = [*sorted(self.already_float(ctx)), *self.recipe.keep_float]
@@ -340,11 +346,7 @@ class StaticInt8:
         """
         key = (source.file, self.method, tuple(texts))
         if key not in ctx.calibrations:
-            tokenizer = ctx.text_tokenizer()
-            runs = (
-                {name: values for name, values in tokenizer([text]).items() if name in source.inputs}
-                for text in tqdm(texts, desc="Calibrating", unit="text")
-            )
+            runs = (ctx.graph_feed(source, [text]) for text in tqdm(texts, desc="Calibrating", unit="text"))
             with phase(f"calibrating on {len(texts)} texts"):
                 ctx.calibrations[key] = calibrate(graph, runs, self.method, graph.parent)
             release_memory()

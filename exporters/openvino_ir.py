@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from edgesbert.exporters.progress import phase
 from edgesbert.reference import BiEncoder
 from edgesbert.runtime.cpu import has_bf16, this_cpu
 from edgesbert.runtime.manifest import SENTENCE_OUTPUT, GraphVariant, Precision
+
+if TYPE_CHECKING:
+    import openvino as ov
 
 IR_NAME = "openvino"
 
@@ -130,6 +134,7 @@ class NncfInt8:
 
     calibration: CalibrationSource = field(default_factory=CalibrationSource)
     recipe: Int8Recipe = field(default_factory=Int8Recipe)
+    packed: bool = False  # quantize the packed IR (``openvino-packed-int8``) instead of the padded one
 
     def alternatives(self) -> tuple[Int8Recipe, ...]:
         """SmoothQuant, NNCF's default for transformers."""
@@ -149,28 +154,29 @@ class NncfInt8:
         import nncf
         import openvino as ov
 
-        source = ctx.variant(IR_NAME)
+        source = ctx.variant(_ir_source(self.packed))
         texts = self.calibration_texts(ctx)
-        tokenizer = ctx.text_tokenizer()
 
-        def features(text: Text) -> dict[str, np.ndarray]:
-            encoded = tokenizer([text])
-            return {name: encoded[name] for name in source.inputs}
+        def features(text: Text) -> dict[str, np.ndarray]:  # one text per run: no padding in the ranges
+            return ctx.graph_feed(source, [text])
 
         alpha = self.recipe.smooth_quant
         advanced = nncf.AdvancedQuantizationParameters(
             smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=alpha if alpha else -1)
         )
+        model = ov.Core().read_model(str(ctx.folder / source.file))
         with phase(f"calibrating on {len(texts)} texts and quantizing with NNCF"), _quiet("nncf"):
             model = nncf.quantize(
-                ov.Core().read_model(str(ctx.folder / source.file)),
+                model,
                 nncf.Dataset(texts, features),
                 model_type=nncf.ModelType.TRANSFORMER,
                 subset_size=len(texts),
-                ignored_scope=nncf.IgnoredScope(names=list(self.recipe.keep_float), validate=False),
+                ignored_scope=nncf.IgnoredScope(
+                    names=[*self.recipe.keep_float, *activation_products(model)], validate=False
+                ),
                 advanced_parameters=advanced,
             )
-        xml = openvino_file("openvino_model_qint8_quantized")
+        xml = openvino_file(f"{_stem(source)}_qint8_quantized")
         ov.save_model(model, str(ctx.path(xml)), compress_to_fp16=False)
         recipe = {
             "quantize": "int8-static",
@@ -179,7 +185,28 @@ class NncfInt8:
             "calibration_samples": len(texts),
             "smooth_quant": alpha or False,
         }
-        return _ir_variant(ctx, source, f"{IR_NAME}-int8", xml, Precision.INT8, recipe)
+        return _ir_variant(ctx, source, f"{source.name}-int8", xml, Precision.INT8, recipe)
+
+
+def activation_products(model: ov.Model) -> list[str]:
+    """MatMuls of two activations (no weight), which int8 would not hold: they stay float.
+
+    In a packed graph, the per-text pooling (0/1 weights times token vectors): in int8 on AVX2, its sums of
+    products saturate 16-bit pairs, moving a text's vector with its neighbours (batch cosine 0.998 on a
+    tiny BERT). Attention is fused before NNCF sees it, so padded graphs have none.
+    """
+
+    def constant(node: ov.Node) -> bool:
+        kind = node.get_type_name()
+        if kind in ("Convert", "Reshape", "Transpose", "Unsqueeze", "Squeeze"):
+            return constant(node.input_value(0).get_node())
+        return kind == "Constant"
+
+    return [
+        op.get_friendly_name()
+        for op in model.get_ordered_ops()
+        if op.get_type_name() == "MatMul" and not any(constant(v.get_node()) for v in op.input_values())
+    ]
 
 
 @contextmanager
@@ -198,17 +225,29 @@ def _quiet(logger: str) -> Iterator[None]:
 class NncfWeightsInt8:
     """Int8 weight compression with NNCF: activations stay float, no calibration needed."""
 
+    packed: bool = False  # compress the packed IR (``openvino-packed-int8-weights``) instead
+
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Compress, save and describe ``openvino/openvino_model_int8_weights.xml``."""
         require("nncf", "openvino")
         import nncf
         import openvino as ov
 
-        source = ctx.variant(IR_NAME)
+        source = ctx.variant(_ir_source(self.packed))
         model = nncf.compress_weights(
             ov.Core().read_model(str(ctx.folder / source.file)), mode=nncf.CompressWeightsMode.INT8_ASYM
         )
-        xml = openvino_file("openvino_model_int8_weights")
+        xml = openvino_file(f"{_stem(source)}_int8_weights")
         ov.save_model(model, str(ctx.path(xml)), compress_to_fp16=False)
         recipe = {"quantize": "int8-weights", "tool": "nncf"}
-        return _ir_variant(ctx, source, f"{IR_NAME}-int8-weights", xml, Precision.INT8, recipe)
+        return _ir_variant(ctx, source, f"{source.name}-int8-weights", xml, Precision.INT8, recipe)
+
+
+def _ir_source(packed: bool) -> str:
+    """The fp32 IR a quantization step starts from."""
+    return f"{IR_NAME}-packed" if packed else IR_NAME
+
+
+def _stem(source: GraphVariant) -> str:
+    """``openvino_model`` or ``openvino_model_packed``: what the files made from ``source`` start with."""
+    return source.file.rsplit("/", 1)[-1].removesuffix(".xml")

@@ -1,17 +1,19 @@
-"""Step: a bi-encoder traced as a packed graph, several texts per row (the runtime side: runtime/packing.py).
+"""Step: a model traced as a packed graph, several texts per row (the runtime side: runtime/packing.py).
 
 Within a row, tokens attend only to their own text (a block-diagonal mask, built in the graph from
-``segment_ids``), positions restart at each text, and each text is pooled on its own; the Dense layers and
-normalization follow, as in the padded graph. So each text gets the vector it gets alone, and no token the
-graph computes is padding.
+``segment_ids``), positions restart at each text, and each text is pooled on its own: a bi-encoder's
+pooling, Dense layers and normalization, or a cross-encoder's classification head on each pair's first
+token. So each text gets the output it gets alone, and no token the graph computes is padding.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 
 from edgesbert.errors import ExportError
 from edgesbert.exporters.context import ExportContext
@@ -20,21 +22,25 @@ from edgesbert.exporters.onnx_graph import export_onnx
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.reference.bi_encoder import EmbeddingNetwork
 from edgesbert.runtime.manifest import GraphVariant, Pooling, Precision
-from edgesbert.runtime.packing import SEGMENT_OUTPUT, pack, unpadded
+from edgesbert.runtime.packing import SEGMENT_LOGITS, SEGMENT_OUTPUT, TOKEN_TYPES, pack_features
 from edgesbert.runtime.verify import sha256_of
 
 #: tokens per row the runtime packs texts into (a longer text gets a row of its own length)
 ROW_LENGTH = 128
+#: what the attention mask adds to scores across texts: exp() of it is 0 in float32, as BERT's -10000 is.
+#: float32's lowest, as transformers uses, overflows OpenVINO's int8 attention on CPU (all-MiniLM-L6-v2's
+#: packed int8: mean cosine 0.39 to the reference, against 0.99 with this)
+MASKED = -10000.0
 #: transformers whose attention takes a per-row block mask and whose positions come from position_ids,
-#: checked equal to the padded graph (tests/test_packing.py). DeBERTa-v2 builds its relative-position mask
-#: from a 2-D one, ModernBERT its local-attention window; decoders (Qwen3) need a causal block mask.
+#: checked equal to the padded graph (tests/test_packing.py; MPNet on real tokenizers only: its embeddings
+#: take id 1 for padding, a word in the tiny test models' vocabulary). DeBERTa-v2 builds its
+#: relative-position mask from a 2-D one, ModernBERT its local-attention window; decoders (Qwen3) need a
+#: causal block mask.
 PACKABLE = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "mpnet", "electra")
 
 
 def check_packable(reference: BiEncoder | CrossEncoder) -> None:
     """Raise ExportError, before any work, unless ``reference`` can be packed."""
-    if not isinstance(reference, BiEncoder):
-        raise ExportError("--packed is for bi-encoders for now; export a cross-encoder without it")
     model_type = getattr(reference.transformer_config, "model_type", "unknown")
     if model_type not in PACKABLE:
         raise ExportError(
@@ -62,34 +68,89 @@ def pool_segments(
     return summed / (counts if pooling is Pooling.MEAN else torch.sqrt(counts))
 
 
+class PackedRows(nn.Module):
+    """A transformer over packed rows: each token attends only within its text, positions restart at each."""
+
+    def __init__(self, transformer: nn.Module, token_types: bool) -> None:
+        super().__init__()
+        self.transformer = transformer
+        self.token_types = token_types  # the transformer takes token_type_ids
+        padding = getattr(getattr(transformer, "embeddings", None), "padding_idx", None)
+        self.position_offset = 0 if padding is None else padding + 1  # RoBERTa's positions start there
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        segment_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The token vectors (rows, tokens, hidden) and which text each token is (rows, texts, tokens)."""
+        allowed = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids > 0)[:, None, :]
+        mask = (~allowed)[:, None].to(torch.float32) * MASKED
+        extra = {}
+        if self.token_types:  # one text's are all 0; a pair's come from the tokenizer
+            extra[TOKEN_TYPES] = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+        positions = position_ids + self.position_offset
+        outputs = self.transformer(input_ids=input_ids, attention_mask=mask, position_ids=positions, **extra)
+        tokens = outputs[0]
+        last = segment_ids.max() + 1  # a tensor: traced into the graph, so the text count stays dynamic
+        texts = torch.arange(1, last, device=segment_ids.device)  # type: ignore[call-overload]
+        return tokens, segment_ids[:, None, :] == texts[None, :, None]
+
+
 class PackedEmbeddings(nn.Module):
     """A bi-encoder network over packed rows: (rows, tokens) in, (rows, texts, dim) out."""
 
     def __init__(self, network: EmbeddingNetwork, token_types: bool) -> None:
         super().__init__()
         self.network = network
-        self.token_types = token_types  # the transformer takes token_type_ids (all 0 for one text)
-        padding = getattr(getattr(network.transformer, "embeddings", None), "padding_idx", None)
-        self.position_offset = 0 if padding is None else padding + 1  # RoBERTa's positions start there
+        self.rows = PackedRows(network.transformer, token_types)
 
     def forward(
         self, input_ids: torch.Tensor, position_ids: torch.Tensor, segment_ids: torch.Tensor
     ) -> torch.Tensor:
         """One embedding per text of each row (a row with fewer texts than the fullest has unused slots)."""
-        allowed = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids > 0)[:, None, :]
-        mask = (~allowed)[:, None].to(torch.float32) * torch.finfo(torch.float32).min
-        extra = {"token_type_ids": torch.zeros_like(input_ids)} if self.token_types else {}
-        positions = position_ids + self.position_offset
-        tokens = self.network.transformer(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, **extra
-        )[0]
-        last = segment_ids.max() + 1  # a tensor: traced into the graph, so the text count stays dynamic
-        texts = torch.arange(1, last, device=segment_ids.device)  # type: ignore[call-overload]
-        members = segment_ids[:, None, :] == texts[None, :, None]
+        tokens, members = self.rows(input_ids, position_ids, segment_ids)
         embeddings = self.network.dense(pool_segments(tokens, members, segment_ids, self.network.pool.mode))
         if self.network.normalize:
             embeddings = nn.functional.normalize(embeddings, p=2, dim=-1)
         return embeddings
+
+
+class PackedScores(nn.Module):
+    """A cross-encoder over packed rows of pairs: (rows, tokens) in, (rows, pairs, labels) logits out.
+
+    Its classification head runs on each pair's first token, as the padded model's runs on each row's.
+    """
+
+    def __init__(self, classifier: PreTrainedModel, token_types: bool) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.rows = PackedRows(classifier.base_model, token_types)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        segment_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The logits of each pair of each row."""
+        tokens, members = self.rows(input_ids, position_ids, segment_ids, token_type_ids)
+        first = pool_segments(tokens, members, segment_ids, Pooling.CLS)  # (rows, pairs, hidden)
+        logits = self.head(first.reshape(-1, 1, first.shape[-1]))  # each as a sequence of one token
+        return logits.reshape(first.shape[0], first.shape[1], -1)
+
+    def head(self, first: torch.Tensor) -> torch.Tensor:
+        """The model's classification head on (pairs, 1, hidden): what follows its transformer."""
+        model: Any = self.classifier  # its head's modules are named per architecture
+        model_type = model.config.model_type
+        if model_type == "bert":
+            return model.classifier(model.bert.pooler(first))  # dropout: none in eval
+        if model_type == "distilbert":
+            return model.classifier(nn.functional.relu(model.pre_classifier(first[:, 0])))
+        return model.classifier(first)  # the RoBERTa family, ELECTRA, MPNet: their heads read token 0
 
 
 @dataclass(frozen=True)
@@ -102,17 +163,23 @@ class PackedGraph:
         """Write the packed fp32 graph and describe it."""
         reference = ctx.reference
         check_packable(reference)
-        assert isinstance(reference, BiEncoder)  # checked: narrows the type
-        if not ctx.pooling_in_graph:
-            raise ExportError("a packed graph pools inside the graph; drop --no-pooling-in-graph")
-        sample = ["A short one.", "Two.", "A somewhat longer sentence, packed beside the others."]
+        token_types = TOKEN_TYPES in reference.input_names
+        network: nn.Module
+        if isinstance(reference, BiEncoder):
+            if not ctx.pooling_in_graph:
+                raise ExportError("a packed graph pools inside the graph; drop --no-pooling-in-graph")
+            sample: list = ["A short one.", "Two.", "A somewhat longer sentence, packed beside the others."]
+            network, output, pairs = PackedEmbeddings(reference.network, token_types), SEGMENT_OUTPUT, False
+        else:
+            sample = [("A query?", "Short."), ("Who?", "Me."), ("A longer query here?", "A longer answer.")]
+            network, output = PackedScores(reference.network.classifier, token_types), SEGMENT_LOGITS
+            pairs = token_types  # a pair's token types reach the graph
         features = {name: values.numpy() for name, values in reference.tokenize(sample).items()}
-        batch = pack(unpadded(features), row_length=16, pad_token_id=0)  # rows of one and of two texts
+        batch = pack_features(features, row_length=16, pad_token_id=0, token_types=pairs)  # 1 and 2 per row
         inputs = {name: torch.from_numpy(values) for name, values in batch.inputs.items()}
-        network = PackedEmbeddings(reference.network, "token_type_ids" in reference.input_names)
         file = onnx_file("model_packed")
         path = ctx.path(file)
-        names = export_onnx(network, inputs, (SEGMENT_OUTPUT,), path)
+        names = export_onnx(network, inputs, (output,), path)
         ctx.traced()
         return GraphVariant(
             name="packed",
@@ -120,7 +187,7 @@ class PackedGraph:
             backend="onnxruntime",
             precision=Precision.FP32,
             inputs=names,
-            outputs=(SEGMENT_OUTPUT,),
+            outputs=(output,),
             sha256=sha256_of(path),
             row_length=self.row_length,
             recipe={"packed": True, "row_length": self.row_length},

@@ -121,7 +121,8 @@ def export_model(
             inputs to the nearest one. Validation runs the graphs in these shapes.
         tokenizer_in_graph: add a string-in twin of each variant, its tokenizer merged in front
             (``--with-tokenizer``; ONNX: onnxruntime-extensions ops, OpenVINO: openvino-tokenizers).
-        packed: add a packed fp32 graph, several texts per row (``--packed``; BERT-family bi-encoders).
+        packed: add packed graphs, several texts per row (``--packed``; the BERT family, both kinds): fp32
+            and a packed twin of each int8 variant; a packed twin of the default becomes the default.
     """
     if backend not in BACKENDS:
         raise ExportError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -327,7 +328,9 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
     (a GPU format) and bf16 (an opt-in whose numbers follow the CPU) only when there is nothing else. A
     batch-dependent variant (dynamic int8) is never the default: a text embedded today must give the same
     vector tomorrow in another batch; nor is a graph with the tokenizer inside (it needs its backend's
-    tokenizer ops), nor a packed graph (it becomes a default where ``tune`` finds it fastest).
+    tokenizer ops). Where the chosen variant has a packed twin as steady as itself (``--packed``), the twin
+    is the default: it computes no padding; ``edgesbert tune`` keeps the padded one on a CPU where packing
+    is slower.
     """
 
     def preference(variant: GraphVariant) -> tuple[int, float]:
@@ -341,7 +344,19 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
 
     candidates = [v for v in variants if not v.takes_text and not v.packed] or list(variants)
     steady = [v for v in candidates if not v.batch_dependent] or candidates
-    return max(steady, key=preference).name
+    chosen = max(steady, key=preference)
+    twin = packed_twin(chosen, variants)
+    steady_twin = twin is not None and (chosen.batch_dependent or not twin.batch_dependent)
+    return twin.name if twin is not None and steady_twin else chosen.name
+
+
+def packed_twin(variant: GraphVariant, variants: Sequence[GraphVariant]) -> GraphVariant | None:
+    """The packed variant made as ``variant`` was (same backend, precision and quantization), if any."""
+
+    def making(v: GraphVariant) -> tuple:
+        return v.backend, v.precision, v.recipe.get("quantize"), "optimize" in v.recipe, v.takes_text
+
+    return next((v for v in variants if v.packed and making(v) == making(variant)), None)
 
 
 def build_manifest(ctx: ExportContext, with_checksums: bool = False) -> Manifest:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgesbert.errors import ExportError
@@ -120,11 +120,20 @@ def openvino_steps(
 BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps, "openvino": openvino_steps}
 
 
+#: steps with a packed twin: the int8 ones (fp16 is a GPU format, where padding costs less)
+PACKED_TWINS = (DynamicInt8, StaticInt8, NncfInt8, NncfWeightsInt8)
+
+
 def with_packed(steps: list[Step], backend: str) -> list[Step]:
-    """``steps`` with a packed graph traced beside the fp32 one, and for OpenVINO its IR after the fp32 IR."""
+    """``steps`` with a packed graph and a packed twin of each int8 step.
+
+    The packed graph is traced beside the fp32 one (for OpenVINO, its IR follows the fp32 IR); the twins
+    come last.
+    """
+    twins: list[Step] = [replace(step, packed=True) for step in steps if isinstance(step, PACKED_TWINS)]
     if backend == "onnx":
-        return [steps[0], PackedGraph(), *steps[1:]]
-    return [steps[0], Intermediate(PackedGraph()), steps[1], OpenVinoPackedIR(), *steps[2:]]
+        return [steps[0], PackedGraph(), *steps[1:], *twins]
+    return [steps[0], Intermediate(PackedGraph()), steps[1], OpenVinoPackedIR(), *steps[2:], *twins]
 
 
 def with_tokenizer(steps: list[Step]) -> list[Step]:
@@ -137,5 +146,6 @@ def with_tokenizer(steps: list[Step]) -> list[Step]:
         i
         for i, step in enumerate(steps)
         if not isinstance(step, Intermediate | OpenVinoBf16 | PackedGraph | OpenVinoPackedIR)
+        and not getattr(step, "packed", False)
     ]
     return steps + [WithTokenizer(i) for i in kept]

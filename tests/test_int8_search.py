@@ -28,6 +28,7 @@ class FakeInt8:
     """Writes a file holding its recipe; the search sees the figures ``drops`` gives that recipe."""
 
     recipe: Int8Recipe = field(default_factory=Int8Recipe)
+    packed: bool = False
 
     def alternatives(self) -> tuple[Int8Recipe, ...]:
         return (replace(self.recipe, smooth_quant=0.95),)
@@ -60,7 +61,7 @@ def run_search(tmp_path: Path, monkeypatch, drops: dict[tuple[float | None, int]
     ctx = ExportContext.__new__(ExportContext)
     ctx.folder, ctx.tolerance, ctx.variants = tmp_path, Tolerance(), []
     ctx.variant = lambda name: GraphVariant("fp32", "model.onnx", "onnxruntime", Precision.FP32, (), (), SHA)
-    ctx.text_tokenizer = lambda: lambda texts: {"input_ids": np.zeros((len(texts), 2), dtype=np.int64)}
+    ctx.graph_feed = lambda source, texts: {"input_ids": np.zeros((len(texts), 2), dtype=np.int64)}
     tried = []
 
     def measure(variant: GraphVariant) -> dict[str, float]:

@@ -324,8 +324,15 @@ def test_default_variant_policy():
     assert default_variant([replace(batchy, name="only")]) == "only"
     old_dynamic = replace(int8_a, recipe={"quantize": "int8-dynamic"})  # exported before it was measured
     assert old_dynamic.batch_dependent and not int8_b.batch_dependent
-    packed = replace(o2, name="packed", row_length=128, validation={"spearman": 0.81})
-    assert default_variant([fp32, packed]) == "fp32"  # tune makes it a default, where it is faster
+    packed = replace(fp32, name="packed", row_length=128, validation={"spearman": 0.81})
+    assert default_variant([fp32, packed]) == "packed"  # the default's packed twin (tune may undo it)
+    assert default_variant([fp32, o2, packed]) == "O2"  # an optimized graph has no packed twin
+    assert default_variant([packed]) == "packed"
+    int8_steady = replace(int8_a, recipe={"quantize": "int8-static"})
+    packed_int8 = replace(int8_steady, name="packed-int8-static", row_length=128)
+    assert default_variant([fp32, packed, int8_steady, packed_int8]) == "packed-int8-static"
+    unsteady = replace(packed_int8, validation={"spearman": 0.79, "batch_min_cosine": 0.99})
+    assert default_variant([fp32, packed, int8_steady, unsteady]) == "int8"  # never a batch-dependent twin
 
 
 def test_static_int8_keeps_feed_forward_down_projections_float(all_variants):

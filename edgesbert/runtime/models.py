@@ -26,7 +26,7 @@ from edgesbert.runtime.manifest import (
     ModelKind,
     Precision,
 )
-from edgesbert.runtime.packing import PACKED_INPUTS, pack, unpadded
+from edgesbert.runtime.packing import PACKED_INPUTS, TOKEN_TYPES, pack_features
 from edgesbert.runtime.pooling import pool
 from edgesbert.runtime.ranking import PairScorer
 from edgesbert.runtime.similarity import normalize
@@ -110,6 +110,7 @@ class ExportedModel:
         self._graph_limit = graph_limit
         self._tokenizer: TextTokenizer | None = None if self.variant.takes_text else self._token_tokenizer()
         self._backend = self._open_graph(options)
+        self.mixed_batches = self.variant.packed
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._configure()
@@ -189,7 +190,9 @@ class ExportedModel:
             self._verify()  # unverified folders: say which file is damaged, if one is
             raise
         takes = TEXT_INPUTS if self.variant.takes_text else TOKEN_INPUTS
-        missing = set(backend.input_names) - set(PACKED_INPUTS if self.variant.packed else takes)
+        if self.variant.packed:
+            takes = frozenset((*PACKED_INPUTS, TOKEN_TYPES))
+        missing = set(backend.input_names) - set(takes)
         if missing:
             raise ModelLoadError(f"{graph} asks for inputs the runtime cannot make: {sorted(missing)}")
         return backend
@@ -217,7 +220,8 @@ class ExportedModel:
         features = self.tokenizer(texts)
         pad_id = self.manifest.tokenizer.pad_token_id
         if self.variant.packed:  # texts side by side in rows, no padding: one output row per text
-            batch = pack(unpadded(features), self.variant.row_length, pad_id)
+            types = TOKEN_TYPES in self.variant.inputs
+            batch = pack_features(features, self.variant.row_length, pad_id, types)
             return batch.vectors(self._backend.run(batch.inputs)), features
         if self.variant.static_shapes:
             return run_static(self._backend.run, features, self.variant.static_shapes, pad_id), features

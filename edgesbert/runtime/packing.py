@@ -2,9 +2,10 @@
 
 A packed graph (``edgesbert export --packed``) takes, per row of ``L`` tokens, the texts' ``input_ids`` one
 after another, ``position_ids`` that restart at 0 for each text, and ``segment_ids`` telling which text of
-the row a token belongs to (1, 2, ...; 0 for the unused tail of a row). It lets tokens attend only within
-their own text and pools each text on its own, so a text's vector does not depend on its neighbours, and
-returns ``segment_embedding``: (rows, texts per row, dim).
+the row a token belongs to (1, 2, ...; 0 for the unused tail of a row), and for a cross-encoder whose model
+takes them, each pair's ``token_type_ids``. It lets tokens attend only within their own text and pools each
+text on its own, so a text's output does not depend on its neighbours, and returns ``segment_embedding``
+(rows, texts per row, dim) or, for a cross-encoder, ``segment_logits`` (rows, pairs per row, labels).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import numpy as np
 
 #: the inputs of a packed graph, in order
 PACKED_INPUTS = ("input_ids", "position_ids", "segment_ids")
-#: its output: one vector per text of each row
+#: what a cross-encoder's packed graph takes too, where its model does
+TOKEN_TYPES = "token_type_ids"
+#: its output: one vector per text of each row (a cross-encoder's: one row of logits per pair)
 SEGMENT_OUTPUT = "segment_embedding"
+SEGMENT_LOGITS = "segment_logits"
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,16 @@ class PackedBatch:
         return output[self.row, self.segment]
 
 
-def pack(token_ids: Sequence[Sequence[int] | np.ndarray], row_length: int, pad_token_id: int) -> PackedBatch:
-    """Pack texts' token ids into rows of ``row_length`` tokens (first fit, longest first).
+def pack(
+    token_ids: Sequence[Sequence[int] | np.ndarray],
+    row_length: int,
+    pad_token_id: int,
+    token_types: Sequence[Sequence[int] | np.ndarray] | None = None,
+) -> PackedBatch:
+    """Pack texts' token ids (and their token types, if given) into rows of ``row_length`` tokens.
 
-    Rows are as long as the longest text when it is longer than ``row_length``, so it fits alone.
+    First fit, longest first. Rows are as long as the longest text when it is longer than ``row_length``,
+    so it fits alone.
     """
     if not token_ids:
         raise ValueError("nothing to pack: no texts")
@@ -65,10 +75,23 @@ def pack(token_ids: Sequence[Sequence[int] | np.ndarray], row_length: int, pad_t
         position_ids[row[i], span] = np.arange(len(ids))
         segment_ids[row[i], span] = segment[i] + 1
     inputs = {"input_ids": input_ids, "position_ids": position_ids, "segment_ids": segment_ids}
+    if token_types is not None:
+        types = np.zeros(shape, dtype=np.int64)
+        for i, values in enumerate(token_types):
+            types[row[i], start[i] : start[i] + len(values)] = values
+        inputs[TOKEN_TYPES] = types
     return PackedBatch(inputs, row, segment)
 
 
-def unpadded(features: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Each text's token ids from a padded batch (``input_ids``, ``attention_mask``), padding left out."""
+def pack_features(
+    features: dict[str, np.ndarray], row_length: int, pad_token_id: int, token_types: bool = False
+) -> PackedBatch:
+    """Pack a tokenizer's padded batch (``input_ids``, ``attention_mask``, ...), its padding left out."""
+    types = unpadded(features, TOKEN_TYPES) if token_types else None
+    return pack(unpadded(features), row_length, pad_token_id, types)
+
+
+def unpadded(features: dict[str, np.ndarray], name: str = "input_ids") -> list[np.ndarray]:
+    """Each text's ``name`` values from a padded batch, where its ``attention_mask`` is 1."""
     mask = features["attention_mask"].astype(bool)
-    return [ids[real] for ids, real in zip(features["input_ids"], mask, strict=True)]
+    return [values[real] for values, real in zip(features[name], mask, strict=True)]

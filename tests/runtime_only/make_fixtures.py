@@ -39,8 +39,8 @@ def save_bi_encoder(source: Path | str, target: Path, texts: list[str], packed: 
 
 
 def save_cross_encoder(source: Path, target: Path, query: str, documents: list[str]) -> None:
-    """Export a cross-encoder and store the reference's scores and ranking of ``documents``."""
-    export_model(source, target / "model", kind="cross-encoder", validation_size=64)
+    """Export a cross-encoder, with its packed graph, and store the reference's scores and ranking."""
+    export_model(source, target / "model", kind="cross-encoder", validation_size=64, packed=True)
     reference = load_reference(source, "cross-encoder")
     scores = reference.predict([(query, doc) for doc in documents])
     ranking = [hit.corpus_id for hit in reference.rank(query, documents)] if scores.ndim == 1 else []

@@ -46,10 +46,10 @@ def test_the_exporter_is_not_importable():
         import edgesbert.exporters  # noqa: F401
 
 
-@pytest.mark.parametrize("variant", [None, "packed"])
+@pytest.mark.parametrize("variant", ["fp32", "packed"])
 @pytest.mark.parametrize("name", ["bert-mean", "distilbert-cls-dense"])
 def test_tiny_bi_encoder_matches_reference(fixtures, name, variant):
-    """The default variant, and the packed graph (rows packed with numpy alone)."""
+    """The padded graph, and the packed one (the default; rows packed with numpy alone)."""
     from edgesbert.runtime import BiEncoder, load
 
     expected = _reference(fixtures, name)
@@ -61,12 +61,14 @@ def test_tiny_bi_encoder_matches_reference(fixtures, name, variant):
     np.testing.assert_allclose(embeddings, expected["embeddings"], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("variant", ["fp32", "packed"])
 @pytest.mark.parametrize("name", ["bert-1", "distilbert-3"])
-def test_tiny_cross_encoder_matches_reference(fixtures, name):
+def test_tiny_cross_encoder_matches_reference(fixtures, name, variant):
+    """The padded graph, and the packed one (pairs with their token types)."""
     from edgesbert.runtime import CrossEncoder, load
 
     expected = _reference(fixtures, name)
-    model = load(fixtures / name / "model")
+    model = load(fixtures / name / "model", variant=variant)
     assert isinstance(model, CrossEncoder)
     query = str(expected["query"])
     documents = [str(d) for d in expected["documents"]]
