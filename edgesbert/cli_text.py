@@ -138,14 +138,15 @@ def write_embeddings_json(texts: Sequence[str], embeddings: np.ndarray, out: Tex
 
 def tuning_table(result: TuneResult) -> str:
     """What ``edgesbert tune`` measured, a row per variant and hint, and what it chose."""
-    rows = [["variant", "hint", "sentences/s", "short/s", "long/s", "one text p50 ms", ""]]
+    rows = [["variant", "hint", "sentences/s", "short/s", "long/s", "unsorted/s", "one text p50 ms", ""]]
     for f in result.figures:
         mark = "chosen" if f == result.choice else ("default" if f.variant == result.default_variant else "")
         hint = f.performance_hint or "default"
         if f.error is not None:
-            rows.append([f.variant, hint, "-", "-", "-", "-", f"not run: {f.error}"])
+            rows.append([f.variant, hint, "-", "-", "-", "-", "-", f"not run: {f.error}"])
             continue
-        figures = [f"{f.sentences_per_s:.0f}", f"{f.short_per_s:.0f}", f"{f.long_per_s:.0f}"]
+        speeds = (f.sentences_per_s, f.short_per_s, f.long_per_s, f.unsorted_per_s)
+        figures = [f"{speed:.0f}" for speed in speeds]
         rows.append([f.variant, hint, *figures, f"{f.one_p50_ms:.2f}", mark])
     chosen_hint = result.choice.performance_hint
     chosen = result.choice.variant + (f" ({chosen_hint} hint)" if chosen_hint else "")

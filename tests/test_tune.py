@@ -115,7 +115,7 @@ def test_an_unreadable_tuned_file_warns_and_loads_the_default(folder):
 
 def measured(rates):
     def fake(folder, variant, hint, threads, seconds, short, long):
-        return Figures(variant, hint, rates.get((variant, hint), 1.0), 1.0, 1.0, 1.0)
+        return Figures(variant, hint, rates.get((variant, hint), 1.0), 1.0, 1.0, 1.0, 1.0)
 
     return fake
 

@@ -7,7 +7,7 @@ little synchronisation, where one multi-threaded run waits on its threads at eve
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -19,7 +19,19 @@ BatchFunction = Callable[[list[Item]], np.ndarray]
 
 
 class BatchRunner:
-    """Maps a batch function over batches, in order; the base runs them one by one."""
+    """Forms batches and maps a batch function over them, in order; the base runs them one by one."""
+
+    #: each batch spreads over all lengths (a packed graph's rows pair long texts with short ones), instead
+    #: of holding texts of similar length (a padded graph pads them least)
+    mixed_batches: bool = False
+
+    def batch_indices(self, lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+        """The texts of each batch, by index, from the texts' lengths."""
+        order = np.argsort([-n for n in lengths], kind="stable")
+        if not self.mixed_batches:
+            return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        count = -(-len(order) // batch_size)
+        return [_alternating(order[i::count]) for i in range(count)]
 
     def _map_batches(self, fn: BatchFunction[Item], batches: Iterable[list[Item]]) -> Iterator[np.ndarray]:
         """``fn(batch)`` for each batch, in order; a subclass may run them concurrently."""
@@ -40,6 +52,13 @@ def map_concurrently(
             yield _join(in_flight.popleft())
     while in_flight:
         yield _join(in_flight.popleft())
+
+
+def _alternating(index: np.ndarray) -> np.ndarray:
+    """Longest, shortest, second longest, ...: so that any contiguous slice (``_split``) mixes lengths too."""
+    ends = np.empty_like(index)
+    ends[0::2], ends[1::2] = index[: (len(index) + 1) // 2], index[::-1][: len(index) // 2]
+    return ends
 
 
 def _join(slices: list[Future[np.ndarray]]) -> np.ndarray:

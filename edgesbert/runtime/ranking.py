@@ -91,10 +91,9 @@ class PairScorer(BatchRunner, ABC):
         return scores[0] if single else scores
 
     def _all_logits(self, items: list[tuple[str, str]], batch_size: int, show_progress: bool) -> np.ndarray:
-        """Logits of ``items`` in batches of similar length; float32 (len(items), num_labels)."""
+        """Logits of ``items`` in batches (``batch_indices``); float32 (len(items), num_labels)."""
         logits = np.empty((len(items), self.num_labels), dtype=np.float32)
-        order = np.argsort([-(len(a) + len(b)) for a, b in items], kind="stable")
-        batches = [order[start : start + batch_size] for start in range(0, len(items), batch_size)]
+        batches = self.batch_indices([len(a) + len(b) for a, b in items], batch_size)
         results = self._map_batches(self._logits, ([items[i] for i in index] for index in batches))
         for index, scores in zip(batches, progress(results, len(batches), show_progress), strict=True):
             logits[index] = scores

@@ -11,7 +11,8 @@ was tuned (its SHA-256 is recorded), else the manifest's ``default_variant``. Fo
                                           "choice": {"variant": "openvino-int8", "performance_hint": null},
                                           "figures": [{"variant": ..., "performance_hint": ...,
                                                        "sentences_per_s": ..., "short_per_s": ...,
-                                                       "long_per_s": ..., "one_p50_ms": ...}, ...]}}}
+                                                       "long_per_s": ..., "unsorted_per_s": ...,
+                                                       "one_p50_ms": ...}, ...]}}}
 """
 
 from __future__ import annotations
