@@ -45,7 +45,7 @@ def test_a_text_longer_than_a_row_makes_the_rows_its_length():
 
 def test_one_text_and_no_text():
     batch = pack([np.array([5, 6])], row_length=4, pad_token_id=0)
-    assert batch.inputs["input_ids"].tolist() == [[5, 6, 0, 0]]
+    assert batch.inputs["input_ids"].tolist() == [[5, 6]]  # one row as long as the text: nothing wasted
     with pytest.raises(ValueError, match="no texts"):
         pack([], row_length=4, pad_token_id=0)
 
@@ -243,9 +243,14 @@ def test_packed_cross_encoders_score_each_pair_as_padded(architecture, tmp_path)
 
 
 def test_pairs_are_packed_with_their_token_types():
-    batch = pack([[1, 2, 3], [4, 5]], row_length=8, pad_token_id=0, token_types=[[0, 0, 1], [0, 1]])
-    assert batch.inputs["token_type_ids"].tolist() == [[0, 0, 1, 0, 1, 0, 0, 0]]
-    assert batch.inputs["segment_ids"].tolist() == [[1, 1, 1, 2, 2, 0, 0, 0]]
+    batch = pack([[1, 2, 3], [4, 5], [6]], row_length=4, pad_token_id=0, token_types=[[0, 0, 1], [0, 1], [1]])
+    assert batch.inputs["token_type_ids"].tolist() == [[0, 0, 1, 1], [0, 1, 0, 0]]
+    assert batch.inputs["segment_ids"].tolist() == [[1, 1, 1, 2], [1, 1, 0, 0]]
+
+
+def test_texts_filling_less_than_a_row_get_one_row_of_their_length():
+    batch = pack([[1, 2, 3], [4, 5]], row_length=128, pad_token_id=0)
+    assert batch.inputs["input_ids"].tolist() == [[1, 2, 3, 4, 5]]
 
 
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])

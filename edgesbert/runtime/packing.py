@@ -46,11 +46,13 @@ def pack(
     """Pack texts' token ids (and their token types, if given) into rows of ``row_length`` tokens.
 
     First fit, longest first. Rows are as long as the longest text when it is longer than ``row_length``,
-    so it fits alone.
+    so it fits alone, and only as long as all texts together when they fill less than a row (one short
+    text costs what it costs padded).
     """
     if not token_ids:
         raise ValueError("nothing to pack: no texts")
-    length = max(row_length, max(len(ids) for ids in token_ids))
+    sizes = [len(ids) for ids in token_ids]
+    length = max(max(sizes), min(row_length, sum(sizes)))
     free: list[int] = []  # tokens left in each row
     row = np.empty(len(token_ids), dtype=np.int64)
     segment = np.empty(len(token_ids), dtype=np.int64)
