@@ -1,15 +1,20 @@
 """Packed against padded batches on this CPU, in sorted and in random order (issue 29).
 
-    python -m benchmarks.packing [MODEL] [--backend onnx|openvino] [--exported FOLDER] [--repeats 3]
-                                 [--threads 2] [--batch-size 32] [--no-save]
+    python -m benchmarks.packing [MODEL] [--backend onnx|openvino] [--int8] [--exported FOLDER]
+                                 [--repeats 3] [--threads 2] [--batch-size 32] [--no-save]
+    python -m benchmarks.packing --rank [CROSS_ENCODER] [--exported FOLDER] [--documents 100] ...
 
-Exports the model once with ``packed=True`` (fp32 graphs only; ``optimize="O2"`` for onnx) unless
-``--exported`` names such a folder, then embeds every unique STSb-test sentence with the padded variants
-(onnx: fp32 and O2; openvino: openvino) and the packed one in interleaved rounds
-(``benchmarks.interleaved``), twice: longest first in batches of 32 (offline, little
-padding), and in a random order one batch of 32 per call (as a server forms batches from one-sentence
-requests). Counts the tokens each graph computes against the real ones. Writes
-benchmarks/results/packing-<backend>-<cpu kind>.md and .png.
+Exports the model once with ``packed=True`` (``optimize="O2"`` for onnx; with ``--int8`` also its static
+int8 variants: onnx int8-static, openvino int8) unless ``--exported`` names such a folder, then embeds every
+unique STSb-test sentence with the padded variants and their packed twins in interleaved rounds
+(``benchmarks.interleaved``), twice: longest first in batches of 32 (offline, little padding), and in a
+random order one batch of 32 per call (as a server forms batches from one-sentence requests). Counts the
+tokens each graph computes against the real ones. Writes benchmarks/results/packing-<backend>[-int8]-<cpu
+kind>.md and .png.
+
+``--rank`` times a cross-encoder (default: models/trecqa-reranker-minilm) instead: each TREC-dev question
+ranks ``--documents`` answers drawn at random from all questions' (mixed lengths), padded against packed.
+Writes benchmarks/results/packing-rank-<backend>-<cpu kind>.md.
 """
 
 from __future__ import annotations
@@ -24,21 +29,33 @@ import numpy as np
 
 from benchmarks.common import cpu_flags, cpu_kind, log, machine, stsb_test, unique_texts
 from benchmarks.interleaved import Encoder, arguments, measure, speedup
+from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
 from edgesbert.runtime import BiEncoder
 from edgesbert.runtime.packing import pack, unpadded
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = {"onnx": ("fp32", "O2", "packed"), "openvino": ("openvino", "openvino-packed")}
+INT8 = {  # --quantize, and the padded and packed variants it makes
+    "onnx": ("int8-static", ("int8-static", "packed-int8-static")),
+    "openvino": ("int8", ("openvino-int8", "openvino-packed-int8")),
+}
+RERANKER = Path(__file__).resolve().parents[1] / "models" / "trecqa-reranker-minilm"
+
+
+def padded_twin(name: str) -> str:
+    """The padded variant a packed one is compared with: ``packed-int8-static`` -> ``int8-static``."""
+    twin = name.replace("packed-", "").replace("-packed", "")
+    return "fp32" if twin == "packed" else twin
 
 
 def graph_tokens(model: BiEncoder, texts: list[str], call: int, batch: int, packed: bool) -> int:
-    """Tokens the graph computes for ``texts`` in calls of ``call`` texts (each sorted, as encode does)."""
+    """Tokens the graph computes for ``texts`` in calls of ``call`` texts (batched as encode batches them)."""
     total = 0
     for start in range(0, len(texts), call):
-        chunk = sorted(texts[start : start + call], key=len, reverse=True)
-        for first in range(0, len(chunk), batch):
-            features = model.tokenizer(chunk[first : first + batch])
+        chunk = texts[start : start + call]
+        for index in model.batch_indices([len(text) for text in chunk], batch):
+            features = model.tokenizer([chunk[i] for i in index])
             if packed:
                 total += pack(unpadded(features), model.variant.row_length or 128, 0).inputs["input_ids"].size
             else:
@@ -61,13 +78,22 @@ def main() -> None:
     parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=sorted(VARIANTS), default="onnx")
     parser.add_argument("--exported", type=Path, help="a folder exported with --packed (onnx: --optimize O2)")
+    parser.add_argument("--int8", action="store_true", help="static int8 too, padded and packed")
+    parser.add_argument("--rank", action="store_true", help="a cross-encoder ranking documents")
+    parser.add_argument("--documents", type=int, default=100, help="documents per query (--rank)")
     args = parser.parse_args()
+    if args.rank:
+        return rank(args)
     folder, variants = args.exported, VARIANTS[args.backend]
+    quantize, int8_variants = INT8[args.backend]
+    if args.int8:
+        variants = variants + int8_variants
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="edgesbert-packing.")) / "exported"
         log(f"exporting {args.model} with its packed graph")
         optimize = "O2" if args.backend == "onnx" else None
-        export_model(args.model, folder, backend=args.backend, optimize=optimize, packed=True)
+        export_model(args.model, folder, backend=args.backend, optimize=optimize, packed=True,
+                     quantize=[quantize] if args.int8 else [])  # fmt: skip
     models = {name: BiEncoder(folder, variant=name, threads=args.threads) for name in variants}
     first, second, _ = stsb_test()
     texts = sorted(unique_texts(first, second), key=len, reverse=True)
@@ -81,21 +107,73 @@ def main() -> None:
         log(f"{order}: {len(ordered)} sentences, batches of {batch}")
         measure(encoders, ordered, args.repeats, batch)
         real = sum(int(models[variants[0]].tokenizer([t])["attention_mask"].sum()) for t in ordered)
-        fp32 = encoders[0]
+        by_name = {encoder.name: encoder for encoder in encoders}
         for encoder in encoders:
-            computed = graph_tokens(
-                models[encoder.name], ordered, call, batch, models[encoder.name].variant.packed
-            )
-            gap = float(np.abs(np.asarray(encoder.vectors) - np.asarray(fp32.vectors)).max())
-            rows.append((order, encoder.name, float(np.median(encoder.speeds)), speedup(encoder, fp32),
+            packed = models[encoder.name].variant.packed
+            computed = graph_tokens(models[encoder.name], ordered, call, batch, packed)
+            base = by_name[padded_twin(encoder.name)] if packed else by_name[variants[0]]
+            gap = float(np.abs(np.asarray(encoder.vectors) - np.asarray(base.vectors)).max())
+            rows.append((order, encoder.name, float(np.median(encoder.speeds)), speedup(encoder, base),
                          computed / real, gap))  # fmt: skip
     report = render(rows, args, len(texts))
     print(report)
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
-        name = f"packing-{args.backend}-{cpu_kind()}"
+        name = f"packing-{args.backend}{'-int8' if args.int8 else ''}-{cpu_kind()}"
         (RESULTS / f"{name}.md").write_text(report, encoding="utf-8")
         plot(rows, variants, RESULTS / f"{name}.png")
+
+
+def rank(args: argparse.Namespace) -> None:
+    """Time a cross-encoder ranking ``args.documents`` mixed-length documents per query, padded and packed."""
+    from edgesbert.exporters.data_sets import trec_groups
+    from edgesbert.runtime import CrossEncoder
+
+    model = args.model if args.model != DEFAULT_MODEL else str(RERANKER)
+    folder = args.exported
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="edgesbert-packing.")) / "exported"
+        log(f"exporting {model} with its packed graph")
+        export_model(model, folder, backend=args.backend, packed=True)
+    names = {"onnx": ("fp32", "packed"), "openvino": ("openvino", "openvino-packed")}[args.backend]
+    models = {name: CrossEncoder(folder, variant=name, threads=args.threads) for name in names}
+    groups = trec_groups(10_000)
+    pool = sorted({document for _, document in groups.pairs})
+    queries = list(dict.fromkeys(query for query, _ in groups.pairs))[:40]
+    pick = random.Random(0)
+    documents = {query: pick.sample(pool, args.documents) for query in queries}
+
+    def ranker(model: CrossEncoder) -> Callable[[list[str]], np.ndarray]:
+        def run(chunk: list[str]) -> np.ndarray:
+            return np.concatenate([model.predict([(q, d) for d in documents[q]], batch_size=args.batch_size)
+                                   for q in chunk])  # fmt: skip
+
+        return run
+
+    encoders = [Encoder(name, name, ranker(models[name]), 0.0) for name in names]
+    log(f"{len(queries)} queries x {args.documents} documents, batches of {args.batch_size}")
+    measure(encoders, queries, args.repeats, 1)
+    padded, packed = encoders
+    lengths = [len(models[names[0]].tokenizer([(queries[0], d)])["input_ids"][0]) for d in pool]
+    gap = float(np.abs(np.asarray(packed.vectors) - np.asarray(padded.vectors)).max())
+    report = "\n".join([
+        "# Packed against padded: a cross-encoder ranking mixed-length documents",
+        "",
+        f"Machine: {machine()} ({cpu_flags()}). Model: {model}; {len(queries)} TREC-dev questions, each "
+        f"ranking {args.documents} answers drawn at random from all {len(pool)} (pair lengths "
+        f"{min(lengths)}-{max(lengths)} tokens, median {int(np.median(lengths))}), {args.threads} threads, "
+        f"batches of {args.batch_size}, median of {args.repeats} interleaved rounds "
+        f"(`python -m benchmarks.packing --rank --backend {args.backend}`).",
+        "",
+        "| variant | queries/s | documents/s | vs padded | max score diff |",
+        "|---|---:|---:|---:|---:|",
+        *(f"| {e.name} | {np.median(e.speeds):.2f} | {np.median(e.speeds) * args.documents:,.0f} | "
+          f"{speedup(e, padded)} | {gap if e is packed else 0.0:.1e} |" for e in encoders),
+    ]) + "\n"  # fmt: skip
+    print(report)
+    if not args.no_save:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"packing-rank-{args.backend}-{cpu_kind()}.md").write_text(report, encoding="utf-8")
 
 
 def render(rows: list[tuple], args: argparse.Namespace, count: int) -> str:
@@ -104,9 +182,10 @@ def render(rows: list[tuple], args: argparse.Namespace, count: int) -> str:
         "",
         f"Machine: {machine()} ({cpu_flags()}). Model: {args.model}; {count} unique STSb-test sentences, "
         f"{args.threads} threads, batches of {args.batch_size}, median of {args.repeats} interleaved rounds "
-        "(`python -m benchmarks.packing`). "
-        "Graph tokens: tokens the graph computes per real token (padding included). Max diff: largest "
-        "difference of any embedding value from the first (padded) variant's.",
+        f"(`python -m benchmarks.packing --backend {args.backend}{' --int8' if args.int8 else ''}`). "
+        "vs padded: a packed variant against its padded twin (fp32 against fp32), the others against the "
+        "first. Graph tokens: tokens the graph computes per real token (padding included). Max diff: "
+        "largest difference of any embedding value from that of the variant it is compared with.",
         "",
         "| order | variant | sentences/s | vs padded | graph tokens per real token | max diff |",
         "|---|---|---:|---:|---:|---:|",
