@@ -32,7 +32,7 @@ from benchmarks.interleaved import Encoder, arguments, measure, speedup
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
 from edgesbert.runtime import BiEncoder
-from edgesbert.runtime.packing import pack, unpadded
+from edgesbert.runtime.packing import pack_features
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = {"onnx": ("fp32", "O2", "packed"), "openvino": ("openvino", "openvino-packed")}
@@ -57,7 +57,7 @@ def graph_tokens(model: BiEncoder, texts: list[str], call: int, batch: int, pack
         for index in model.batch_indices([len(text) for text in chunk], batch):
             features = model.tokenizer([chunk[i] for i in index])
             if packed:
-                total += pack(unpadded(features), model.variant.row_length or 128, 0).inputs["input_ids"].size
+                total += pack_features(features, model.variant.row_length, 0).inputs["input_ids"].size
             else:
                 total += features["input_ids"].size
     return total

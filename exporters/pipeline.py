@@ -346,8 +346,9 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
     steady = [v for v in candidates if not v.batch_dependent] or candidates
     chosen = max(steady, key=preference)
     twin = packed_twin(chosen, variants)
-    steady_twin = twin is not None and (chosen.batch_dependent or not twin.batch_dependent)
-    return twin.name if twin is not None and steady_twin else chosen.name
+    if twin is not None and (chosen.batch_dependent or not twin.batch_dependent):
+        return twin.name
+    return chosen.name
 
 
 def packed_twin(variant: GraphVariant, variants: Sequence[GraphVariant]) -> GraphVariant | None:
