@@ -54,7 +54,7 @@ def graph_tokens(model: BiEncoder, texts: list[str], call: int, batch: int, pack
     total = 0
     for start in range(0, len(texts), call):
         chunk = texts[start : start + call]
-        for index in model.batch_indices([len(text) for text in chunk], batch):
+        for index in model.batch_indices(model._lengths(chunk), batch):
             features = model.tokenizer([chunk[i] for i in index])
             if packed:
                 total += pack_features(features, model.variant.row_length, 0).inputs["input_ids"].size

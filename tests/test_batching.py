@@ -131,3 +131,20 @@ def test_batches_group_similar_lengths_or_for_packed_graphs_mix_them():
     for batch in mixed:  # a worker's contiguous slice holds long and short texts too
         halves = _split(list(batch), 2)
         assert all(max(lengths[i] for i in half) >= 19 for half in halves if len(half) > 1)
+
+
+def test_exported_models_batch_by_tokens_not_characters(exported):
+    from edgesbert.runtime import BiEncoder, CrossEncoder
+
+    model = BiEncoder(exported())
+    texts = ["a b c d e f g h", "a man is playing a guitar.", "x", "the the the the"]
+    counts = [int(m.sum()) for m in model.tokenizer(texts)["attention_mask"]]
+    assert list(model._lengths(texts)) == counts
+    assert counts[0] > counts[1] and len(texts[0]) < len(texts[1])  # characters would say otherwise
+    (first, *_), *_ = model.batch_indices(model._lengths(texts), 2)
+    assert first == 0  # the text with most tokens leads
+    model.max_seq_length = 4  # truncated texts weigh what the graph gets
+    assert max(model._lengths(texts)) == 4
+    pairs = [("q", t) for t in texts]
+    scorer = CrossEncoder(exported("bert-1", kind="cross-encoder"))
+    assert list(scorer._lengths(pairs)) == [int(m.sum()) for m in scorer.tokenizer(pairs)["attention_mask"]]

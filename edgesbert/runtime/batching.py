@@ -13,6 +13,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from edgesbert.runtime.inputs import Text
+
 Item = TypeVar("Item")
 T = TypeVar("T")
 BatchFunction = Callable[[list[Item]], np.ndarray]
@@ -32,6 +34,10 @@ class BatchRunner:
             return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
         count = -(-len(order) // batch_size)
         return [_alternating(order[i::count]) for i in range(count)]
+
+    def _lengths(self, items: Sequence[Text]) -> Sequence[int]:
+        """How long each text (or pair) is, to batch by: characters here; a subclass may count tokens."""
+        return [len(item) if isinstance(item, str) else sum(map(len, item)) for item in items]
 
     def _map_batches(self, fn: BatchFunction[Item], batches: Iterable[list[Item]]) -> Iterator[np.ndarray]:
         """``fn(batch)`` for each batch, in order; a subclass may run them concurrently."""

@@ -121,7 +121,7 @@ class SentenceEncoder(BatchRunner, ABC):
     def _embed_all(self, texts: list[str], batch_size: int, show_progress_bar: bool) -> np.ndarray:
         """Embed ``texts`` in batches (``batch_indices``); float32 (len(texts), embedding_dimension)."""
         embeddings = np.empty((len(texts), self.embedding_dimension), dtype=np.float32)
-        batches = self.batch_indices([len(text) for text in texts], batch_size)
+        batches = self.batch_indices(self._lengths(texts), batch_size)
         results = self._map_batches(self._embed, ([texts[i] for i in index] for index in batches))
         for index, vectors in zip(batches, progress(results, len(batches), show_progress_bar), strict=True):
             embeddings[index] = vectors

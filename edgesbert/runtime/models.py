@@ -13,7 +13,7 @@ import numpy as np
 
 from edgesbert.errors import EdgesbertError, ManifestError, ModelLoadError
 from edgesbert.runtime.backends import Backend, Device, PerformanceHint, RunOptions, open_backend
-from edgesbert.runtime.batching import BatchFunction, Item, map_concurrently
+from edgesbert.runtime.batching import BatchFunction, BatchRunner, Item, map_concurrently
 from edgesbert.runtime.encoding import SentenceEncoder
 from edgesbert.runtime.inputs import Text, invalid_text_error
 from edgesbert.runtime.manifest import (
@@ -41,7 +41,7 @@ TOKEN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
 M = TypeVar("M", bound="ExportedModel")
 
 
-class ExportedModel:
+class ExportedModel(BatchRunner):
     """What both kinds of exported model share: manifest, tokenizer and a loaded graph variant.
 
     A variant exported ``--with-tokenizer`` takes strings: it runs without the `tokenizers` package, and
@@ -158,6 +158,17 @@ class ExportedModel:
         As sentence-transformers' ``tokenize``, with numpy arrays; truncated to ``max_seq_length``.
         """
         return self.tokenizer(list(texts))
+
+    def _lengths(self, items: Sequence[Text]) -> Sequence[int]:
+        """Tokens per text, truncated as the graph gets them: batches sorted by characters pad a third more.
+
+        (STSb test in batches of 32, all-MiniLM-L6-v2: 1.34 graph tokens per real one sorted by characters,
+        1.02 by tokens; counting them costs about 1% of encoding them.)
+        """
+        if self.variant.takes_text:  # the graph tokenizes: characters are what there is
+            return super()._lengths(items)
+        limit = self.tokenizer.max_length
+        return [min(count, limit) for count in self.tokenizer.token_counts(items)]
 
     def close(self) -> None:
         """Release the graph and the worker threads; the model cannot run afterwards. Idempotent."""

@@ -93,7 +93,7 @@ class PairScorer(BatchRunner, ABC):
     def _all_logits(self, items: list[tuple[str, str]], batch_size: int, show_progress: bool) -> np.ndarray:
         """Logits of ``items`` in batches (``batch_indices``); float32 (len(items), num_labels)."""
         logits = np.empty((len(items), self.num_labels), dtype=np.float32)
-        batches = self.batch_indices([len(a) + len(b) for a, b in items], batch_size)
+        batches = self.batch_indices(self._lengths(items), batch_size)
         results = self._map_batches(self._logits, ([items[i] for i in index] for index in batches))
         for index, scores in zip(batches, progress(results, len(batches), show_progress), strict=True):
             logits[index] = scores
