@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from edgesbert.runtime.manifest import Manifest
+from edgesbert.runtime.packing import packing_note
 from edgesbert.runtime.tuning import TUNED_FILE, tuned_choice
 from edgesbert.runtime.verify import FileCheck, files_of
 
@@ -107,12 +108,27 @@ def print_description(manifest: Manifest, folder: Path) -> None:
         print(f"  on this CPU   {tuned.variant}{hint} (edgesbert tune, {tuned.measured_at}, {tuned.cpu})")
     else:
         print("  on this CPU   not tuned: the default above (edgesbert tune times the variants)")
+    packed = [v for v in manifest.variants if v.packed]
+    note = packing_note(
+        _model_type(folder), [v.name for v in packed], max((v.row_length for v in packed), default=0)
+    )
+    print(f"  packing       {note}")
     dependent = [v.name for v in manifest.variants if v.batch_dependent]
     if dependent:
         print(
             f"  batch effect  {', '.join(dependent)}: a text's output depends on the other texts of its "
             "batch (see batch_min_cosine / batch_max_score_diff); never the default"
         )
+
+
+def _model_type(folder: Path) -> str:
+    """The transformer's ``model_type`` from the folder's config.json ("unknown" without one)."""
+    try:
+        return str(
+            json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type", "unknown")
+        )
+    except (OSError, ValueError):
+        return "unknown"
 
 
 def print_embeddings(

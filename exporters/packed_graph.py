@@ -22,7 +22,7 @@ from edgesbert.exporters.onnx_graph import export_onnx
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.reference.bi_encoder import EmbeddingNetwork
 from edgesbert.runtime.manifest import GraphVariant, Pooling, Precision
-from edgesbert.runtime.packing import SEGMENT_LOGITS, SEGMENT_OUTPUT, TOKEN_TYPES, pack_features
+from edgesbert.runtime.packing import PACKABLE, SEGMENT_LOGITS, SEGMENT_OUTPUT, TOKEN_TYPES, pack_features
 from edgesbert.runtime.verify import sha256_of
 
 #: tokens per row the runtime packs texts into (a longer text gets a row of its own length)
@@ -31,12 +31,6 @@ ROW_LENGTH = 128
 #: float32's lowest, as transformers uses, overflows OpenVINO's int8 attention on CPU (all-MiniLM-L6-v2's
 #: packed int8: mean cosine 0.39 to the reference, against 0.99 with this)
 MASKED = -10000.0
-#: transformers whose attention takes a per-row block mask and whose positions come from position_ids,
-#: checked equal to the padded graph (tests/test_packing.py; MPNet on real tokenizers only: its embeddings
-#: take id 1 for padding, a word in the tiny test models' vocabulary). DeBERTa-v2 builds its
-#: relative-position mask from a 2-D one, ModernBERT its local-attention window; decoders (Qwen3) need a
-#: causal block mask.
-PACKABLE = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "mpnet", "electra")
 
 
 def check_packable(reference: BiEncoder | CrossEncoder) -> None:

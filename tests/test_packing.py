@@ -305,3 +305,16 @@ def test_openvino_int8_keeps_products_of_two_activations_float(tmp_path):
     product = ov.opset13.matmul(with_weight, y, False, False)
     product.set_friendly_name("pooling")
     assert activation_products(ov.Model([product], [x, y])) == ["pooling"]
+
+
+def test_info_says_whether_a_folder_packs_and_why_not():
+    from edgesbert.runtime.packing import packing_note
+
+    assert packing_note("bert", ["packed", "packed-int8"], 128).startswith(
+        "packed, packed-int8: texts side by"
+    )
+    assert "export --packed adds" in packing_note("bert", [], 0)
+    assert (
+        packing_note("deberta-v2", [], 0)
+        == "none: deberta-v2 models cannot be packed yet, padded batches only"
+    )

@@ -22,6 +22,21 @@ TOKEN_TYPES = "token_type_ids"
 #: its output: one vector per text of each row (a cross-encoder's: one row of logits per pair)
 SEGMENT_OUTPUT = "segment_embedding"
 SEGMENT_LOGITS = "segment_logits"
+#: transformers (config.json's model_type) the exporter can pack: their attention takes a per-row block mask
+#: and their positions come from position_ids; checked equal to padded graphs in tests/test_packing.py (MPNet
+#: on real tokenizers only: its embeddings take id 1 for padding, a word of the tiny test vocabulary).
+#: DeBERTa-v2 builds its relative-position mask from a 2-D one, ModernBERT its local-attention window;
+#: decoders (Qwen3) need a causal block mask.
+PACKABLE = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "mpnet", "electra")
+
+
+def packing_note(model_type: str, packed: Sequence[str], row_length: int) -> str:
+    """What ``edgesbert info`` says of packing in a folder with ``packed`` variants, of ``model_type``."""
+    if packed:
+        return f"{', '.join(packed)}: texts side by side in rows of {row_length} tokens, no padding"
+    if model_type in PACKABLE:
+        return "none: padded batches (export --packed adds packed variants)"
+    return f"none: {model_type} models cannot be packed yet, padded batches only"
 
 
 @dataclass(frozen=True)
