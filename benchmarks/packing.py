@@ -57,7 +57,7 @@ def graph_tokens(model: BiEncoder, texts: list[str], call: int, batch: int, pack
         for index in model.batch_indices(model._lengths(chunk), batch):
             features = model.tokenizer([chunk[i] for i in index])
             if packed:
-                total += pack_features(features, model.variant.row_length, 0).inputs["input_ids"].size
+                total += pack_features(features, 0).inputs["input_ids"].size
             else:
                 total += features["input_ids"].size
     return total

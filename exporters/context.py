@@ -76,7 +76,7 @@ class ExportContext:
         features = self._feed_tokenizer(list(texts))
         if source.packed:
             pad = self._written_tokenizer().pad_token_id
-            return pack_features(features, 0, pad, TOKEN_TYPES in source.inputs).inputs
+            return pack_features(features, pad, TOKEN_TYPES in source.inputs).inputs
         return {name: features[name] for name in source.inputs}
 
     def tokenizer_path(self) -> Path:

@@ -25,8 +25,6 @@ from edgesbert.runtime.manifest import GraphVariant, Pooling, Precision
 from edgesbert.runtime.packing import PACKABLE, SEGMENT_LOGITS, SEGMENT_OUTPUT, TOKEN_TYPES, pack_features
 from edgesbert.runtime.verify import sha256_of
 
-#: tokens per row the runtime packs texts into (a longer text gets a row of its own length)
-ROW_LENGTH = 128
 #: what the attention mask adds to scores across texts: exp() of it is 0 in float32, as BERT's -10000 is.
 #: float32's lowest, as transformers uses, overflows OpenVINO's int8 attention on CPU (all-MiniLM-L6-v2's
 #: packed int8: mean cosine 0.39 to the reference, against 0.99 with this)
@@ -151,8 +149,6 @@ class PackedScores(nn.Module):
 class PackedGraph:
     """Trace the reference into ``onnx/model_packed.onnx``, run with texts packed into rows."""
 
-    row_length: int = ROW_LENGTH
-
     def __call__(self, ctx: ExportContext) -> GraphVariant:
         """Write the packed fp32 graph and describe it."""
         reference = ctx.reference
@@ -169,7 +165,7 @@ class PackedGraph:
             network, output = PackedScores(reference.network.classifier, token_types), SEGMENT_LOGITS
             pairs = token_types  # a pair's token types reach the graph
         features = {name: values.numpy() for name, values in reference.tokenize(sample).items()}
-        batch = pack_features(features, row_length=16, pad_token_id=0, token_types=pairs)  # 1 and 2 per row
+        batch = pack_features(features, 0, pairs, row_length=16)  # 1 and 2 texts per row
         inputs = {name: torch.from_numpy(values) for name, values in batch.inputs.items()}
         file = onnx_file("model_packed")
         path = ctx.path(file)
@@ -183,6 +179,6 @@ class PackedGraph:
             inputs=names,
             outputs=(output,),
             sha256=sha256_of(path),
-            row_length=self.row_length,
-            recipe={"packed": True, "row_length": self.row_length},
+            row_length=reference.max_seq_length,  # the runtime's rows: as long as a batch's longest text
+            recipe={"packed": True},
         )

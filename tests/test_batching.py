@@ -118,19 +118,12 @@ def test_callers_sharing_a_pool_only_queue_behind_each_other():
     assert results == {i: batches for i in range(4)}
 
 
-def test_batches_group_similar_lengths_or_for_packed_graphs_mix_them():
-    from edgesbert.runtime.batching import BatchRunner, _split
+def test_batches_group_similar_lengths():
+    from edgesbert.runtime.batching import BatchRunner
 
     runner, lengths = BatchRunner(), [5, 40, 12, 33, 7, 28, 19, 2, 50, 21]
-    padded = runner.batch_indices(lengths, 4)
-    assert [[lengths[i] for i in batch] for batch in padded] == [[50, 40, 33, 28], [21, 19, 12, 7], [5, 2]]
-    runner.mixed_batches = True  # a packed graph: each batch spans the lengths, long beside short
-    mixed = runner.batch_indices(lengths, 4)
-    assert sorted(i for batch in mixed for i in batch) == list(range(10)) and len(mixed) == 3
-    assert [[lengths[i] for i in batch] for batch in mixed] == [[50, 2, 28, 12], [40, 7, 21], [33, 5, 19]]
-    for batch in mixed:  # a worker's contiguous slice holds long and short texts too
-        halves = _split(list(batch), 2)
-        assert all(max(lengths[i] for i in half) >= 19 for half in halves if len(half) > 1)
+    batches = runner.batch_indices(lengths, 4)
+    assert [[lengths[i] for i in batch] for batch in batches] == [[50, 40, 33, 28], [21, 19, 12, 7], [5, 2]]
 
 
 def test_exported_models_batch_by_tokens_not_characters(exported):

@@ -24,7 +24,7 @@ TEXTS = [
 
 def test_texts_are_packed_first_fit_longest_first():
     ids = [[1] * 5, [2] * 3, [3] * 6, [4] * 2, [5] * 4]
-    batch = pack(ids, row_length=10, pad_token_id=0)
+    batch = pack(ids, 0, row_length=10)
     rows = batch.inputs["input_ids"]
     assert rows.shape == (2, 10)
     # longest first: 6 opens row 0, 5 opens row 1, 4 fits row 0, 3 fits row 1, 2 fills row 1
@@ -37,17 +37,22 @@ def test_texts_are_packed_first_fit_longest_first():
     assert batch.vectors(output)[:, 0].tolist() == [3, 4, 0, 5, 1]  # back in the texts' order
 
 
+def test_rows_are_as_long_as_the_longest_text_unless_asked_longer():
+    batch = pack([[1] * 5, [2] * 3, [3] * 2, [4] * 4], 0)
+    assert batch.inputs["input_ids"].tolist() == [[1] * 5, [4] * 4 + [0], [2] * 3 + [3] * 2]
+
+
 def test_a_text_longer_than_a_row_makes_the_rows_its_length():
-    batch = pack([[7] * 12, [8] * 3], row_length=8, pad_token_id=9)
+    batch = pack([[7] * 12, [8] * 3], 9, row_length=8)
     assert batch.inputs["input_ids"].tolist() == [[7] * 12, [8] * 3 + [9] * 9]
     assert batch.inputs["segment_ids"][1].tolist() == [1] * 3 + [0] * 9  # the tail belongs to no text
 
 
 def test_one_text_and_no_text():
-    batch = pack([np.array([5, 6])], row_length=4, pad_token_id=0)
+    batch = pack([np.array([5, 6])], 0, row_length=4)
     assert batch.inputs["input_ids"].tolist() == [[5, 6]]  # one row as long as the text: nothing wasted
     with pytest.raises(ValueError, match="no texts"):
-        pack([], row_length=4, pad_token_id=0)
+        pack([], 0)
 
 
 def test_unpadded_reads_the_attention_mask():
@@ -101,7 +106,7 @@ def test_packed_equals_padded_per_text(name, packed_folder):
     folder = packed_folder(name)
     manifest = Manifest.load(folder)
     variant = manifest.variant("packed")
-    assert variant.row_length == 128 and variant.inputs == ("input_ids", "position_ids", "segment_ids")
+    assert variant.row_length == manifest.max_seq_length and variant.inputs == ("input_ids", "position_ids", "segment_ids")
     assert variant.validation["max_abs_diff"] < 1e-5 and variant.validation["batch_min_cosine"] >= 0.99999
     assert manifest.default_variant == "packed"  # the fp32 default's packed twin
     padded = load(folder, variant="fp32").encode(TEXTS, batch_size=8)
@@ -168,7 +173,7 @@ def test_openvino_runs_the_packed_graph_as_its_padded_ir(tmp_path):
         validation_size=16,
     )
     assert [v.name for v in manifest.variants] == ["openvino", "openvino-packed"]
-    assert manifest.variant("openvino-packed").row_length == 128
+    assert manifest.variant("openvino-packed").row_length == manifest.max_seq_length
     assert manifest.default_variant == "openvino-packed"
     assert not (tmp_path / "out" / "onnx").exists()  # the packed ONNX graph it came from is gone
     padded = load(tmp_path / "out", variant="openvino").encode(TEXTS, batch_size=8)
@@ -243,13 +248,13 @@ def test_packed_cross_encoders_score_each_pair_as_padded(architecture, tmp_path)
 
 
 def test_pairs_are_packed_with_their_token_types():
-    batch = pack([[1, 2, 3], [4, 5], [6]], row_length=4, pad_token_id=0, token_types=[[0, 0, 1], [0, 1], [1]])
+    batch = pack([[1, 2, 3], [4, 5], [6]], 0, [[0, 0, 1], [0, 1], [1]], row_length=4)
     assert batch.inputs["token_type_ids"].tolist() == [[0, 0, 1, 1], [0, 1, 0, 0]]
     assert batch.inputs["segment_ids"].tolist() == [[1, 1, 1, 2], [1, 1, 0, 0]]
 
 
 def test_texts_filling_less_than_a_row_get_one_row_of_their_length():
-    batch = pack([[1, 2, 3], [4, 5]], row_length=128, pad_token_id=0)
+    batch = pack([[1, 2, 3], [4, 5]], 0, row_length=128)
     assert batch.inputs["input_ids"].tolist() == [[1, 2, 3, 4, 5]]
 
 
@@ -277,7 +282,7 @@ def test_int8_variants_have_packed_twins_as_steady_as_the_padded_ones(backend, t
     )
     padded_name, packed_name = pairs
     padded_variant, packed_variant = manifest.variant(padded_name), manifest.variant(packed_name)
-    assert packed_variant.row_length == 128 and packed_variant.precision.value == "int8"
+    assert packed_variant.row_length == manifest.max_seq_length and packed_variant.precision.value == "int8"
     assert manifest.default_variant == packed_name  # the padded default's packed twin
     for key in ("mean_cosine", "min_cosine"):  # as close to the reference as the padded int8
         assert packed_variant.validation[key] >= padded_variant.validation[key] - 1e-4

@@ -23,17 +23,10 @@ BatchFunction = Callable[[list[Item]], np.ndarray]
 class BatchRunner:
     """Forms batches and maps a batch function over them, in order; the base runs them one by one."""
 
-    #: each batch spreads over all lengths (a packed graph's rows pair long texts with short ones), instead
-    #: of holding texts of similar length (a padded graph pads them least)
-    mixed_batches: bool = False
-
     def batch_indices(self, lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
         """The texts of each batch, by index, from the texts' lengths."""
-        order = np.argsort([-n for n in lengths], kind="stable")
-        if not self.mixed_batches:
-            return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-        count = -(-len(order) // batch_size)
-        return [_alternating(order[i::count]) for i in range(count)]
+        order = np.argsort([-n for n in lengths], kind="stable")  # similar lengths: little to pad or pack
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
     def _lengths(self, items: Sequence[Text]) -> Sequence[int]:
         """How long each text (or pair) is, to batch by: characters here; a subclass may count tokens."""
@@ -58,13 +51,6 @@ def map_concurrently(
             yield _join(in_flight.popleft())
     while in_flight:
         yield _join(in_flight.popleft())
-
-
-def _alternating(index: np.ndarray) -> np.ndarray:
-    """Longest, shortest, second longest, ...: so that any contiguous slice (``_split``) mixes lengths too."""
-    ends = np.empty_like(index)
-    ends[0::2], ends[1::2] = index[: (len(index) + 1) // 2], index[::-1][: len(index) // 2]
-    return ends
 
 
 def _join(slices: list[Future[np.ndarray]]) -> np.ndarray:

@@ -97,7 +97,7 @@ class GraphVariant:
     validation: Mapping[str, float] = field(default_factory=dict)
     #: how the exporter made it, e.g. {"optimize": "O2", "quantize": "int8-dynamic", "per_channel": True}
     recipe: Mapping[str, str | int | float | bool] = field(default_factory=dict)
-    #: tokens per row of a packed graph (several texts per row, see ``runtime/packing.py``); 0: padded
+    #: a packed graph's longest row, in tokens (several texts per row, see ``runtime/packing.py``); 0: padded
     row_length: int = 0
 
     @property
@@ -358,7 +358,7 @@ def _variant(f: _Fields) -> GraphVariant:
             )
     row_length = f.get("row_length", int, 0)
     if row_length < 0:
-        raise f.fail("row_length", f"must be 0 (padded) or the tokens per packed row, got {row_length}")
+        raise f.fail("row_length", f"must be 0 (padded) or a packed graph's longest row, got {row_length}")
     validation = f.get("validation", dict, {})
     if not all(_is_number(v) for v in validation.values()):
         raise f.fail("validation", "must map figure names to numbers")

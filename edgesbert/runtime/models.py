@@ -110,7 +110,6 @@ class ExportedModel(BatchRunner):
         self._graph_limit = graph_limit
         self._tokenizer: TextTokenizer | None = None if self.variant.takes_text else self._token_tokenizer()
         self._backend = self._open_graph(options)
-        self.mixed_batches = self.variant.packed
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._configure()
@@ -232,7 +231,7 @@ class ExportedModel(BatchRunner):
         pad_id = self.manifest.tokenizer.pad_token_id
         if self.variant.packed:  # texts side by side in rows, no padding: one output row per text
             types = TOKEN_TYPES in self.variant.inputs
-            batch = pack_features(features, self.variant.row_length, pad_id, types)
+            batch = pack_features(features, pad_id, types)
             return batch.vectors(self._backend.run(batch.inputs)), features
         if self.variant.static_shapes:
             return run_static(self._backend.run, features, self.variant.static_shapes, pad_id), features

@@ -33,7 +33,7 @@ PACKABLE = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "mpnet"
 def packing_note(model_type: str, packed: Sequence[str], row_length: int) -> str:
     """What ``edgesbert info`` says of packing in a folder with ``packed`` variants, of ``model_type``."""
     if packed:
-        return f"{', '.join(packed)}: texts side by side in rows of {row_length} tokens, no padding"
+        return f"{', '.join(packed)}: texts side by side in rows (up to {row_length} tokens), no padding"
     if model_type in PACKABLE:
         return "none: padded batches (export --packed adds packed variants)"
     return f"none: {model_type} models cannot be packed yet, padded batches only"
@@ -54,15 +54,18 @@ class PackedBatch:
 
 def pack(
     token_ids: Sequence[Sequence[int] | np.ndarray],
-    row_length: int,
     pad_token_id: int,
     token_types: Sequence[Sequence[int] | np.ndarray] | None = None,
+    *,
+    row_length: int = 0,
 ) -> PackedBatch:
-    """Pack texts' token ids (and their token types, if given) into rows of ``row_length`` tokens.
+    """Pack texts' token ids (and their token types, if given) into rows, first fit, longest first.
 
-    First fit, longest first. Rows are as long as the longest text when it is longer than ``row_length``,
-    so it fits alone, and only as long as all texts together when they fill less than a row (one short
-    text costs what it costs padded).
+    Rows are as long as the longest text: shorter texts share rows, and no row is longer than the padded
+    batch's would be. (Longer rows pack a little tighter but every token attends over the whole row: on
+    all-MiniLM-L6-v2, random batches of 32 ran 1.97x padded in rows of the longest text, 1.56x in rows of
+    128; batches sorted by length 1.09x against 0.79x.) ``row_length`` makes rows at least that long, as
+    far as the texts fill it.
     """
     if not token_ids:
         raise ValueError("nothing to pack: no texts")
@@ -101,11 +104,11 @@ def pack(
 
 
 def pack_features(
-    features: dict[str, np.ndarray], row_length: int, pad_token_id: int, token_types: bool = False
+    features: dict[str, np.ndarray], pad_token_id: int, token_types: bool = False, *, row_length: int = 0
 ) -> PackedBatch:
     """Pack a tokenizer's padded batch (``input_ids``, ``attention_mask``, ...), its padding left out."""
     types = unpadded(features, TOKEN_TYPES) if token_types else None
-    return pack(unpadded(features), row_length, pad_token_id, types)
+    return pack(unpadded(features), pad_token_id, types, row_length=row_length)
 
 
 def unpadded(features: dict[str, np.ndarray], name: str = "input_ids") -> list[np.ndarray]:
