@@ -18,6 +18,7 @@ from edgesbert import __version__
 from edgesbert.cli_bulk import add_bulk_commands
 from edgesbert.cli_export import add_export_commands
 from edgesbert.cli_io import at_least_one
+from edgesbert.cli_ray_serve import add_ray_serve_options, ray_serve_options
 from edgesbert.errors import EdgesbertError
 from edgesbert.folders import Interrupted
 
@@ -125,11 +126,10 @@ def _verify(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    import logging
-
     from edgesbert.serve import ModelSource, ServerSettings, serve
+    from edgesbert.serve.logs import LogFormat
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    log_format = LogFormat(args.log_format)
     settings = ServerSettings(
         models=tuple(ModelSource.parse(spec) for spec in args.folders),
         host=args.host,
@@ -137,18 +137,26 @@ def _serve(args: argparse.Namespace) -> None:
         max_batch_tokens=args.max_batch_tokens,
         max_batch_requests=args.max_batch_requests,
         max_client_batch_size=args.max_client_batch_size,
+        max_client_batch_tokens=args.max_client_batch_tokens,
         max_concurrent_requests=args.max_concurrent_requests,
         payload_limit=args.payload_limit,
         auto_truncate=not args.no_auto_truncate,
         api_key=args.api_key or ServerSettings.api_key_from_environment(),
         cors_origins=tuple(args.cors_origin),
+        access_log=args.access_log or log_format is LogFormat.JSON,
         variant=args.variant,
         threads=args.threads,
         performance_hint=args.performance_hint,
         device=args.device,
         calibration=args.calibration,
     )
-    status = serve(settings, access_log=args.access_log)
+    ray_options = ray_serve_options(args)
+    if ray_options is None:
+        status = serve(settings, log_format=log_format)
+    else:
+        from edgesbert.serve.ray_serve import serve_on_ray
+
+        status = serve_on_ray(settings, ray_options, log_format=log_format)
     if status:
         raise SystemExit(status)
 
@@ -242,7 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens per merged batch (16384)")
     serve.add_argument("--max-batch-requests", type=int, help="requests per merged batch (no limit)")
-    serve.add_argument("--max-client-batch-size", type=int, default=32, help="texts per request (32)")
+    serve.add_argument(
+        "--max-client-batch-size", type=int, default=32, help="texts per TEI or Cohere request (32)"
+    )
+    serve.add_argument(
+        "--max-client-batch-tokens", type=int, default=300_000, help="tokens per request before 413 (300000)"
+    )
     serve.add_argument("--max-concurrent-requests", type=int, default=512, help="in flight before 429 (512)")
     serve.add_argument("--payload-limit", type=int, default=2_000_000, help="bytes per request body (2 MB)")
     serve.add_argument(
@@ -255,7 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, help="inference threads per model (default: all cores)")
     serve.add_argument("--performance-hint", choices=["latency", "throughput"], help=HINT_HELP)
     serve.add_argument("--calibration", type=Path, help="texts (one per line) that set int8/uint8 ranges")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--access-log", action="store_true", help="log one line per request, with its id")
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], default="text", help="json: one JSON object per line, "
+        "an access line per request included"
+    )  # fmt: skip
+    add_ray_serve_options(serve)
     serve.set_defaults(run=_serve)
     return parser
 

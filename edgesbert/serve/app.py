@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from edgesbert.serve.errors import install_handlers
 from edgesbert.serve.guard import Guard
+from edgesbert.serve.logs import HEADER, RequestLog
 from edgesbert.serve.metrics import Metrics
 from edgesbert.serve.models import ModelRegistry, ServedModel
 from edgesbert.serve.routes import ROUTERS
@@ -47,14 +48,17 @@ def create_app(settings: ServerSettings, on_load_failure: Callable[[], None] | N
     install_handlers(app)
     routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
     direct = {route.path: route.endpoint for route in routes if route.methods == {"POST"}}
-    app.add_middleware(Guard, state=state, direct=direct, paths=frozenset(r.path for r in routes))
+    paths = frozenset(r.path for r in routes)
+    app.add_middleware(Guard, state=state, direct=direct, paths=paths)
     if settings.cors_origins:  # outside the guard: browsers send preflight requests without the API key
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["*"],
             allow_headers=["*"],
+            expose_headers=[HEADER],
         )
+    app.add_middleware(RequestLog, routes=paths, enabled=settings.access_log)  # outermost: every response
     return app
 
 

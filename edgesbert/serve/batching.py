@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -153,3 +153,21 @@ class DynamicBatcher(Generic[Item]):
             batch.append(self._jobs.popleft())
             tokens += job.tokens
         return batch
+
+
+def split_by_tokens(tokens: Sequence[int], budget: int) -> list[slice]:
+    """Consecutive runs of items whose ``tokens`` add up to at most ``budget`` (an item over it runs alone).
+
+    A large request is submitted as one job per run: no batch holds more than the budget, however large
+    the request (OpenAI's route takes 2,048 texts), and its parts run side by side as batches do.
+    """
+    runs: list[slice] = []
+    start, total = 0, 0
+    for i, count in enumerate(tokens):
+        if i > start and total + count > budget:
+            runs.append(slice(start, i))
+            start, total = i, 0
+        total += count
+    if tokens:
+        runs.append(slice(start, len(tokens)))
+    return runs

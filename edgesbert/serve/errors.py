@@ -2,7 +2,8 @@
 
 Routes raise ``ApiError``; the body takes the shape of the API the route belongs to: TEI's
 ``{"error", "error_type"}`` everywhere, OpenAI's ``{"error": {"message", "type", "param", "code"}}`` on the
-OpenAI routes, whose clients read that shape.
+OpenAI routes, whose clients read that shape. ``documented`` gives a path's error responses, in its
+shape, to the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -46,6 +48,50 @@ _OPENAI_TYPES = {
     424: "server_error",
     500: "server_error",
 }
+
+
+#: What each error status means, as the OpenAPI schema documents it.
+_MEANINGS = {
+    401: "Missing or wrong API key (on a server started with one).",
+    404: "The model the request names is not served here, or none of the kind the route needs is.",
+    413: "The body is larger than the payload limit, or its tokens more than max_client_batch_tokens.",
+    422: "The body is not valid JSON, or asks for something this route or model cannot do.",
+    424: "The model failed on this request.",
+    429: "max_concurrent_requests are already in flight; retry later.",
+    503: "The models are loading, failed to load, or the server is shutting down.",
+}
+#: The errors a route that runs a model can answer: the guard's and its own.
+MODEL_ERRORS = (401, 404, 413, 422, 424, 429, 503)
+#: The errors a GET route behind the guard can answer.
+GUARD_ERRORS = (401, 429, 503)
+
+
+class TeiError(BaseModel):
+    """TEI's error body: every route's but OpenAI's."""
+
+    error: str
+    error_type: ErrorType
+
+
+class OpenAIErrorDetail(BaseModel):
+    """What went wrong, as OpenAI's clients read it; ``code`` is TEI's error type."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIError(BaseModel):
+    """OpenAI's error body, on the OpenAI routes."""
+
+    error: OpenAIErrorDetail
+
+
+def documented(path: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses of ``path`` for FastAPI's ``responses``: each status, its meaning, its body."""
+    model = OpenAIError if path in OPENAI_PATHS else TeiError
+    return {status: {"model": model, "description": _MEANINGS[status]} for status in statuses}
 
 
 class ApiError(Exception):
@@ -111,7 +157,12 @@ def install_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         kind = ErrorType.NOT_FOUND if error.status_code == 404 else ErrorType.VALIDATION
-        return error_response(request.url.path, ApiError(error.status_code, str(error.detail), kind))
+        response = error_response(request.url.path, ApiError(error.status_code, str(error.detail), kind))
+        response.headers.update(error.headers or {})
+        served = app.openapi()["paths"].get(request.url.path) if error.status_code == 405 else None
+        if served:  # Allow: every method the path serves (Starlette's names only the first route's)
+            response.headers["Allow"] = ", ".join(sorted(method.upper() for method in served))
+        return response
 
     async def unexpected(request: Request, error: Exception) -> Response:
         return failure_response(request.url.path, error)

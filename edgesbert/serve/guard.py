@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from edgesbert.serve.errors import ApiError, ErrorType, answer, error_body
+from edgesbert.serve.logs import current_request
 from edgesbert.serve.state import ServerState
 
 Scope = MutableMapping[str, Any]
@@ -93,8 +94,7 @@ class Guard:
             if counted:
                 state.in_flight -= 1
                 state.metrics.in_flight.dec()
-            state.metrics.requests.labels(route, str(status)).inc()
-            state.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            state.metrics.request(route, status, time.perf_counter() - started, current_request())
 
     async def _check(self, scope: Scope, receive: Receive, path: str) -> tuple[ApiError | None, bytes | None]:
         """The reason to refuse the request, if any, and its body (read here to measure it)."""

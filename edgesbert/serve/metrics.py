@@ -1,10 +1,16 @@
-"""Prometheus metrics of one server: requests, latency, batches, queue depth and tokens."""
+"""Prometheus metrics of one server: requests, latency, batches, queue depth and tokens, per model.
+
+Requests, latency, inputs and tokens are also per route. Requests that no model answered (probes,
+refusals, an unknown model) have ``model=""``: the label takes served models' names only, never what a
+client sent.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from edgesbert.serve.batching import BatchStats
+from edgesbert.serve.logs import RequestRecord
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -19,15 +25,21 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "edgesbert_requests",
-            "HTTP requests answered",
-            ["route", "status"],
-            registry=r,
+            "edgesbert_requests", "HTTP requests answered", ["model", "route", "status"], registry=r
         )
         self.latency = Histogram(
-            "edgesbert_request_duration_seconds", "Time to answer a request", ["route"],
+            "edgesbert_request_duration_seconds", "Time to answer a request", ["model", "route"],
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.request_inputs = Counter(
+            "edgesbert_request_inputs", "Texts or pairs in answered requests", ["model", "route"], registry=r
+        )
+        self.request_tokens = Counter(
+            "edgesbert_request_tokens",
+            "Tokens in answered requests (after truncation, as in usage)",
+            ["model", "route"],
+            registry=r,
+        )
         self.in_flight = Gauge(
             "edgesbert_requests_in_flight",
             "Requests being answered now (probes and metrics aside)",
@@ -55,6 +67,15 @@ class Metrics:
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.tokens = Counter("edgesbert_tokens", "Tokens run through the model", ["model"], registry=r)
+
+    def request(self, route: str, status: int, seconds: float, record: RequestRecord | None) -> None:
+        """Record one answered request to ``route``, and what it used (``record``) if it succeeded."""
+        model = record.model if record is not None else ""
+        self.requests.labels(model, route, str(status)).inc()
+        self.latency.labels(model, route).observe(seconds)
+        if record is not None and model and status < 400:
+            self.request_inputs.labels(model, route).inc(record.inputs)
+            self.request_tokens.labels(model, route).inc(record.tokens)
 
     def batch(self, model: str, stats: BatchStats) -> None:
         """Record one batch of ``model``."""

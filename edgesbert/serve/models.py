@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,11 @@ from edgesbert.data import english_sentences
 from edgesbert.runtime import BiEncoder, CrossEncoder, load
 from edgesbert.runtime.inputs import Text
 from edgesbert.runtime.manifest import ModelKind
-from edgesbert.serve.batching import BatchStats, DynamicBatcher
+from edgesbert.serve.batching import BatchStats, DynamicBatcher, split_by_tokens
 from edgesbert.serve.errors import ApiError, ErrorType, invalid
+from edgesbert.serve.logs import note_usage
 from edgesbert.serve.settings import ModelSource, ServerSettings
+from edgesbert.serve.token_arrays import TokenDecoder
 
 #: Requests with more characters than this are tokenized off the event loop.
 _INLINE_CHARS = 20_000
@@ -51,6 +54,8 @@ class ServedModel:
             name=self.name,
             on_batch=report,
         )
+        self._max_batch_tokens = settings.max_batch_tokens
+        self._max_request_tokens = settings.max_client_batch_tokens
         self._calibration = settings.calibration
         self._calibrated: dict[str, np.ndarray] = {}
         self._calibration_lock = threading.Lock()
@@ -75,7 +80,9 @@ class ServedModel:
         """Rows for ``items`` (float embeddings or logits) and the tokens they took, through the batcher.
 
         Raises ApiError 422 for a text that is not valid Unicode, or one longer than the model takes
-        when ``truncate`` is False; ``what`` names the request's field in the message.
+        when ``truncate`` is False; 413 when the request's tokens exceed ``max_client_batch_tokens``.
+        ``what`` names the request's field in the message. A request over ``max_batch_tokens`` is queued
+        in parts that fit it.
         """
         counts = await self.token_counts(items, what)
         if not truncate:
@@ -85,8 +92,30 @@ class ServedModel:
                         f"{what}[{i}] has {count} tokens, more than the {self.limit} this model takes; "
                         "send truncate: true to cut it"
                     )
-        tokens = sum(min(count, self.limit) for count in counts)
-        return await self.batcher.submit(list(items), tokens), tokens
+        truncated = [min(count, self.limit) for count in counts]
+        tokens = sum(truncated)
+        note_usage(self.name, len(items), tokens)
+        if tokens > self._max_request_tokens:
+            raise ApiError(
+                413,
+                f"{what} holds {tokens} tokens (after truncation), more than this server's "
+                f"max_client_batch_tokens ({self._max_request_tokens}); split the request",
+                ErrorType.PAYLOAD_TOO_LARGE,
+            )
+        parts = split_by_tokens(truncated, self._max_batch_tokens)
+        if len(parts) == 1:
+            return await self.batcher.submit(list(items), tokens), tokens
+        jobs = [self.batcher.submit(list(items[part]), sum(truncated[part])) for part in parts]
+        rows = []
+        for result in await asyncio.gather(*jobs, return_exceptions=True):  # every part ends before a raise
+            if isinstance(result, BaseException):
+                raise result
+            rows.append(result)
+        return np.concatenate(rows), tokens
+
+    async def texts_of_token_arrays(self, arrays: Sequence[Sequence[int]], what: str) -> list[str]:
+        """The texts that arrays of this model's token ids stand for (``token_arrays``); 422 for bad ids."""
+        return await asyncio.to_thread(self._decoder.texts, arrays, what)
 
     async def token_counts(self, items: Sequence[Text], what: str) -> list[int]:
         """Tokens in each item before truncation; 422 for text that is not valid Unicode."""
@@ -109,6 +138,10 @@ class ServedModel:
                 texts = [prompt + text for text in self._calibration_texts()]
                 self._calibrated[prompt] = self.bi_encoder.encode(texts, prompt="")
             return self._calibrated[prompt]
+
+    @cached_property
+    def _decoder(self) -> TokenDecoder:
+        return TokenDecoder(self.model.folder, self.model.manifest.tokenizer)
 
     def _calibration_texts(self) -> list[str]:
         if self._calibration is None:

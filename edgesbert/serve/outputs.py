@@ -31,15 +31,19 @@ def json_response(content: Any, status: int = 200) -> Response:
     return Response(body, status, media_type="application/json")
 
 
-def texts_of(value: str | list[str], field: str, limit: int) -> list[str]:
-    """``value`` as a list of at least one and at most ``limit`` non-empty texts, else 422."""
+def texts_of(
+    value: str | list[str], field: str, limit: int, limit_name: str = "this server's max_client_batch_size"
+) -> list[str]:
+    """``value`` as a list of at least one and at most ``limit`` non-empty texts, else 422.
+
+    ``limit_name`` says whose limit ``limit`` is, in the message.
+    """
     texts = [value] if isinstance(value, str) else value
     if not texts:
         raise invalid(f"{field} is empty; send at least one text")
     if len(texts) > limit:
         raise invalid(
-            f"{field} holds {len(texts)} texts, more than this server's max_client_batch_size ({limit}); "
-            "split the request"
+            f"{field} holds {len(texts)} texts, more than {limit_name} ({limit}); split the request"
         )
     for i, text in enumerate(texts):
         if not text:

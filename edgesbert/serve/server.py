@@ -1,7 +1,7 @@
 """``edgesbert serve``: the application run by uvicorn, stopped gracefully.
 
 On SIGTERM or SIGINT the server takes no new connections, answers every request it has accepted (the
-queued ones included), then exits.
+queued ones included), then exits. Every log line, uvicorn's included, goes through ``logs``' format.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import uvicorn
 
 from edgesbert.runtime import Manifest
 from edgesbert.serve.app import create_app
+from edgesbert.serve.logs import LogFormat, configure_logging
 from edgesbert.serve.settings import ServerSettings
 from edgesbert.serve.state import Phase, ServerState
 
@@ -30,11 +31,15 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(settings: ServerSettings, *, access_log: bool = False, log_level: str = "info") -> int:
+def serve(
+    settings: ServerSettings, *, log_format: LogFormat = LogFormat.TEXT, log_level: str = "info"
+) -> int:
     """Serve until stopped; returns the exit status (1 if the models could not be loaded).
 
-    Every folder's manifest is read before the port is opened, so a wrong path fails at once.
+    Every folder's manifest is read before the port is opened, so a wrong path fails at once. Log lines
+    go to stderr, as text or JSON; ``settings.access_log`` adds one per request.
     """
+    configure_logging(log_format, log_level)
     for source in settings.models:
         Manifest.load(source.folder)
     server: _Server | None = None
@@ -45,8 +50,8 @@ def serve(settings: ServerSettings, *, access_log: bool = False, log_level: str 
 
     app = create_app(settings, on_load_failure=stop)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, access_log=access_log, log_level=log_level,
-        timeout_graceful_shutdown=None,
+        app, host=settings.host, port=settings.port, log_config=None, log_level=log_level,
+        access_log=False, timeout_graceful_shutdown=None,
     )  # fmt: skip
     server = _Server(config, app.state.server)
     server.run()

@@ -38,8 +38,11 @@ class ServerSettings:
     max_batch_tokens: int = 16384
     #: A batch merges at most this many requests; None: as many as the token budget allows.
     max_batch_requests: int | None = None
-    #: The most texts (or documents) one request may send.
+    #: The most texts (or documents) one request to a TEI or Cohere route may send (OpenAI's route: 2,048).
     max_client_batch_size: int = 32
+    #: The most tokens one request may send, counted after truncation over all its inputs, before 413;
+    #: the default is OpenAI's own per-request limit.
+    max_client_batch_tokens: int = 300_000
     #: Requests queued or running at once before new ones get 429.
     max_concurrent_requests: int = 512
     #: The largest request body, in bytes, before 413.
@@ -50,6 +53,8 @@ class ServerSettings:
     api_key: str | None = None
     #: Origins allowed by CORS; empty: no CORS headers at all.
     cors_origins: tuple[str, ...] = ()
+    #: Log one line per request: its id, method, route, status, duration, model, inputs and tokens.
+    access_log: bool = False
     #: Runtime options, passed to edgesbert.runtime.load for every model.
     variant: str | None = None
     threads: int | None = None
@@ -68,6 +73,7 @@ class ServerSettings:
         positive = {
             "max_batch_tokens": self.max_batch_tokens,
             "max_client_batch_size": self.max_client_batch_size,
+            "max_client_batch_tokens": self.max_client_batch_tokens,
             "max_concurrent_requests": self.max_concurrent_requests,
             "payload_limit": self.payload_limit,
             "max_batch_requests": self.max_batch_requests or 1,

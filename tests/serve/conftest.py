@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -163,6 +164,12 @@ def server_in_thread(settings: Any, wait: bool = True) -> Iterator[Server]:
     finally:
         uvicorn_server.should_exit = True
         thread.join(30)
+
+
+def metric(text: str, name: str, labels: str) -> float:
+    """The value of the series ``name{labels}`` in a /metrics exposition (0 if it is not there yet)."""
+    found = re.search(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 def settings_for(folders: dict[str, Path], **kwargs: Any) -> Any:

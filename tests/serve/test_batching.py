@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgesbert.runtime import load
-from edgesbert.serve.batching import BatchStats, DynamicBatcher
+from edgesbert.serve.batching import BatchStats, DynamicBatcher, split_by_tokens
 from tests.serve.conftest import Server
 
 
@@ -51,6 +51,14 @@ def test_token_budget_and_request_cap_bound_every_batch():
         assert sum(tokens[i] for i in batch) <= 100 or len(batch) == 1  # an over-budget request runs alone
     assert [9] in batches  # 200 tokens: alone
     assert [i for batch in batches for i in batch] == list(range(len(tokens)))  # oldest first, none lost
+
+
+def test_a_large_request_splits_into_runs_within_the_budget():
+    tokens = [30, 30, 30, 50, 10, 200, 5, 95]
+    runs = split_by_tokens(tokens, 100)
+    assert runs == [slice(0, 3), slice(3, 5), slice(5, 6), slice(6, 8)]  # 200: alone; 5 + 95 fit
+    assert split_by_tokens(tokens, 1000) == [slice(0, 8)]
+    assert split_by_tokens([], 100) == []
 
 
 def test_a_failing_batch_fails_only_its_own_requests():

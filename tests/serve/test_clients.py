@@ -1,8 +1,8 @@
 """Client libraries nobody here wrote, unchanged, against ``edgesbert serve``: the runtime's numbers.
 
-The openai SDK (OpenAI's API), huggingface_hub's InferenceClient (TEI's client) and the cohere SDK
-(Cohere's v1 and v2 rerank). Each returns float32 values unchanged (JSON floats, or base64 bytes), so
-the tolerance stays the routes' 1e-6.
+The openai SDK (OpenAI's API), LangChain's OpenAIEmbeddings (on the openai SDK, 1,000 texts a request),
+huggingface_hub's InferenceClient (TEI's client) and the cohere SDK (Cohere's v1 and v2 rerank). Each
+returns float32 values unchanged (JSON floats, or base64 bytes), so the tolerance stays the routes' 1e-6.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from edgesbert.runtime import load
+from tests.serve.conftest import metric
 
 TOL = 1e-6
 
@@ -136,3 +137,26 @@ def test_cohere_v1_rerank_documents(cohere, server, runtime, texts):
     assert [r.index for r in response.results] == best
     assert_close([r.relevance_score for r in response.results], scores)
     assert [r.document.text for r in response.results] == [documents[i] for i in best]
+
+
+# --- langchain-openai -----------------------------------------------------------------------------------
+
+
+def test_langchain_openai_embeddings(server, runtime, stsb_sentences):
+    """LangChain's OpenAIEmbeddings sends 1,000 texts per request (its default); one request takes them."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    texts = [f"{stsb_sentences[i % len(stsb_sentences)]} ({i})" for i in range(1200)]
+    embeddings = langchain_openai.OpenAIEmbeddings(
+        model="mini", base_url=server.url + "/v1", api_key="unused", max_retries=0, chunk_size=1000,
+        check_embedding_ctx_length=False,  # send strings: its tiktoken token ids mean nothing to this model
+    )  # fmt: skip
+    expected = runtime["mini"].encode(texts)
+    series = 'model="mini",route="/v1/embeddings"'
+    before = server.get("/metrics").body.decode()
+    assert_close(embeddings.embed_documents(texts), expected)
+    assert_close([embeddings.embed_query(texts[5])], expected[5:6])
+    after = server.get("/metrics").body.decode()
+    requests = ("edgesbert_requests_total", f'{series},status="200"')
+    assert metric(after, *requests) - metric(before, *requests) == 3  # 1,000 texts, 200, then the query
+    inputs = ("edgesbert_request_inputs_total", series)
+    assert metric(after, *inputs) - metric(before, *inputs) == 1201

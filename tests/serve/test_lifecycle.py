@@ -125,7 +125,9 @@ def _wait_until_all_accepted(server: Server, count: int) -> int:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         metrics = server.get("/metrics").body.decode()
-        answered = re.findall(r'^edgesbert_requests_total\{route="/embed",status=.+\} (\S+)$', metrics, re.M)
+        answered = re.findall(
+            r'^edgesbert_requests_total\{model="\w*",route="/embed",status=.+\} (\S+)$', metrics, re.M
+        )
         done = sum(float(v) for v in answered)
         in_flight = float(re.search(r"^edgesbert_requests_in_flight (\S+)$", metrics, re.MULTILINE)[1])
         if done + in_flight >= count:

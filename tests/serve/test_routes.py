@@ -7,7 +7,6 @@ loads the same folders with ``edgesbert.runtime.load`` and compares (max abs dif
 from __future__ import annotations
 
 import base64
-import re
 import uuid
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from edgesbert.data import english_sentences
 from edgesbert.runtime import load, quantize_embeddings
 from edgesbert.runtime.ranking import softmax
+from tests.serve.conftest import metric
 
 TOL = 1e-6
 DTYPES = {"int8": np.int8, "uint8": np.uint8, "binary": np.int8, "ubinary": np.uint8}
@@ -305,11 +305,6 @@ def test_health(server, path):
     assert (reply.status, reply.body) == (200, b"")
 
 
-def metric(text: str, name: str, labels: str) -> float:
-    found = re.search(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
-
-
 def test_metrics(server, texts):
     def read() -> str:
         reply = server.get("/metrics")
@@ -320,7 +315,7 @@ def test_metrics(server, texts):
     ok(server.post("/embed", {"inputs": texts[:3], "model": "mini"}))
     after = read()
     for name, labels, step in [
-        ("edgesbert_requests_total", 'route="/embed",status="200"', 1),
+        ("edgesbert_requests_total", 'model="mini",route="/embed",status="200"', 1),
         ("edgesbert_batch_size_count", 'model="mini"', 1),
         ("edgesbert_batch_size_sum", 'model="mini"', 3),
     ]:

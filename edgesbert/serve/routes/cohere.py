@@ -9,12 +9,12 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from edgesbert.runtime.manifest import ModelKind
 from edgesbert.serve import inference
-from edgesbert.serve.bodies import post
+from edgesbert.serve.bodies import Count, Text, post
 from edgesbert.serve.errors import invalid
 from edgesbert.serve.outputs import best_first, json_response, texts_of
 from edgesbert.serve.state import ServerState
@@ -25,27 +25,56 @@ router = APIRouter(tags=["Cohere and Jina"])
 class Document(BaseModel):
     """A document given as an object (Cohere v1, Jina)."""
 
-    text: str
+    text: Text
 
 
 class RerankRequest(BaseModel):
     """POST /v2/rerank and /v1/rerank."""
 
-    query: str
-    documents: list[str | Document]
+    query: Text
+    documents: list[Text | Document] = Field(json_schema_extra={"minItems": 1})
     model: str | None = None
-    top_n: int | None = None
+    top_n: Count | None = None
     return_documents: bool | None = None
-    max_tokens_per_doc: int | None = None
+    max_tokens_per_doc: Count | None = None
 
 
-@post(router, "/v2/rerank", body=RerankRequest)
+class RerankResult(BaseModel):
+    """One document's score; ``document`` as the request asked."""
+
+    index: int
+    relevance_score: float
+    document: Document | None = None
+
+
+class RerankV2Response(BaseModel):
+    """The answer of POST /v2/rerank (Cohere v2)."""
+
+    id: str
+    results: list[RerankResult]
+    meta: dict[str, Any]
+
+
+class TokenUsage(BaseModel):
+    """The tokens the model ran."""
+
+    total_tokens: int
+
+
+class RerankV1Response(RerankV2Response):
+    """The answer of POST /v1/rerank (Cohere v1 and Jina)."""
+
+    model: str
+    usage: TokenUsage
+
+
+@post(router, "/v2/rerank", body=RerankRequest, response=RerankV2Response)
 async def rerank_v2(state: ServerState, body: RerankRequest) -> Response:
     """Cohere v2: ``{id, results: [{index, relevance_score}], meta}``; documents only if asked."""
     return await _rerank(state, body, "2", return_documents=bool(body.return_documents))
 
 
-@post(router, "/v1/rerank", body=RerankRequest)
+@post(router, "/v1/rerank", body=RerankRequest, response=RerankV1Response)
 async def rerank_v1(state: ServerState, body: RerankRequest) -> Response:
     """Cohere v1 and Jina: ``{id, model, results: [{index, relevance_score, document}], usage, meta}``.
 

@@ -8,19 +8,20 @@ Beyond TEI: ``model`` picks one of several served models, ``precision`` (int8, u
 from __future__ import annotations
 
 from importlib.metadata import version
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, WithJsonSchema
 from starlette.responses import Response
 
 from edgesbert.runtime import OutputPrecision
 from edgesbert.runtime.manifest import ModelKind
 from edgesbert.runtime.ranking import softmax
 from edgesbert.serve import inference
-from edgesbert.serve.bodies import post
-from edgesbert.serve.errors import describe_validation, invalid
+from edgesbert.serve.bodies import Count, Direction, Text, Texts, post, request_body
+from edgesbert.serve.errors import GUARD_ERRORS, MODEL_ERRORS, describe_validation, documented, invalid
+from edgesbert.serve.logs import note_usage
 from edgesbert.serve.models import ServedModel
 from edgesbert.serve.outputs import (
     EncodingFormat,
@@ -34,6 +35,8 @@ from edgesbert.serve.state import ServerState, state_of
 
 router = APIRouter(tags=["TEI"])
 
+#: A pair of texts, as /predict takes it.
+_PAIR = {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}
 #: TEI's names of the graph precisions.
 _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -41,12 +44,12 @@ _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 class EmbedRequest(BaseModel):
     """POST /embed."""
 
-    inputs: str | list[str]
+    inputs: Text | Texts
     normalize: bool = True
     truncate: bool | None = None
-    truncation_direction: str = "right"
+    truncation_direction: Direction = "right"
     prompt_name: str | None = None
-    dimensions: int | None = None
+    dimensions: Count | None = None
     model: str | None = None
     precision: OutputPrecision = OutputPrecision.FLOAT32
     encoding_format: EncodingFormat = EncodingFormat.FLOAT
@@ -55,30 +58,33 @@ class EmbedRequest(BaseModel):
 class RerankRequest(BaseModel):
     """POST /rerank."""
 
-    query: str
-    texts: list[str]
+    query: Text
+    texts: Texts
     raw_scores: bool = False
     return_text: bool = False
     truncate: bool | None = None
-    truncation_direction: str = "right"
+    truncation_direction: Direction = "right"
     model: str | None = None
 
 
 class PredictRequest(BaseModel):
     """POST /predict: one pair, or a batch of pairs."""
 
-    inputs: str | list[str] | list[list[str]]
+    inputs: Annotated[
+        str | list[str] | list[list[str]],
+        WithJsonSchema({"anyOf": [_PAIR, {"type": "array", "items": _PAIR, "minItems": 1}]}),
+    ]
     raw_scores: bool = False
     truncate: bool | None = None
-    truncation_direction: str = "right"
+    truncation_direction: Direction = "right"
     model: str | None = None
 
 
 class SimilarityInput(BaseModel):
     """The texts of POST /similarity."""
 
-    source_sentence: str
-    sentences: list[str]
+    source_sentence: Text
+    sentences: Texts
 
 
 class SimilarityParameters(BaseModel):
@@ -86,7 +92,7 @@ class SimilarityParameters(BaseModel):
 
     prompt_name: str | None = None
     truncate: bool | None = None
-    truncation_direction: str = "right"
+    truncation_direction: Direction = "right"
 
 
 class SimilarityRequest(BaseModel):
@@ -100,13 +106,72 @@ class SimilarityRequest(BaseModel):
 class TokenizeRequest(BaseModel):
     """POST /tokenize."""
 
-    inputs: str | list[str]
+    inputs: Text | Texts
     add_special_tokens: bool = True
     prompt_name: str | None = None
     model: str | None = None
 
 
-@post(router, "/embed", body=EmbedRequest)
+class Rank(BaseModel):
+    """One text of /rerank's answer; ``text`` if ``return_text``."""
+
+    index: int
+    score: float
+    text: str | None = None
+
+
+class Prediction(BaseModel):
+    """One label's score from /predict."""
+
+    score: float
+    label: str
+
+
+class TokenInfo(BaseModel):
+    """One token from /tokenize; ``start`` and ``stop`` are None for a special token."""
+
+    id: int
+    text: str
+    special: bool
+    start: int | None
+    stop: int | None
+
+
+class ModelInfo(BaseModel):
+    """One served model and the server's limits, as TEI's /info describes them."""
+
+    model_id: str
+    model_sha: str | None
+    model_dtype: str
+    model_type: dict[str, Any]
+    served_model_name: str
+    variant: str
+    backend: str
+    max_concurrent_requests: int
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int | None
+    max_client_batch_size: int
+    max_client_batch_tokens: int
+    auto_truncate: bool
+    tokenization_workers: int
+    version: str
+    sha: str | None
+    docker_label: str | None
+
+
+class Info(ModelInfo):
+    """GET /info: the first model, and every model in ``models``."""
+
+    models: list[ModelInfo]
+
+
+#: Embeddings as numbers, or each the base64 of its bytes.
+Embeddings = list[list[float]] | list[str]
+Predictions = list[Prediction] | list[list[Prediction]]
+
+
+@post(router, "/embed", body=EmbedRequest, response=Embeddings)
 async def embed(state: ServerState, body: EmbedRequest) -> Response:
     """Embeddings of ``inputs``: ``[[float, ...], ...]``."""
     inference.check_direction(body.truncation_direction)
@@ -118,7 +183,7 @@ async def embed(state: ServerState, body: EmbedRequest) -> Response:
     return json_response(encode_rows(embedded.rows, body.encoding_format))
 
 
-@post(router, "/rerank", body=RerankRequest)
+@post(router, "/rerank", body=RerankRequest, response=list[Rank])
 async def rerank(state: ServerState, body: RerankRequest) -> Response:
     """``texts`` scored against ``query``, best first: ``[{index, score, text?}, ...]``."""
     inference.check_direction(body.truncation_direction)
@@ -133,7 +198,7 @@ async def rerank(state: ServerState, body: RerankRequest) -> Response:
     return json_response(ranks)
 
 
-@post(router, "/predict", body=PredictRequest)
+@post(router, "/predict", body=PredictRequest, response=Predictions)
 async def predict(state: ServerState, body: PredictRequest) -> Response:
     """Scores of one pair, ``[{score, label}, ...]``, or of a batch of pairs, ``[[...], ...]``."""
     inference.check_direction(body.truncation_direction)
@@ -172,7 +237,7 @@ def _predictions(logits: np.ndarray, model: ServedModel, raw: bool) -> list[dict
     return [{"score": scores[i], "label": labels[i]} for i in best_first(scores)]
 
 
-@post(router, "/similarity", body=SimilarityRequest)
+@post(router, "/similarity", body=SimilarityRequest, response=list[float])
 async def similarity(state: ServerState, body: SimilarityRequest) -> Response:
     """The similarity of ``source_sentence`` to each of ``sentences``: ``[float, ...]``."""
     options = body.parameters or SimilarityParameters()
@@ -188,7 +253,7 @@ async def similarity(state: ServerState, body: SimilarityRequest) -> Response:
     return json_response(encoder.similarity(embedded.rows[:1], embedded.rows[1:])[0])
 
 
-@post(router, "/tokenize", body=TokenizeRequest)
+@post(router, "/tokenize", body=TokenizeRequest, response=list[list[TokenInfo]])
 async def tokenize(state: ServerState, body: TokenizeRequest) -> Response:
     """The tokens of each input: ``[[{id, text, special, start, stop}, ...], ...]``."""
     model = state.registry.find(body.model)
@@ -204,10 +269,11 @@ async def tokenize(state: ServerState, body: TokenizeRequest) -> Response:
         )
     except ValueError as e:
         raise invalid(str(e)) from None
+    note_usage(model.name, len(texts), sum(map(len, tokens)))
     return json_response([[vars(token) for token in text] for text in tokens])
 
 
-@router.get("/info")
+@router.get("/info", response_model=Info, responses=documented("/info", *GUARD_ERRORS))
 async def info(request: Request) -> Response:
     """TEI's description of the (first) model and the server's limits; ``models`` lists every model."""
     state = state_of(request)
@@ -245,6 +311,7 @@ def _describe(state: ServerState, model: ServedModel) -> dict[str, Any]:
         "max_batch_tokens": settings.max_batch_tokens,
         "max_batch_requests": settings.max_batch_requests,
         "max_client_batch_size": settings.max_client_batch_size,
+        "max_client_batch_tokens": settings.max_client_batch_tokens,
         "auto_truncate": settings.auto_truncate,
         "tokenization_workers": 1,
         "version": version("edgesbert"),
@@ -253,8 +320,8 @@ def _describe(state: ServerState, model: ServedModel) -> dict[str, Any]:
     }
 
 
-@router.get("/health")
-@router.get("/ping")
+@router.get("/health", response_class=Response, responses=documented("/health", 503))
+@router.get("/ping", response_class=Response, responses=documented("/ping", 503))
 async def health(request: Request) -> Response:
     """200 with an empty body once the models are loaded; 503 while loading, draining or failed."""
     unavailable = state_of(request).unavailable()
@@ -263,20 +330,28 @@ async def health(request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.get("/")
+@router.get("/", response_class=Response, responses=documented("/", *GUARD_ERRORS))
 async def root(request: Request) -> Response:
     """The health check, as TEI answers GET /."""
     return await health(request)
 
 
-@router.get("/metrics")
+_PROMETHEUS = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+@router.get("/metrics", response_class=Response, responses={200: _PROMETHEUS, **documented("/metrics", 401)})
 async def metrics(request: Request) -> Response:
     """Prometheus metrics."""
     body = state_of(request).metrics.exposition()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-@router.post("/")
+@router.post(
+    "/",
+    response_model=Embeddings | list[Rank] | list[float] | Predictions,
+    responses=documented("/", *MODEL_ERRORS),
+    openapi_extra=request_body(EmbedRequest, RerankRequest, SimilarityRequest, PredictRequest),
+)
 async def dispatch(request: Request) -> Response:
     """POST / as TEI's clients send it (huggingface_hub's InferenceClient posts here).
 
