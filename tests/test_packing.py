@@ -106,7 +106,8 @@ def test_packed_equals_padded_per_text(name, packed_folder):
     folder = packed_folder(name)
     manifest = Manifest.load(folder)
     variant = manifest.variant("packed")
-    assert variant.row_length == manifest.max_seq_length and variant.inputs == ("input_ids", "position_ids", "segment_ids")
+    assert variant.row_length == manifest.max_seq_length
+    assert variant.inputs == ("input_ids", "position_ids", "segment_ids")
     assert variant.validation["max_abs_diff"] < 1e-5 and variant.validation["batch_min_cosine"] >= 0.99999
     assert manifest.default_variant == "packed"  # the fp32 default's packed twin
     padded = load(folder, variant="fp32").encode(TEXTS, batch_size=8)
