@@ -14,7 +14,7 @@ ANSWERS := "The telephone network spread quickly across American cities." \
 	"Thomas Edison improved the carbon microphone used in telephones."
 RERANKER := models/trecqa-reranker-minilm
 
-.PHONY: demo test lint unit runtime-only clean
+.PHONY: demo test test-slow lint unit runtime-only clean
 
 $(BIN)/edgesbert: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ lint: $(BIN)/edgesbert
 # ship in the npm package)
 unit: $(BIN)/edgesbert $(PEERS_VENV)/.installed $(INTEROP_JS)/node_modules/.installed
 	EDGESBERT_REQUIRE_PEERS=1 $(BIN)/pytest -q --durations=25
+
+# The tests marked slow, which `make test` skips: slower repeats of checks it makes (the int8 export of the
+# other real MiniLMs: the en-de student, the two cross-encoders; several minutes each on 2 cores).
+test-slow: $(BIN)/edgesbert
+	$(BIN)/pytest -q --durations=25 --run-slow -m slow
 
 $(INTEROP_JS)/node_modules/.installed: $(INTEROP_JS)/package-lock.json
 	cd $(INTEROP_JS) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.readme_demo import DEMO_EXPORTS, DEMO_FOLDERS
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,11 +111,12 @@ def test_readme_parser_finds_the_blocks_and_their_notes():
     assert commands_and_output(blocks[0]) == ("echo a b", ["a b"])
 
 
-def test_every_readme_code_block_runs_as_written():
+def test_every_readme_code_block_runs_as_written(pytestconfig):
     background: list[subprocess.Popen] = []
     try:
         for block in readme_blocks(README.read_text(encoding="utf-8")):
             if block.language == "bash":
+                commands = [line.split("#")[0].strip() for line in block.text.splitlines()]
                 script = "\n".join(
                     line for line in block.text.splitlines() if line.split("#")[0].strip() not in NOT_RUN
                 )
@@ -125,6 +128,8 @@ def test_every_readme_code_block_runs_as_written():
                     wait_for_server(process)
                 else:
                     run(["bash", "-e", "-o", "pipefail", "-c", script], block)
+                    if "make demo" in commands:  # for the fixtures that need the same exports (conftest)
+                        pytestconfig.stash[DEMO_FOLDERS] = {n: ROOT / "exported" / n for n in DEMO_EXPORTS}
             elif block.language == "python":
                 run([sys.executable, "-c", block.text], block)
             elif block.language == "":

@@ -16,7 +16,6 @@ import pytest
 
 from edgesbert.runtime import load
 from edgesbert.runtime.manifest import SENTENCE_OUTPUT, Manifest
-from tests.tiny_models import TINY_INT8
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LANGUAGES = ("de", "en", "es", "fr", "it", "ja", "nl", "pl", "pt", "ru", "zh")
@@ -41,6 +40,14 @@ def minilm_tokenizer_file() -> Path:
     from edgesbert.resolve import resolve_model
 
     return resolve_model("sentence-transformers/all-MiniLM-L6-v2") / "tokenizer.json"
+
+
+@pytest.fixture(scope="module")
+def minilm_tokenizer_graph(minilm_tokenizer_file: Path):
+    """The MiniLM tokenizer as an ONNX graph of single texts, built once (its character table is slow)."""
+    from edgesbert.exporters.onnx_tokenizer import tokenizer_graph
+
+    return tokenizer_graph(minilm_tokenizer_file, MAX_LENGTH)
 
 
 def reference_ids(tokenizer_file: Path, texts: list, max_length: int) -> list[tuple[list[int], list[int]]]:
@@ -74,14 +81,13 @@ def run_onnx_tokenizer(model, feed: dict[str, list]) -> dict[str, np.ndarray]:
     return dict(zip([o.name for o in session.get_outputs()], outputs, strict=True))
 
 
-def test_onnx_tokenizer_graph_gives_the_ids_of_tokenizers_in_11_languages(minilm_tokenizer_file):
-    from edgesbert.exporters.onnx_tokenizer import tokenizer_graph
-
-    graph = tokenizer_graph(minilm_tokenizer_file, MAX_LENGTH)
+def test_onnx_tokenizer_graph_gives_the_ids_of_tokenizers_in_11_languages(
+    minilm_tokenizer_file, minilm_tokenizer_graph
+):
     report = {}
     for language in LANGUAGES:
         texts = stsb_test(language)
-        outputs = run_onnx_tokenizer(graph, {"text": texts})
+        outputs = run_onnx_tokenizer(minilm_tokenizer_graph, {"text": texts})
         report[language] = differing(texts, outputs, reference_ids(minilm_tokenizer_file, texts, MAX_LENGTH))
     assert {k: len(v) for k, v in report.items()} == dict.fromkeys(LANGUAGES, 0), report
 
@@ -103,12 +109,9 @@ def test_onnx_tokenizer_graph_truncates_pairs_longest_first(minilm_tokenizer_fil
     assert outputs["input_ids"].shape == (len(pairs), 64)
 
 
-def test_onnx_tokenizer_graph_handles_empty_texts(minilm_tokenizer_file):
-    from edgesbert.exporters.onnx_tokenizer import tokenizer_graph
-
-    graph = tokenizer_graph(minilm_tokenizer_file, MAX_LENGTH)
+def test_onnx_tokenizer_graph_handles_empty_texts(minilm_tokenizer_file, minilm_tokenizer_graph):
     for texts in (["", ""], ["", "Hello there"], ["   \t"]):
-        outputs = run_onnx_tokenizer(graph, {"text": texts})
+        outputs = run_onnx_tokenizer(minilm_tokenizer_graph, {"text": texts})
         assert differing(texts, outputs, reference_ids(minilm_tokenizer_file, texts, MAX_LENGTH)) == []
 
 
@@ -140,44 +143,10 @@ def test_openvino_tokenizer_gives_the_ids_of_tokenizers_except_where_known(minil
     assert all(len(found) <= known.get(key, 0) for key, found in report.items()), examples
 
 
-BACKENDS = {"onnx": [], "openvino": ["int8"]}
-
-
-@pytest.fixture(scope="module")
-def twins(tmp_path_factory, tiny_bi_encoder_folder, tiny_cross_encoder_folder):
-    """Export a tiny model with its tokenizer inside, per (model name, backend), once."""
-    from edgesbert.exporters import Tolerance, export_model
-
-    done: dict[tuple[str, str], Path] = {}
-    rank_noise = Tolerance(**TINY_INT8)  # these tests compare the twins with the two-step path
-
-    def get(name: str, backend: str) -> Path:
-        if (name, backend) not in done:
-            cross = name in ("bert-1", "distilbert-3")
-            source = tiny_cross_encoder_folder(name) if cross else tiny_bi_encoder_folder(name)
-            output = tmp_path_factory.mktemp("twins") / f"{name}-{backend}"
-            quantize = ["int8-static"] if backend == "onnx" else ["int8"]
-            if name == "distilbert-cls-dense" and backend == "openvino":
-                quantize = []  # NNCF int8 loses this random tiny model (Spearman -0.5, weights only -0.1)
-            export_model(
-                source,
-                output,
-                backend=backend,
-                quantize=quantize,
-                validation_size=64,
-                tolerance=rank_noise,
-                tokenizer_in_graph=True,
-            )
-            done[name, backend] = output
-        return done[name, backend]
-
-    return get
-
-
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 @pytest.mark.parametrize("name", ["bert-mean", "distilbert-cls-dense", "bert-lasttoken", "bert-sqrt-prompts"])
-def test_bi_encoder_twins_embed_as_the_two_step_path(twins, name, backend, stsb_sentences):
-    folder = twins(name, backend)
+def test_bi_encoder_twins_embed_as_the_two_step_path(tokenizer_twins, name, backend, stsb_sentences):
+    folder = tokenizer_twins(name, backend)
     manifest = Manifest.load(folder)
     texts = [*stsb_sentences[:60], "Schöne Grüße aus Köln", "女の子が髪をスタイリングしています。", ""]
     twins_found = [v for v in manifest.variants if v.takes_text]
@@ -198,8 +167,8 @@ def test_bi_encoder_twins_embed_as_the_two_step_path(twins, name, backend, stsb_
 
 
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
-def test_cross_encoder_twins_score_as_the_two_step_path(twins, backend):
-    folder = twins("bert-1", backend)
+def test_cross_encoder_twins_score_as_the_two_step_path(tokenizer_twins, backend):
+    folder = tokenizer_twins("bert-1", backend)
     long = "a much longer answer sentence with many words in it, " * 30
     # both texts longer than half the budget: openvino-tokenizers splits it unlike tokenizers (see below)
     both_long = [(long, long + "and more")] if backend == "onnx" else []
@@ -210,8 +179,8 @@ def test_cross_encoder_twins_score_as_the_two_step_path(twins, backend):
         np.testing.assert_allclose(load(folder, variant=twin.name).predict(pairs), expected, atol=TOLERANCE)
 
 
-def test_a_twin_runs_without_the_tokenizers_package(twins, tmp_path):
-    folder = twins("bert-mean", "onnx")
+def test_a_twin_runs_without_the_tokenizers_package(tokenizer_twins, tmp_path):
+    folder = tokenizer_twins("bert-mean", "onnx")
     texts = ["A man is playing a guitar.", "Ein Mann spielt Gitarre."]
     expected = load(folder, variant="fp32").encode(texts)
     script = (
@@ -226,8 +195,8 @@ def test_a_twin_runs_without_the_tokenizers_package(twins, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=TOLERANCE)
 
 
-def test_a_twin_keeps_its_max_seq_length_and_names_bad_text(twins):
-    model = load(twins("bert-mean", "onnx"), variant="fp32-with-tokenizer")
+def test_a_twin_keeps_its_max_seq_length_and_names_bad_text(tokenizer_twins):
+    model = load(tokenizer_twins("bert-mean", "onnx"), variant="fp32-with-tokenizer")
     model.max_seq_length = model.max_seq_length  # the same value is fine
     with pytest.raises(ValueError, match="tokenizes inside its graph"):
         model.max_seq_length = 16

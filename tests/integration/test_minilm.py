@@ -57,8 +57,11 @@ def reference():
 
 
 @pytest.fixture(scope="module")
-def reference_embeddings(reference, sentences) -> np.ndarray:
-    return reference.encode(sentences, batch_size=64, normalize_embeddings=True)
+def reference_embeddings(minilm_stsb_test_reference, sentences) -> np.ndarray:
+    """The reference's embeddings of ``sentences``, shared with tests/integration/test_int8_real_models.py."""
+    shared_sentences, embeddings = minilm_stsb_test_reference
+    assert shared_sentences == sentences
+    return embeddings
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Run an export folder in another runtime; executed by the peers environment's Python (.venv-peers).
 
-Reads one JSON job on stdin and prints the outputs as JSON. Jobs:
+Reads a JSON list of jobs on stdin and prints their outputs as one JSON list: the jobs of a test run in one
+process, which imports each runtime once (sentence-transformers with optimum takes seconds). Jobs:
 - {"runtime": "sentence-transformers", "folder", "backend": "onnx" | "openvino", "file", "texts"}: embeddings
 - {"runtime": "sentence-transformers-cross", "folder", "backend", "file", "pairs"}: CrossEncoder scores
 - {"runtime": "fastembed", "folder", "file", "dim", "pooling": "mean" | "cls", "normalize", "texts"}
@@ -44,7 +45,7 @@ def fastembed(job: dict[str, Any]) -> list[Any]:
     from fastembed import TextEmbedding
     from fastembed.common.model_description import ModelSource, PoolingType
 
-    name = "edgesbert/interop-test"
+    name = f"edgesbert/interop-test-{job['file'].replace('/', '-')}"  # one per graph file, in one process
     if name not in {m["model"] for m in TextEmbedding.list_supported_models()}:
         TextEmbedding.add_custom_model(
             model=name,
@@ -84,7 +85,7 @@ def openvino_genai_rerank(job: dict[str, Any]) -> list[Any]:
 
 
 if __name__ == "__main__":
-    job = json.load(sys.stdin)
+    jobs = json.load(sys.stdin)
     runners = {
         "sentence-transformers": sentence_transformers,
         "sentence-transformers-cross": sentence_transformers_cross,
@@ -92,4 +93,4 @@ if __name__ == "__main__":
         "openvino-genai": openvino_genai,
         "openvino-genai-rerank": openvino_genai_rerank,
     }
-    print(json.dumps(runners[job["runtime"]](job)))
+    print(json.dumps([runners[job["runtime"]](job) for job in jobs]))

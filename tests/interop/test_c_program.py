@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tiny_models import TINY_INT8
-
 SOURCE = Path(__file__).with_name("c") / "embed.c"
 TOLERANCE = 1e-5
 TEXTS = [
@@ -86,35 +84,16 @@ def twins(folder: Path) -> dict[str, Path]:
     return found
 
 
-def export_with_tokenizer(source: Path, out: Path) -> Path:
-    """OpenVINO fp32 and int8 IRs of ``source`` in ``out``, each with its string-in twin."""
-    from edgesbert.exporters import Tolerance, export_model
-
-    tolerance = Tolerance(**TINY_INT8)
-    export_model(
-        source,
-        out,
-        backend="openvino",
-        quantize=["int8"],
-        validation_size=32,
-        tolerance=tolerance,
-        tokenizer_in_graph=True,
-    )
-    return out
+@pytest.fixture(scope="module")
+def bi_folder(tokenizer_twins) -> Path:
+    """The tiny bi-encoder's OpenVINO fp32 and int8 IRs, each with its string-in twin (conftest)."""
+    return tokenizer_twins("bert-mean", "openvino")
 
 
 @pytest.fixture(scope="module")
-def bi_folder(tmp_path_factory, tiny_bi_encoder_folder) -> Path:
-    return export_with_tokenizer(
-        tiny_bi_encoder_folder("bert-mean"), tmp_path_factory.mktemp("c-bi") / "model"
-    )
-
-
-@pytest.fixture(scope="module")
-def cross_folder(tmp_path_factory, tiny_cross_encoder_folder) -> Path:
-    return export_with_tokenizer(
-        tiny_cross_encoder_folder("bert-1"), tmp_path_factory.mktemp("c-ce") / "model"
-    )
+def cross_folder(tokenizer_twins) -> Path:
+    """The tiny cross-encoder's OpenVINO fp32 and int8 IRs, each with its string-in twin (conftest)."""
+    return tokenizer_twins("bert-1", "openvino")
 
 
 def test_c_program_embeds_as_edgesbert(embed, bi_folder):

@@ -41,18 +41,25 @@ def peers() -> Path:
     return PEERS_PYTHON
 
 
-def run_peer(python: Path, **job: Any) -> np.ndarray:
-    """Run one job of peer_run.py in the peers environment; its outputs as an array."""
+def run_peers(python: Path, jobs: list[dict[str, Any]]) -> list[np.ndarray]:
+    """Run jobs of peer_run.py in one process of the peers environment; the outputs of each as an array."""
     result = subprocess.run(
         [str(python), str(Path(__file__).with_name("peer_run.py"))],
-        input=json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in job.items()}),
+        input=json.dumps([{k: str(v) if isinstance(v, Path) else v for k, v in job.items()} for job in jobs]),
         capture_output=True,
         text=True,
         timeout=300,
         env=os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return np.array(json.loads(result.stdout.splitlines()[-1]), dtype=np.float32)
+    outputs = json.loads(result.stdout.splitlines()[-1])
+    assert len(outputs) == len(jobs)
+    return [np.array(output, dtype=np.float32) for output in outputs]
+
+
+def run_peer(python: Path, **job: Any) -> np.ndarray:
+    """Run one job of peer_run.py in the peers environment; its outputs as an array."""
+    return run_peers(python, [job])[0]
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +94,10 @@ def test_sentence_transformers_loads_every_variant(peers, bi_folders, stsb_sente
     from edgesbert.runtime import load
 
     folder, texts = bi_folders[backend], stsb_sentences[:24]  # one batch: dynamic int8 scales per batch
-    for name, file in variants(folder):
-        theirs = run_peer(
-            peers, runtime="sentence-transformers", folder=folder, backend=backend, file=file, texts=texts
-        )
+    found = variants(folder)
+    job = {"runtime": "sentence-transformers", "folder": folder, "backend": backend, "texts": texts}
+    outputs = run_peers(peers, [job | {"file": file} for _, file in found])
+    for (name, file), theirs in zip(found, outputs, strict=True):
         ours = load(folder, variant=name).encode(texts)
         assert theirs.shape == ours.shape
         np.testing.assert_allclose(theirs, ours, atol=TOLERANCE, err_msg=f"{backend} {name} ({file})")
@@ -100,17 +107,11 @@ def test_sentence_transformers_loads_every_variant(peers, bi_folders, stsb_sente
 def test_sentence_transformers_cross_encoder_scores_as_edgesbert(peers, cross_folders, backend):
     from edgesbert.runtime import load
 
-    folder = cross_folders[backend]
-    for name, file in variants(folder):
-        pairs = [list(pair) for pair in PAIRS]
-        theirs = run_peer(
-            peers,
-            runtime="sentence-transformers-cross",
-            folder=folder,
-            backend=backend,
-            file=file,
-            pairs=pairs,
-        )
+    folder, found = cross_folders[backend], variants(cross_folders[backend])
+    pairs = [list(pair) for pair in PAIRS]
+    job = {"runtime": "sentence-transformers-cross", "folder": folder, "backend": backend, "pairs": pairs}
+    outputs = run_peers(peers, [job | {"file": file} for _, file in found])
+    for (name, file), theirs in zip(found, outputs, strict=True):
         ours = load(folder, variant=name).predict(PAIRS)  # both apply the model's activation (sigmoid)
         np.testing.assert_allclose(theirs, ours, atol=TOLERANCE, err_msg=f"{backend} {name} ({file})")
 
@@ -121,18 +122,18 @@ def test_fastembed_reads_the_first_output_and_pools_as_edgesbert(peers, bi_folde
     folder = bi_folders["onnx"]
     model = load(folder, variant="fp32")
     assert model.spec.pooling.value == "mean"  # fastembed's custom models pool by mean or CLS
-    for name in ("fp32", "O2", "int8-static"):  # not dynamic int8: fastembed batches without sorting
+    names = ("fp32", "O2", "int8-static")  # not dynamic int8: fastembed batches without sorting
+    job = {
+        "runtime": "fastembed",
+        "folder": folder,
+        "dim": model.embedding_dimension,
+        "pooling": "mean",
+        "normalize": model.spec.normalize,
+        "texts": stsb_sentences[:24],
+    }
+    outputs = run_peers(peers, [job | {"file": model.manifest.variant(name).file} for name in names])
+    for name, theirs in zip(names, outputs, strict=True):
         file = model.manifest.variant(name).file
-        theirs = run_peer(
-            peers,
-            runtime="fastembed",
-            folder=folder,
-            file=file,
-            dim=model.embedding_dimension,
-            pooling="mean",
-            normalize=model.spec.normalize,
-            texts=stsb_sentences[:24],
-        )
         ours = load(folder, variant=name).encode(stsb_sentences[:24])
         np.testing.assert_allclose(theirs, ours, atol=TOLERANCE, err_msg=f"fastembed {name} ({file})")
 
