@@ -1,33 +1,41 @@
-"""Serving benchmark (issues 15, 29): `edgesbert serve` against infinity-emb and a hand-written FastAPI app.
+"""Serving benchmark (issues 15, 29, 30): `edgesbert serve` against Ray Serve, infinity-emb, FastAPI + ST.
 
 all-MiniLM-L6-v2 in its fastest int8 variant offline (each int8 variant and hint, padded and packed, is
 measured in-process first: the reference for "serving keeps >= 85% of offline throughput"); when that is a
-packed variant, the fastest padded one is served too, as `edgesbert-padded`. Each server runs in its own
-process on a free port and is loaded by wrk (C, one thread, keep-alive connections; Debian's package,
-unpacked into build/tools without installing it) with 1, 16, 64 and 256 concurrent clients, each request
-carrying one STSb-test sentence, then 32: a warm-up, then a window of at least 10 s and 3 round trips (at
-most 60 s); between windows the server is left to go idle. infinity-emb runs in its own environment
-(.venv-infinity, built here if missing) on the same int8 ONNX graph, cut before pooling (infinity pools
-itself). Last, the RSS of a fresh edgesbert server after 1k and after 100k one-sentence requests (16
-clients). Starting servers and loading them: benchmarks/serve_load.py.
+packed variant, the fastest padded one is served too, as `edgesbert-padded`. `edgesbert-ray` serves the
+`edgesbert` folder and variant on Ray Serve: 2 replicas of one CPU and one thread each (the systems:
+benchmarks/serve_systems.py). Each server runs in its own process on a free port and is loaded by wrk (C,
+one thread, keep-alive connections; Debian's package, unpacked into build/tools without installing it)
+with 1, 16, 64 and 256 concurrent clients, each request carrying one STSb-test sentence, then 32: a
+warm-up, then a window of at least 10 s and 3 round trips (at most 60 s); between windows the server is
+left to go idle. infinity-emb runs in its own environment (.venv-infinity, built here if missing) on the
+same int8 ONNX graph, cut before pooling (infinity pools itself). Then, against a fresh edgesbert server:
+its RSS after 1k and after 100k one-sentence requests (16 clients), and LangChain's `OpenAIEmbeddings`
+embedding 10,000 documents through it against in-process `encode` (benchmarks/serve_langchain.py).
+Starting servers and loading them: benchmarks/serve_load.py. Results: benchmarks/results/NAME-CPUKIND/
+(serve.md, .json, .png; NAME: --name, "serve").
 
-    .venv/bin/python -m benchmarks.serve            # about 20 minutes
-    .venv/bin/python -m benchmarks.serve --quick    # smoke run: 2-10 s windows, 1k against 10k requests
+    .venv/bin/python -m benchmarks.serve            # about 25 minutes
+    .venv/bin/python -m benchmarks.serve --quick    # smoke: 2-10 s windows, 512 sentences offline, 10k RSS
+    .venv/bin/python -m benchmarks.serve --only edgesbert edgesbert-ray --clients 64 --sizes 1 \
+        --no-memory --name serve-ray                # issue 30: Ray Serve against the server, and LangChain
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import cpu_flags, log, machine, stsb_test
+from benchmarks.common import cpu_flags, cpu_kind, log, machine, stsb_test
+from benchmarks.serve_langchain import measure as langchain
+from benchmarks.serve_langchain import report as langchain_report
 from benchmarks.serve_load import (
     CHECK,
     CLIENTS,
@@ -35,51 +43,22 @@ from benchmarks.serve_load import (
     ROOT,
     SIZES,
     WORK,
-    System,
     measure,
     memory,
     sh,
     wrk_command,
 )
+from benchmarks.serve_systems import INFINITY_VENV, NAMES, infinity, systems
 from edgesbert.runtime import Manifest
 
 RESULTS = ROOT / "benchmarks" / "results"
-INFINITY_VENV = ROOT / ".venv-infinity"
-INFINITY_PACKAGES = ["infinity-emb[server,optimum,torch]==0.0.78", "torch==2.13.0"]  # torch: the CPU wheel
 GROUPS = (32, 64)  # random groups encoded one by one: the in-process ceiling of a batching server
 EXPORTS = {  # folder -> `edgesbert export` flags; each int8 variant is a candidate
     f"{NAME}-packed": ["--backend", "onnx", "--optimize", "O2", "--quantize", "int8-static", "--packed"],
     f"{NAME}-openvino-packed": ["--backend", "openvino", "--quantize", "int8", "--packed"],
 }
 
-# What users write by hand: sentence-transformers behind FastAPI, run with `uvicorn st_app:app`.
-ST_APP = """import os
-
-from fastapi import FastAPI
-from pydantic import BaseModel
-from sentence_transformers import SentenceTransformer
-
-model = SentenceTransformer(os.environ["ST_MODEL"], device="cpu")
-app = FastAPI()
-
-
-class Embed(BaseModel):
-    inputs: str | list[str]
-
-
-@app.get("/health")
-def health() -> dict:
-    return {"status": "ok"}
-
-
-@app.post("/embed")
-def embed(request: Embed) -> list[list[float]]:
-    texts = [request.inputs] if isinstance(request.inputs, str) else request.inputs
-    return model.encode(texts).tolist()
-"""
-
-
-# --- preparation: exports, wrk, infinity's environment and model folder --------------------------------
+# --- preparation: exports (infinity-emb's environment and folder: serve_systems.py) ------------------------
 
 
 def model_path() -> Path:
@@ -99,62 +78,17 @@ def exports(source: Path) -> dict[str, Path]:
     return folders
 
 
-def infinity_environment() -> str | None:
-    """Build .venv-infinity if missing; the pip error if it cannot be built."""
-    if (INFINITY_VENV / "bin" / "infinity_emb").is_file():
-        return None
-    log(f"serve: building {INFINITY_VENV.name}: pip install {' '.join(INFINITY_PACKAGES)}")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(INFINITY_VENV)], check=True)
-    pip = sh([str(INFINITY_VENV / "bin" / "pip"), "install", "-q", *INFINITY_PACKAGES])
-    return None if pip.returncode == 0 else pip.stderr[-3000:]
-
-
-def infinity_folder(graph: Path, source: Path) -> Path:
-    """A copy of the model folder (config, tokenizer; no weights) with ``graph`` cut to its token embeddings.
-
-    The exported graph outputs ``last_hidden_state``, then the pooled ``sentence_embedding``; infinity's
-    optimum engine pools ``last_hidden_state`` in numpy, so the cut graph is the same network and weights.
-    """
-    import onnx
-
-    folder = WORK / f"infinity-{graph.stem}"
-    if (folder / "model.onnx").is_file():
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    shutil.copytree(
-        source, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "onnx", "openvino")
-    )
-    model = onnx.load(str(graph))
-    nodes, outputs = model.graph.node, model.graph.output
-    tokens = [o for o in outputs if o.name == "last_hidden_state"]
-    if not tokens:
-        raise SystemExit(f"{graph} has no last_hidden_state output (an older export): delete {WORK}, rerun")
-    del outputs[:]
-    outputs.extend(tokens)
-    needed, kept = {"last_hidden_state"}, []
-    for node in reversed(nodes):  # drop the pooling nodes and their constants
-        if needed.intersection(node.output):
-            kept.append(node)
-            needed.update(x for x in node.input if x)
-    del nodes[:]
-    nodes.extend(reversed(kept))
-    weights = [t for t in model.graph.initializer if t.name in needed]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(weights)
-    onnx.save(model, str(folder / "model.onnx"))
-    return folder
-
-
 # --- offline reference ----------------------------------------------------------------------------------
 
 
-def offline_worker(folder: str, variant: str, hint: str, seconds: float) -> None:
-    """Sentences/s of ``encode(texts, batch_size=32)`` over STSb-test, and the check embeddings (JSON)."""
+def offline_worker(folder: str, variant: str, hint: str, seconds: float, count: int) -> None:
+    """Sentences/s of ``encode(texts, batch_size=32)`` over STSb-test (its first ``count`` sentences, if
+    given), and the check embeddings (JSON)."""
     from edgesbert.runtime import BiEncoder
 
     model = BiEncoder(folder, variant=variant, performance_hint=hint or None)
     first, second, _ = stsb_test()
-    texts = list(dict.fromkeys(first + second))
+    texts = list(dict.fromkeys(first + second))[: count or None]
     model.encode(texts[:256], batch_size=32)
     rates: list[float] = []
     start = time.perf_counter()
@@ -172,13 +106,14 @@ def offline_worker(folder: str, variant: str, hint: str, seconds: float) -> None
     print(json.dumps(result | {"check": model.encode(CHECK, normalize_embeddings=True).tolist()}))
 
 
-def offline(folders: dict[str, Path], seconds: float) -> list[dict[str, Any]]:
+def offline(folders: dict[str, Path], seconds: float, count: int = 0) -> list[dict[str, Any]]:
     rows = []
     for folder in folders.values():
         for variant in (v.name for v in Manifest.load(folder).variants if v.precision.value == "int8"):
             for hint in ("", "throughput"):
                 argv = [sys.executable, "-m", "benchmarks.serve", "--offline", str(folder), variant, hint]
-                out = subprocess.run([*argv, str(seconds)], text=True, capture_output=True, check=True).stdout
+                argv += [str(seconds), str(count)]
+                out = subprocess.run(argv, text=True, capture_output=True, check=True).stdout
                 row = {"folder": str(folder.relative_to(ROOT)), "variant": variant, "hint": hint or "default"}
                 row |= json.loads(out)
                 rows.append(row)
@@ -188,37 +123,15 @@ def offline(folders: dict[str, Path], seconds: float) -> list[dict[str, Any]]:
 
 # --- the run --------------------------------------------------------------------------------------------
 
-INFINITY_ARGS = (
-    "v2 --model-id . --engine optimum --device cpu --host 127.0.0.1 --pooling-method mean "
-    "--onnx-disable-optimize --no-vector-disk-cache --log-level warning --served-model-name " + NAME
-).split()
-
-
-def systems(
-    serve: list[str], served: dict[str, Any], padded: dict[str, Any], infinity: Path | None, source: Path
-) -> list[System]:
-    # the server as users start it: the variant named, every other setting at its default
-    found = [System("edgesbert", [*serve, served["folder"], "--variant", served["variant"]], "/embed")]
-    if padded is not served:
-        argv = [*serve, padded["folder"], "--variant", padded["variant"]]
-        found.append(System("edgesbert-padded", argv, "/embed"))
-    if infinity is not None:
-        argv = [str(INFINITY_VENV / "bin" / "infinity_emb"), *INFINITY_ARGS]
-        quiet = {"DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0", "HF_HUB_OFFLINE": "1"}
-        found.append(System("infinity-emb", argv, "/embeddings", openai=True, cwd=infinity, env=quiet))
-    (WORK / "st_app.py").write_text(ST_APP)
-    uvicorn = (
-        f"{ROOT}/.venv/bin/python -m uvicorn st_app:app --app-dir {WORK} --host 127.0.0.1 --no-access-log"
-    )
-    env = {"ST_MODEL": str(source), "HF_HUB_OFFLINE": "1"}
-    return [*found, System("fastapi-st", uvicorn.split(), "/embed", env=env)]
-
 
 def versions() -> dict[str, str]:
     from importlib import metadata
 
     names = ["edgesbert", "onnxruntime", "openvino", "sentence-transformers", "torch", "fastapi", "uvicorn"]
     found = {n: metadata.version(n) for n in names}
+    for name in ("ray", "langchain-openai"):  # edgesbert-ray's and the LangChain run's, where installed
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
     others = ["infinity-emb", "optimum", "optimum-onnx", "onnxruntime", "transformers", "torch", "fastapi"]
     probe = f"import importlib.metadata as m, json; print(json.dumps({{n: m.version(n) for n in {others}}}))"
     python = INFINITY_VENV / "bin" / "python"
@@ -234,41 +147,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     figures["loadavg"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     windows, counts = ((1, 2, 10), (1_000, 10_000)) if args.quick else ((3, 10, 60), (1_000, 100_000))
     figures["settings"] = {"warmup_s": windows[0], "window_s": windows[1:], "memory_requests": counts}
+    figures["settings"] |= {"clients": args.clients, "sizes": args.sizes}
     source = model_path()
     folders = exports(source)
-    figures["offline"] = offline(folders, 2 if args.quick else 12)
+    figures["offline"] = offline(folders, *((2, 512) if args.quick else (12, 0)))
     rows = figures["offline"]
     figures["best"] = max(rows, key=lambda row: row["sent_s"])
     padded = max((r for r in rows if "packed" not in r["variant"]), key=lambda r: r["sent_s"])
     served = max((r for r in rows if "packed" in r["variant"]), key=lambda r: r["sent_s"], default=padded)
     figures["served"] = served
     reference = [row.pop("check") for row in rows][rows.index(served)]
-    onnx = max(
-        (r for r in figures["offline"] if "openvino" not in r["variant"] and "packed" not in r["variant"]),
-        key=lambda r: r["sent_s"],
-    )
-    figures["infinity_error"] = infinity_environment()
-    graph = ROOT / onnx["folder"] / Manifest.load(ROOT / onnx["folder"]).variant(onnx["variant"]).file
-    infinity = None if figures["infinity_error"] else infinity_folder(graph, source)
-    figures["infinity_graph"] = str(graph.relative_to(ROOT))
+    wanted = args.only or NAMES
+    infinity_model = infinity(figures, source) if "infinity-emb" in wanted else None
     figures["versions"] = versions()
     first, second, _ = stsb_test()
     texts = list(dict.fromkeys(first + second))
     figures["systems"] = {}
-    for system in systems(args.edgesbert_serve.split(), served, padded, infinity, source):
-        if args.only and system.name not in args.only:
+    for system in systems(args.edgesbert_serve.split(), served, padded, infinity_model, source):
+        if system.name not in wanted:
             continue
         try:
-            figures["systems"][system.name] = measure(system, texts, reference, windows)
+            figures["systems"][system.name] = measure(
+                system, texts, reference, windows, args.clients, args.sizes
+            )
         except (RuntimeError, OSError) as e:
             figures["systems"][system.name] = {"command": " ".join(system.argv), "error": str(e)}
             log(f"serve: {system.name} failed: {e}")
-        if (
-            system.name == "edgesbert"
-            and not args.no_memory
-            and "error" not in figures["systems"]["edgesbert"]
-        ):
+            continue
+        if system.name == "edgesbert" and not args.no_memory:
             figures["memory"] = memory(system, texts, counts)
+        if system.name == "edgesbert" and not args.no_langchain:
+            documents = 2_000 if args.quick else 10_000
+            figures["langchain"] = langchain(system, ROOT / served["folder"], served["variant"], documents)
     return figures
 
 
@@ -282,8 +192,9 @@ def cell(figures: dict[str, Any], system: str, clients: int, size: int) -> dict[
 
 def targets(figures: dict[str, Any]) -> list[str]:
     """The issue's "done when" rows: target, measured, met (a / b within [low, high])."""
-    e64, i64, e16 = (
-        cell(figures, s, c, 1) for s, c in [("edgesbert", 64), ("infinity-emb", 64), ("edgesbert", 16)]
+    e64, i64, r64, e16 = (
+        cell(figures, s, c, 1)
+        for s, c in [("edgesbert", 64), ("infinity-emb", 64), ("edgesbert-ray", 64), ("edgesbert", 16)]
     )
     offline = figures["best"]["sent_s"]
     rows: list[tuple[str, float, float, float, float, list[dict[str, Any]]]] = []
@@ -294,6 +205,9 @@ def targets(figures: dict[str, Any]) -> list[str]:
     if e64 and i64:
         target = "64 one-sentence clients: sent/s >= 2.5x infinity-emb's"
         rows.append((target, e64["sent_s"], i64["sent_s"], 2.5, 1e9, [e64, i64]))
+    if e64 and r64:
+        target = "64 one-sentence clients: Ray Serve, 2 single-threaded replicas, within 15% of the server"
+        rows.append((target, r64["sent_s"], e64["sent_s"], 0.85, 1e9, [r64, e64]))
     if e16:
         rows.append(
             ("16 one-sentence clients: p99 <= 3x p50 (ms)", e16["p99_ms"], e16["p50_ms"], 0, 3, [e16])
@@ -335,8 +249,29 @@ def tables(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
+def notes(figures: dict[str, Any]) -> list[str]:
+    """What the servers table needs said: infinity-emb's setup (or pip error), the cosines, Ray's idle CPU."""
+    lines = []
+    if error := figures.get("infinity_error"):
+        lines.append(f"infinity-emb: pip error: {error!r}.")
+    elif "infinity-emb" in figures["systems"]:
+        lines.append(
+            f"infinity-emb: its optimum engine on `{figures['infinity_graph']}` cut before pooling (infinity "
+            "pools in numpy); mean pooling (its default here is CLS), no graph optimization, no disk cache, "
+            "log level warning."
+        )
+    fastapi = "; fastapi-st runs the fp32 PyTorch model" if "fastapi-st" in figures["systems"] else ""
+    lines.append(
+        "Cosines: dynamic int8 quantizes each batch with its own scale, so a sentence batched with others "
+        f"differs slightly{fastapi}."
+    )
+    if idle := figures["systems"].get("edgesbert-ray", {}).get("idle_cpu_pct"):
+        lines.append(f"edgesbert-ray: the Ray instance uses {idle}% of a core idle (counted in its CPU %).")
+    return [part for line in lines for part in (line, "")]
+
+
 def report(figures: dict[str, Any]) -> str:
-    best, settings, infinity = figures["best"], figures["settings"], figures["infinity_error"]
+    best, settings = figures["best"], figures["settings"]
     served = figures.get("served", best)
     offline = [
         f"| {r['folder']} | {r['variant']} | {r['hint']} | {r['sent_s']:,.0f} | "
@@ -345,8 +280,12 @@ def report(figures: dict[str, Any]) -> str:
         for r in figures["offline"]
     ]
     window, cap = settings["window_s"]
+    command = " ".join([".venv/bin/python -m benchmarks.serve", figures.get("argv", "")]).strip()
+    cells = (
+        f"clients {settings.get('clients', CLIENTS)}, sentences per request {settings.get('sizes', SIZES)}"
+    )
     return "\n".join([
-        "# Serving benchmark (issues 15, 29)",
+        "# Serving benchmark (issues 15, 29, 30)",
         "",
         f"Machine: {figures['machine']} ({figures['cpu_flags']}). Load average (1, 5, 15 min) before "
         f"the run: {figures['loadavg']}."
@@ -354,10 +293,12 @@ def report(figures: dict[str, Any]) -> str:
         f"Model: {NAME}; the fastest int8 variant offline: `{best['variant']}` of `{best['folder']}` "
         f"(hint {best['hint']}), the reference of the targets. Served as `edgesbert`: `{served['variant']}` "
         f"of `{served['folder']}` (the fastest packed one; `edgesbert-padded`: the fastest padded one), "
-        "with the server's default settings. Produced by `.venv/bin/python -m benchmarks.serve`.",
+        "with the server's default settings (its threads: every core); `edgesbert-ray`: the same folder "
+        "and variant on Ray Serve (a local instance), 2 replicas of one CPU and one inference thread each. "
+        f"Produced by `{command}`.",
         "",
         "Load: wrk (C), one thread, one keep-alive connection per client; each request carries one "
-        f"STSb-test sentence, or 32. A {settings['warmup_s']} s warm-up, then a window of at least "
+        f"STSb-test sentence, or 32 ({cells}). A {settings['warmup_s']} s warm-up, then a window of at least "
         f"{window} s and 3 round trips (at the previous cell's rate; at most {cap} s); the server goes idle "
         "between windows. Latency: wrk's, per request, queueing included; requests in flight when a window "
         "closes are not counted. wrk and the server share the cores (CPU: % of one core over the window; "
@@ -372,13 +313,9 @@ def report(figures: dict[str, Any]) -> str:
         "without HTTP. With C closed-loop clients and two batches in flight, batches hold about C/2.", "",
         "| folder | variant | hint | sent/s | random groups of "
         + " | of ".join(map(str, GROUPS)) + " |", "|---|---|---|---:|" + "---:|" * len(GROUPS), *offline, "",
-        "## Servers", "", *tables(figures), "",
-        f"infinity-emb: pip error: {infinity!r}." if infinity else
-        f"infinity-emb: its optimum engine on `{figures['infinity_graph']}` cut before pooling (infinity "
-        "pools in numpy); mean pooling (its default here is CLS), no graph optimization, no disk cache, log "
-        "level warning. Cosines: dynamic int8 quantizes each batch with its own scale, so a sentence batched "
-        "with others differs slightly; fastapi-st runs the fp32 PyTorch model.",
-        "", "![throughput against clients](serve.png)", "",
+        "## Servers", "", *tables(figures), "", *notes(figures),
+        *(langchain_report(figures["langchain"]) if "langchain" in figures else []),
+        "![throughput against clients](serve.png)", "",
     ])  # fmt: skip
 
 
@@ -388,15 +325,16 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(SIZES), figsize=(11, 4.5))
-    for axis, size in zip(axes, SIZES, strict=True):
+    sizes, clients = figures["settings"]["sizes"], figures["settings"]["clients"]
+    figure, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 4.5), squeeze=False)
+    for axis, size in zip(axes[0], sizes, strict=True):
         for name in figures["systems"]:
-            points = [(c, r["sent_s"]) for c in CLIENTS if (r := cell(figures, name, c, size))]
+            points = [(c, r["sent_s"]) for c in clients if (r := cell(figures, name, c, size))]
             if points:
                 axis.plot(*zip(*points, strict=True), marker="o", label=name)
         axis.axhline(figures["best"]["sent_s"], color="0.5", ls="--", label="offline, batch 32")
         axis.set_xscale("log", base=2)
-        axis.set_xticks(CLIENTS, [str(c) for c in CLIENTS])
+        axis.set_xticks(clients, [str(c) for c in clients])
         axis.set(xlabel="concurrent clients", ylabel="sentences/s", ylim=(0, None))
         axis.set_title(f"{size} sentence{'s' if size > 1 else ''} per request")
         axis.legend(fontsize=8)
@@ -410,20 +348,30 @@ def plot(figures: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--offline"]:
-        folder, variant, hint, seconds = sys.argv[2:6]
-        offline_worker(folder, variant, hint, float(seconds))
+        folder, variant, hint, seconds, count = sys.argv[2:7]
+        offline_worker(folder, variant, hint, float(seconds), int(count))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short windows, 10k requests for memory")
-    parser.add_argument("--only", nargs="*", help="systems to run: edgesbert, infinity-emb, fastapi-st")
+    parser.add_argument(
+        "--only", nargs="+", choices=NAMES, metavar="SYSTEM", help="systems to run: " + ", ".join(NAMES)
+    )
+    parser.add_argument(
+        "--clients", nargs="+", type=int, default=CLIENTS, help="concurrent clients (1 16 64 256)"
+    )
+    parser.add_argument("--sizes", nargs="+", type=int, default=SIZES, help="sentences per request (1 32)")
     parser.add_argument("--no-memory", action="store_true", help="skip the 1k-against-100k RSS run")
+    parser.add_argument("--no-langchain", action="store_true", help="skip LangChain against in-process")
     parser.add_argument(
         "--edgesbert-serve", default=f"{ROOT}/.venv/bin/edgesbert serve", help="server command"
     )
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--name", default="serve", help="results go to benchmarks/results/NAME-CPUKIND/")
+    parser.add_argument("--output", type=Path, help="results folder, instead of --name's")
     args = parser.parse_args()
+    args.output = args.output or RESULTS / f"{args.name}-{cpu_kind()}"
     WORK.mkdir(parents=True, exist_ok=True)
     figures = run(args)
+    figures["argv"] = " ".join(sys.argv[1:])
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "serve.json").write_text(json.dumps(figures, indent=1) + "\n")
     (args.output / "serve.md").write_text(report(figures))

@@ -2,7 +2,9 @@
 
 A ``System`` is a server command line and how to talk to it (TEI's body and answer, or OpenAI's); ``measure``
 runs every clients x sentences-per-request cell against one running server, ``memory`` the RSS of a fresh
-one after many requests. wrk is Debian's package, unpacked into build/tools/wrk without installing it.
+one after many requests. CPU and RSS are the server's process tree's (a Ray instance's processes included);
+between windows the server is left until it uses no more CPU than it did idle after starting. wrk is
+Debian's package, unpacked into build/tools/wrk without installing it.
 """
 
 from __future__ import annotations
@@ -131,12 +133,32 @@ def start(system: System, port: int, log_file: Path) -> tuple[subprocess.Popen[b
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 60 s; what it started and left (a Ray instance's processes) 10 s later."""
+    started = {pid: at for pid in tree(process.pid)[1:] if (at := started_at(pid)) is not None}
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(60)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    deadline = time.perf_counter() + 10
+    while (
+        left := [p for p, at in started.items() if started_at(p) == at]
+    ) and time.perf_counter() < deadline:
+        time.sleep(0.2)
+    for pid in left:  # the very processes it started (same pid, same start time)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            log(f"serve: killed {pid}, left running by the server")
+
+
+def started_at(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks after boot), or None if it is gone: a pid with its start time
+    names one process, even once the pid is reused."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def tree(pid: int) -> list[int]:
@@ -178,13 +200,20 @@ def rss_mb(pid: int) -> float:
     return round(total * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
-def settle(pid: int, limit_s: float = 120) -> None:
-    """Wait until the server uses under 5% of a core (queued work from a load that ended is done)."""
+def idle_share(pid: int, seconds: float = 2) -> float:
+    """The share of a core the server uses, unloaded (a Ray instance: about 0.1)."""
+    before = cpu_s(pid)
+    time.sleep(seconds)
+    return (cpu_s(pid) - before) / seconds
+
+
+def settle(pid: int, idle: float = 0, limit_s: float = 120) -> None:
+    """Wait until the server uses at most 5% of a core more than ``idle`` (a finished load's work is done)."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < limit_s:
         before = cpu_s(pid)
         time.sleep(0.5)
-        if cpu_s(pid) - before < 0.025:
+        if cpu_s(pid) - before < 0.5 * (idle + 0.05):
             return
 
 
@@ -252,8 +281,15 @@ def window(clients: int, size: int, rate: float | None, windows: tuple[float, fl
     return windows[2] if not rate else min(windows[2], max(windows[1], 3 * clients * size / rate))
 
 
-def measure(system: System, texts: list[str], reference: list[list[float]], windows: Any) -> Any:
-    """Every clients x sentences/request cell against one running server."""
+def measure(
+    system: System,
+    texts: list[str],
+    reference: list[list[float]],
+    windows: Any,
+    clients: tuple[int, ...] = CLIENTS,
+    sizes: tuple[int, ...] = SIZES,
+) -> Any:
+    """Every ``clients`` x ``sizes`` (sentences/request) cell against one running server."""
     port, logs = free_port(), WORK / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}{system.route}"
@@ -262,21 +298,20 @@ def measure(system: System, texts: list[str], reference: list[list[float]], wind
     try:
         figures["cosine"] = agreement(system, url, reference)
         figures["rss_start_mb"] = rss_mb(process.pid)
+        figures["idle_cpu_pct"] = round(100 * (idle := idle_share(process.pid)))
         bodies = write_bodies(system, texts)
-        for size in SIZES:
+        for size in sizes:
             rate: float | None = None
-            for clients in CLIENTS:
-                load(url, bodies[size], clients, windows[0], process.pid)
-                settle(process.pid)
-                seconds = window(clients, size, rate, windows)
-                run = {"clients": clients, "size": size} | load(
-                    url, bodies[size], clients, seconds, process.pid
-                )
+            for count in clients:
+                load(url, bodies[size], count, windows[0], process.pid)
+                settle(process.pid, idle)
+                seconds = window(count, size, rate, windows)
+                run = {"clients": count, "size": size} | load(url, bodies[size], count, seconds, process.pid)
                 run["req_s"] = round(run["ok"] / run["duration_s"], 1)
                 run["sent_s"] = rate = round(run["req_s"] * size, 1)
                 figures["runs"].append(run)
-                log(f"serve: {system.name}, {clients} x {size}: {rate} sent/s, p50 {run['p50_ms']} ms")
-                settle(process.pid)
+                log(f"serve: {system.name}, {count} x {size}: {rate} sent/s, p50 {run['p50_ms']} ms")
+                settle(process.pid, idle)
         figures["rss_end_mb"] = rss_mb(process.pid)
     finally:
         stop(process)
@@ -288,6 +323,7 @@ def memory(system: System, texts: list[str], counts: tuple[int, int]) -> dict[st
     port = free_port()
     url = f"http://127.0.0.1:{port}{system.route}"
     process, _ = start(system, port, WORK / "logs" / "memory.log")
+    idle = idle_share(process.pid)
     done: list[int] = []
     rss: list[float] = []
     errors = 0
@@ -297,7 +333,7 @@ def memory(system: System, texts: list[str], counts: tuple[int, int]) -> dict[st
             result = load(url, bodies, 16, 3600, process.pid, limit=count - sum(done))
             done.append(result["requests"])
             errors += sum(result["errors"].values())
-            settle(process.pid)
+            settle(process.pid, idle)
             rss.append(rss_mb(process.pid))
     finally:
         stop(process)

@@ -10,7 +10,8 @@ Every response names the replica that answered in ``X-Edgesbert-Replica``.
 ``serve_on_ray`` deploys and waits: SIGTERM or Ctrl-C deletes the application, which drains (a replica
 takes no new requests and answers those it has, for up to ``drain_timeout_s``); `serve shutdown` on the
 cluster stops it the same way. ``application`` is the builder that ``serve run`` and KubeRay's RayService
-import (``edgesbert.serve.ray_serve:application``).
+import (``edgesbert.serve.ray_serve:application``). The proxy sends a request again if its replica dies
+while holding it, else answers 503 (``ray_proxy``; a RayService sets that in its ``controller_options``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ray.serve.exceptions import RayServeException  # noqa: E402
 from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 
 from edgesbert.runtime import Manifest  # noqa: E402
+from edgesbert.serve import ray_proxy  # noqa: E402
 from edgesbert.serve.app import create_app  # noqa: E402
 from edgesbert.serve.logs import HEADER as REQUEST_ID_HEADER  # noqa: E402
 from edgesbert.serve.logs import LogFormat, configure_logging  # noqa: E402
@@ -194,7 +196,11 @@ def serve_on_ray(
         quiet = {"log_level": "WARNING"}  # Serve's controller and proxy: warnings only; the replicas log
         logging.getLogger("ray.serve").setLevel(logging.WARNING)
         try:
-            serve.start(http_options={"host": settings.host, "port": settings.port}, logging_config=quiet)
+            serve.start(
+                http_options={"host": settings.host, "port": settings.port},
+                logging_config=quiet,
+                controller_options={"runtime_env": {"env_vars": {ray_proxy.VARIABLE: ray_proxy.CALLBACK}}},
+            )
         except ray.exceptions.RayError as e:  # the proxy could not listen (the port is taken)
             where = f"{settings.host}:{settings.port}"
             raise EdgesbertError(f"Ray Serve cannot listen on {where}: {_reason(e)}") from None

@@ -1,19 +1,28 @@
 """``edgesbert serve --ray``: two Ray Serve replicas of the app answer every route as the plain server does.
 
 One local Ray instance for the module (``edgesbert serve --ray --replicas 2`` in a subprocess, half a CPU
-per replica); the last test stops it with SIGTERM and checks that no process it started is left.
+per replica); one test kills a replica under load (no request lost, a new replica comes), the last stops
+the server with SIGTERM and checks that no process it started is left.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import importlib
+import itertools
+import json
+import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +33,10 @@ pytest.importorskip("ray.serve", reason='Ray Serve is not installed (pip install
 
 import psutil  # a dependency of Ray's
 
-from edgesbert.serve import ModelSource, ServerSettings, create_app
-from edgesbert.serve.ray_serve import REPLICA_HEADER, RayServeOptions, application
-from tests.serve.conftest import Server, free_port, wait_until_healthy
+from edgesbert.serve import ModelSource, ServerSettings, create_app, ray_proxy
+from edgesbert.serve.ray_proxy import LostRequests
+from edgesbert.serve.ray_serve import NAME, REPLICA_HEADER, RayServeOptions, application
+from tests.serve.conftest import Reply, Server, free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "examples" / "kuberay" / "rayservice.yaml"
@@ -221,15 +231,160 @@ def test_the_kuberay_manifest_builds_the_application():
     (app,) = config.applications
     assert app.import_path == "edgesbert.serve.ray_serve:application"
     assert [d.name for d in app.deployments] == ["edgesbert"]
+    assert config.controller_options.runtime_env["env_vars"] == {ray_proxy.VARIABLE: ray_proxy.CALLBACK}
     assert isinstance(application(app.args), Application)  # its args are server settings
     with pytest.raises(ValueError, match="unknown server settings"):
         application({**app.args, "max_batch": 1})
     assert {f.name for f in dataclasses.fields(ServerSettings)} >= set(app.args)
 
 
+def replica_processes(server: Server) -> list[psutil.Process]:
+    """The server's replicas: the processes Ray titles ``ray::ServeReplica:edgesbert:edgesbert``."""
+    assert server.process is not None
+    title = [f"ray::ServeReplica:{NAME}:{NAME}"]
+    found = []
+    for process in process_tree(server.process.pid):
+        with contextlib.suppress(psutil.Error):
+            if process.cmdline()[:1] == title:
+                found.append(process)
+    return found
+
+
+@dataclass
+class Outcome:
+    """One request of a stream: when it was sent, where, with what, and its reply (or the error instead)."""
+
+    sent: float
+    path: str
+    text: str
+    reply: Reply | None = None
+    error: str = ""
+
+    @property
+    def replica(self) -> str | None:
+        return self.reply.headers.get(REPLICA_HEADER.lower()) if self.reply else None
+
+
+def stream(server: Server, texts: list[str], clients: int, stop: Callable[[Outcome], bool]) -> list[Outcome]:
+    """``clients`` threads each send one sentence per request, the next once the last came back, to /embed
+    (even clients) or /v1/embeddings (odd ones), until ``stop`` (called with each outcome) says so."""
+    outcomes: list[Outcome] = []
+    stopped = threading.Event()
+
+    def client(number: int) -> None:
+        path = ("/embed", "/v1/embeddings")[number % 2]
+        for i in itertools.count(number):
+            text = texts[i % len(texts)]
+            body = {"inputs": text, "model": "mini"} if path == "/embed" else {"input": text, "model": "mini"}
+            outcome = Outcome(time.monotonic(), path, text)
+            try:
+                outcome.reply = server.post(path, body, timeout=30)
+            except OSError as e:  # a reset connection, or no answer in 30 s
+                outcome.error = repr(e)
+            outcomes.append(outcome)
+            if stopped.is_set() or stop(outcome):
+                stopped.set()
+                return
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    return outcomes
+
+
+def test_a_replica_killed_under_load_loses_no_request(on_ray, texts):
+    """One replica's process is killed (SIGKILL) while 16 clients send one sentence per request: every request
+    gets the right numbers (the proxy sends those the dead replica held again: ``ray_proxy``) or a 503 in its
+    route's API shape that says to retry; no 500, reset connection or hang. Ray Serve starts a new replica,
+    and two answer again. About 20 s: Serve notices the death at its next health check (every 10 s)."""
+    expected = {t: on_ray.post("/embed", {"inputs": t, "model": "mini"}).json()[0] for t in texts[:6]}
+    victim = replica_processes(on_ray)[0]
+    lock, killed, deadline = threading.Lock(), math.inf, time.monotonic() + 60
+    before: set[str] = set()  # the replicas that answered requests sent before the kill, and after it
+    after: set[str] = set()
+
+    def stop(outcome: Outcome) -> bool:
+        nonlocal killed
+        with lock:
+            if outcome.replica:
+                (before if outcome.sent < killed else after).add(outcome.replica)
+            if killed == math.inf and len(before) == 2:
+                victim.kill()
+                killed = time.monotonic()
+            now = time.monotonic()
+            return (bool(after - before) and len(after) == 2) or now > min(killed + 40, deadline)
+
+    outcomes = stream(on_ray, texts[:6], 16, stop)
+    assert killed < deadline, f"the replicas that answered before the kill: {before}"
+    assert [o.error for o in outcomes if o.error] == [], "connections reset or requests unanswered"
+    assert sum(o.sent > killed for o in outcomes) > 16  # the stream went on while a replica was down
+    for o in outcomes:
+        assert o.reply is not None and o.reply.status in (200, 503), (o.path, o.reply)
+        if o.reply.status == 200:
+            answer = o.reply.json()
+            vector = answer[0] if o.path == "/embed" else answer["data"][0]["embedding"]
+            assert_same(vector, expected[o.text], o.path)
+        else:
+            assert o.reply.headers["content-type"] == "application/json" and "retry-after" in o.reply.headers
+            error = o.reply.json()["error"]
+            assert "retry the request" in (error["message"] if o.path == "/v1/embeddings" else error), error
+    assert not running(victim)
+    assert len(before) == 2 and after - before, f"no new replica answered in 40 s: {before}, {after}"
+    assert len(after) == 2
+    assert len(replica_processes(on_ray)) == 2
+
+
+def test_the_proxy_sends_a_lost_request_again_then_answers_503():
+    """``LostRequests`` (Ray Serve's proxy): a request that got no answer is sent again with the body already
+    read; lost twice, it gets a 503 in its route's API shape; one whose client went away, nothing."""
+    module, name = ray_proxy.CALLBACK.split(":")  # what Ray Serve's proxy imports
+    assert [m.cls for m in getattr(importlib.import_module(module), name)()] == [LostRequests]
+    calls: list[bytes] = []
+
+    async def proxy(scope: Any, receive: Any, send: Any) -> None:  # answers nothing, as on a dead replica
+        body = b""
+        while (message := await receive())["type"] == "http.request":
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        calls.append(body)
+
+    def run(path: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        scope = {"type": "http", "path": path, "headers": [(b"x-request-id", b"r-1")]}
+        sent: list[dict[str, Any]] = []
+        pending = iter(messages)
+
+        async def receive() -> dict[str, Any]:
+            return next(pending, {"type": "http.disconnect"})
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        asyncio.run(LostRequests(proxy)(scope, receive, send))
+        return sent
+
+    chunks = [
+        {"type": "http.request", "body": b'{"inputs": ', "more_body": True},
+        {"type": "http.request", "body": b'"a"}'},
+    ]
+    start, body = run("/embed", chunks)
+    assert calls == [b'{"inputs": "a"}'] * 2  # sent twice, the second time from what was read
+    headers = dict(start["headers"])
+    assert start["status"] == 503 and headers[b"retry-after"] == b"1" and headers[b"x-request-id"] == b"r-1"
+    assert json.loads(body["body"]) == {"error": ray_proxy.LOST, "error_type": "Unhealthy"}
+    _, body = run("/v1/embeddings", chunks)
+    assert json.loads(body["body"])["error"] == {
+        "message": ray_proxy.LOST,
+        "type": "server_error",
+        "param": None,
+        "code": "Unhealthy",
+    }
+    calls.clear()
+    assert run("/embed", [{"type": "http.disconnect"}]) == [] and len(calls) == 1
+
+
 def test_sigterm_drains_and_leaves_no_ray_process(on_ray, texts):
     """Last: stops the module's server. The requests it holds when SIGTERM comes are all answered."""
-    body = {"inputs": [texts[6]] * 16, "model": "mini"}  # 2,048 tokens: 8 requests fill a batch
+    body = {"inputs": [texts[6]] * 32, "model": "mini"}  # 4,096 tokens: 4 requests fill a batch
     answered: list[float] = []
 
     def post(_: int) -> Any:
@@ -239,7 +394,10 @@ def test_sigterm_drains_and_leaves_no_ray_process(on_ray, texts):
 
     with ThreadPoolExecutor(64) as pool:
         sent = [pool.submit(post, i) for i in range(64)]
-        wait(sent, return_when=FIRST_COMPLETED)  # the first batch is done; the others are queued or running
+        # Two batches answered: by then every request has reached the proxy (one a busy machine sent late
+        # would find the application gone: Ray's proxy answers it 404), and most still wait for a replica.
+        while len(answered) < 8 and not all(f.done() for f in sent):
+            time.sleep(0.01)
         on_ray.started |= process_tree(on_ray.process.pid)
         on_ray.process.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
