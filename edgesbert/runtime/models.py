@@ -151,6 +151,14 @@ class ExportedModel(BatchRunner):
             )
         self.tokenizer.max_length = value
 
+    @property
+    def concurrent_runs(self) -> int:
+        """How many batches the graph runs side by side: 1, or one per thread under the throughput hint.
+
+        ``encode`` and ``predict`` cut each batch into this many slices, one per run.
+        """
+        return self._backend.concurrent_runs
+
     def tokenize(self, texts: Sequence[Text]) -> dict[str, np.ndarray]:
         """The graph's token inputs for ``texts`` (or pairs): int64 ``input_ids``, ``attention_mask``, ...
 
