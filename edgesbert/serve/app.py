@@ -7,13 +7,14 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from edgesbert.serve.errors import install_handlers
-from edgesbert.serve.guard import Guard
+from edgesbert.serve.guard import OPEN_PATHS, Guard
 from edgesbert.serve.logs import HEADER, RequestLog
 from edgesbert.serve.metrics import Metrics
 from edgesbert.serve.models import ModelRegistry, ServedModel
@@ -59,7 +60,28 @@ def create_app(settings: ServerSettings, on_load_failure: Callable[[], None] | N
             expose_headers=[HEADER],
         )
     app.add_middleware(RequestLog, routes=paths, enabled=settings.access_log)  # outermost: every response
+    if settings.api_key:
+        _declare_bearer_key(app)
     return app
+
+
+def _declare_bearer_key(app: FastAPI) -> None:
+    """The OpenAPI schema says what the guard asks for: a bearer token on every route but the probes."""
+    schema_of = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = schema_of()  # FastAPI's, cached on the app: declared once
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+            for path, operations in schema["paths"].items():
+                for operation in operations.values() if path not in OPEN_PATHS else ():
+                    operation["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _load(state: ServerState, on_failure: Callable[[], None] | None) -> None:

@@ -2,8 +2,8 @@
 
 Routes raise ``ApiError``; the body takes the shape of the API the route belongs to: TEI's
 ``{"error", "error_type"}`` everywhere, OpenAI's ``{"error": {"message", "type", "param", "code"}}`` on the
-OpenAI routes, whose clients read that shape. ``documented`` gives a path's error responses, in its
-shape, to the OpenAPI schema.
+OpenAI routes and Cohere's ``{"message"}`` on the Cohere rerank routes, whose clients read those shapes.
+``documented`` gives a path's error responses, in its shape, to the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ log = logging.getLogger("edgesbert.serve")
 
 #: Paths whose clients expect OpenAI's error shape.
 OPENAI_PATHS = ("/v1/embeddings", "/embeddings", "/v1/models")
+#: Paths whose clients expect Cohere's (Jina's clients share /v1/rerank and read the message too).
+COHERE_PATHS = ("/v2/rerank", "/v1/rerank")
 
 
 class ErrorType(str, Enum):
@@ -73,6 +75,12 @@ class TeiError(BaseModel):
     error_type: ErrorType
 
 
+class CohereError(BaseModel):
+    """Cohere's error body, on the Cohere rerank routes."""
+
+    message: str
+
+
 class OpenAIErrorDetail(BaseModel):
     """What went wrong, as OpenAI's clients read it; ``code`` is TEI's error type."""
 
@@ -90,7 +98,7 @@ class OpenAIError(BaseModel):
 
 def documented(path: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
     """The error responses of ``path`` for FastAPI's ``responses``: each status, its meaning, its body."""
-    model = OpenAIError if path in OPENAI_PATHS else TeiError
+    model = OpenAIError if path in OPENAI_PATHS else CohereError if path in COHERE_PATHS else TeiError
     return {status: {"model": model, "description": _MEANINGS[status]} for status in statuses}
 
 
@@ -115,6 +123,8 @@ def error_body(path: str, status: int, message: str, error_type: ErrorType) -> b
     if path in OPENAI_PATHS:
         kind = _OPENAI_TYPES.get(status, "invalid_request_error")
         body = {"error": {"message": message, "type": kind, "param": None, "code": error_type.value}}
+    elif path in COHERE_PATHS:
+        body = {"message": message}
     else:
         body = {"error": message, "error_type": error_type.value}
     return orjson.dumps(body)

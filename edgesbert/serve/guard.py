@@ -26,19 +26,17 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 #: Routes anyone may call, also while loading: the probes.
 OPEN_PATHS = frozenset({"/health", "/ping"})
-#: GET routes, which metrics name (other unknown paths count as "other").
-KNOWN_GET_PATHS = frozenset(
-    {"/", "/health", "/ping", "/info", "/metrics", "/v1/models", "/docs", "/openapi.json"}
-)
+#: The API's description, answered while the models load too (behind the API key, as every route).
+DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 #: Routes that do not count towards max_concurrent_requests.
-UNCOUNTED_PATHS = OPEN_PATHS | {"/metrics"}
+UNCOUNTED_PATHS = OPEN_PATHS | DOC_PATHS | {"/metrics"}
 
 
 class Guard:
     """ASGI middleware that refuses what no route should see, and counts and times every request.
 
-    503 unless ready, 401 without the API key, 413 over the payload limit, 429 when
-    ``max_concurrent_requests`` are in flight.
+    503 unless ready (the probes, /metrics and the API's description answer while loading), 401 without
+    the API key, 413 over the payload limit, 429 when ``max_concurrent_requests`` are in flight.
     """
 
     def __init__(
@@ -104,7 +102,7 @@ class Guard:
         if self._expected is not None and not self._authorized(scope):
             return ApiError(401, "missing or wrong API key: send Authorization: Bearer <key>",
                             ErrorType.UNAUTHORIZED), None  # fmt: skip
-        if path == "/metrics":
+        if path == "/metrics" or path in DOC_PATHS:
             return None, None
         refusal = state.refusal()
         if refusal is not None:

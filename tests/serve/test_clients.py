@@ -139,6 +139,16 @@ def test_cohere_v1_rerank_documents(cohere, server, runtime, texts):
     assert [r.document.text for r in response.results] == [documents[i] for i in best]
 
 
+def test_cohere_client_reads_the_error_as_cohere_sends_it(cohere, server, texts):
+    from cohere.core.api_error import ApiError
+
+    client = cohere.ClientV2(base_url=server.url, api_key="unused")
+    with pytest.raises(ApiError) as raised:
+        client.rerank(model="reranker", query=texts[0], documents=texts[1:], top_n=0)
+    assert raised.value.status_code == 422
+    assert raised.value.body == {"message": "top_n must be at least 1, got 0"}
+
+
 # --- langchain-openai -----------------------------------------------------------------------------------
 
 

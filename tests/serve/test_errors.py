@@ -41,11 +41,6 @@ BAD_REQUESTS = [
     ("/similarity", {"inputs": {"source_sentence": "a", "sentences": []}}, 422, "Validation", "empty"),
     ("/similarity", {"inputs": {"sentences": ["a"]}}, 422, "Validation", "source_sentence is missing"),
     ("/tokenize", {"inputs": []}, 422, "Validation", "inputs is empty"),
-    ("/v2/rerank", {"query": "q", "documents": []}, 422, "Validation", "documents is empty"),
-    ("/v2/rerank", {"query": "q", "documents": ["a"], "top_n": 0}, 422, "Validation", "top_n must be"),
-    ("/v2/rerank", {"query": "q", "documents": ["a"], "model": "x"}, 404, "NotFound", "'x' is not served"),
-    ("/v1/rerank", {"query": "q", "documents": [{"txt": "a"}]}, 422, "Validation", "documents"),
-    ("/v2/rerank", {"query": "q", "documents": ["a"], "max_tokens_per_doc": 8}, 422, "Validation", "below"),
     ("/", {"inputs": []}, 422, "Validation", "inputs is empty"),
     ("/", {"query": "q", "texts": "not a list"}, 422, "Validation", "texts"),
 ]
@@ -60,6 +55,25 @@ def test_bad_request_gets_its_status_and_tei_body(server: Server, path, body, st
     assert set(error) == {"error", "error_type"}
     assert error["error_type"] == error_type
     assert words in error["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"),
+    [
+        ("/v2/rerank", {"query": "q", "documents": []}, 422, "documents is empty"),
+        ("/v2/rerank", {"query": "q", "documents": ["a"], "top_n": 0}, 422, "top_n must be"),
+        ("/v2/rerank", {"query": "q", "documents": ["a"], "model": "x"}, 404, "'x' is not served"),
+        ("/v1/rerank", {"query": "q", "documents": [{"txt": "a"}]}, 422, "documents"),
+        ("/v2/rerank", {"query": "q", "documents": ["a"], "max_tokens_per_doc": 8}, 422, "below"),
+    ],
+)
+def test_cohere_route_errors_have_cohere_shape(server: Server, path, body, status, words):
+    reply = server.post(path, body)
+    assert reply.status == status, reply.body
+    assert reply.headers["content-type"] == "application/json"
+    error = reply.json()
+    assert set(error) == {"message"}
+    assert words in error["message"]
 
 
 @pytest.mark.parametrize(
@@ -143,6 +157,15 @@ def test_api_key_guards_every_route_but_health(served_folders):
             assert reply.status == 200, (path, reply.body)
         error = guarded.post("/v1/embeddings", {"input": "a"}).json()["error"]
         assert error["type"] == "authentication_error"
+        assert guarded.get("/openapi.json").status == 401
+        schema = guarded.get("/openapi.json", headers={"authorization": "Bearer s3cret"}).json()
+        assert schema["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+        secured = {path: [op.get("security") for op in ops.values()] for path, ops in schema["paths"].items()}
+        assert secured["/health"] == [None] and secured["/ping"] == [None]
+        assert secured["/v1/embeddings"] == [[{"bearer": []}]]
+        assert all(
+            s == [{"bearer": []}] for p, ss in secured.items() if p not in ("/health", "/ping") for s in ss
+        )
 
 
 def test_no_cors_headers_unless_asked(server: Server, served_folders):

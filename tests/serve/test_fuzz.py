@@ -2,7 +2,7 @@
 
 Bodies the schema allows and bodies it does not, for every operation: no 5xx, every status code, content
 type and response body as the schema documents them, and every error body in the shape of its route's API
-(OpenAI's on the OpenAI routes, TEI's elsewhere, the Cohere routes included). Bounded and derandomized: the
+(OpenAI's on the OpenAI routes, Cohere's on the Cohere routes, TEI's elsewhere). Bounded and derandomized: the
 same cases on every run, in seconds.
 """
 
@@ -41,6 +41,8 @@ OPERATIONS = sorted(
 PATHS = sorted({path for _, path in OPERATIONS})
 #: Paths whose errors are OpenAI's ``{"error": {"message", "type", "param", "code"}}``; TEI's elsewhere.
 OPENAI_PATHS = {"/v1/embeddings", "/embeddings", "/v1/models"}
+#: Paths whose errors are Cohere's ``{"message"}``.
+COHERE_PATHS = {"/v2/rerank", "/v1/rerank"}
 #: TEI's error types, which the ``error_type`` of a TEI-shaped error body names.
 TEI_ERROR_TYPES = {
     "Unhealthy", "Backend", "Overloaded", "Validation", "Tokenizer", "Empty", "NotFound", "Unauthorized",
@@ -64,6 +66,9 @@ def assert_api_error(path: str, body: Any) -> None:
         assert isinstance(error.get("message"), str) and error["message"], f"{path}: no message: {body!r}"
         assert isinstance(error.get("type"), str), f"{path}: no type: {body!r}"
         assert {"param", "code"} <= error.keys(), f"{path}: no param or code: {body!r}"
+    elif path in COHERE_PATHS:
+        assert isinstance(body, dict) and set(body) == {"message"}, f"{path}: not Cohere's: {body!r}"
+        assert isinstance(body["message"], str) and body["message"], f"{path}: no message: {body!r}"
     else:
         assert isinstance(body, dict) and set(body) == {"error", "error_type"}, f"{path}: not TEI's: {body!r}"
         assert isinstance(body["error"], str) and body["error"], f"{path}: no message: {body!r}"

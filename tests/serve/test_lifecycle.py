@@ -37,6 +37,8 @@ def test_503_while_loading_then_ready(served_folders, monkeypatch):
                 "error_type": "Unhealthy",
             }
         assert loading.get("/metrics").status == 200  # the metrics answer while loading
+        assert "/v1/embeddings" in loading.get("/openapi.json").json()["paths"]  # and the API's description
+        assert loading.get("/docs").status == 200
         release.set()
         deadline = time.monotonic() + 30
         while loading.get("/health").status != 200:

@@ -173,7 +173,7 @@ def test_token_limit_refuses_with_its_number_in_each_api_shape(served_folders, r
         )
         reply = limited.post("/v2/rerank", {"query": texts[0], "documents": texts[1:]})
         assert reply.status == 413
-        assert reply.json()["error"] == f"documents holds {ranked} tokens (after truncation), {limit}"
+        assert reply.json() == {"message": f"documents holds {ranked} tokens (after truncation), {limit}"}
         assert limited.post("/v1/embeddings", {"input": token_ids(runtime["mini"], texts)}).status == 413
         assert ok(limited.post("/v1/embeddings", {"input": texts[:2]}))["usage"]["total_tokens"] <= 100
 
