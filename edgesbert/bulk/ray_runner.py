@@ -33,6 +33,11 @@ from ray.data.block import BlockMetadata  # noqa: E402
 from ray.data.datasource import Datasource, ReadTask  # noqa: E402
 
 from edgesbert.bulk.workers import ModelSpec, RowModel  # noqa: E402
+from edgesbert.ray_cluster import check_reachable  # noqa: E402
+
+_HINT = (
+    "Start one with `ray start --head` and pass --ray auto (or its address), or --ray alone for a local one"
+)
 
 if TYPE_CHECKING:
     from edgesbert.runtime.inputs import Text
@@ -64,6 +69,8 @@ class RayRunner:
         """
         self._started = not ray.is_initialized()
         if self._started:
+            if address not in (None, "auto", "local"):
+                check_reachable(address, _HINT)
             try:
                 ray.init(
                     address=address,
@@ -73,10 +80,7 @@ class RayRunner:
                     configure_logging=False,
                 )
             except (ConnectionError, ValueError, RuntimeError) as e:
-                raise EdgesbertError(
-                    f"cannot reach a Ray cluster at {address!r}: {e}. Start one with `ray start --head` "
-                    "and pass --ray auto (or its ray:// address), or pass --ray alone for a local instance"
-                ) from None
+                raise EdgesbertError(f"cannot reach a Ray cluster at {address!r}: {e}. {_HINT}") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.actors = actors or max(cpus, 1)
         self.spec = replace(spec, threads=1)

@@ -39,6 +39,7 @@ from ray import serve  # noqa: E402
 from ray.serve.exceptions import RayServeException  # noqa: E402
 from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 
+from edgesbert.ray_cluster import check_reachable  # noqa: E402
 from edgesbert.runtime import Manifest  # noqa: E402
 from edgesbert.serve import ray_proxy  # noqa: E402
 from edgesbert.serve.app import create_app  # noqa: E402
@@ -273,7 +274,7 @@ def _connect(address: str | None) -> bool:
     """Join the cluster at ``address`` (or RAY_ADDRESS), else start a local instance (then True)."""
     target = address or os.environ.get("RAY_ADDRESS") or None
     if target is not None and target != "auto":
-        _check_reachable(target)  # ray.init retries an unreachable address for minutes
+        check_reachable(target, _HINT)
     try:
         if target is None:  # "local": never the cluster a `ray start` left running on this machine
             ray.init("local", include_dashboard=False, logging_level=logging.WARNING, configure_logging=False)
@@ -289,18 +290,6 @@ def _connect(address: str | None) -> bool:
 
 
 _HINT = "Start one with `ray start --head` and pass --ray auto (or HOST:6379), or --ray alone for a local one"
-
-
-def _check_reachable(address: str) -> None:
-    """Raise a one-line error unless something listens at ``address`` (HOST:PORT or ray://HOST:PORT)."""
-    default_port = 10001 if address.startswith("ray://") else 6379
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port or default_port)), timeout=5):
-            pass
-    except (OSError, ValueError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
-        raise EdgesbertError(f"cannot reach a Ray cluster at {address!r} ({reason}). {_HINT}") from None
 
 
 def _check_free(host: str, port: int) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -65,3 +68,29 @@ def test_an_actor_that_cannot_load_the_model_is_reported(bi_folder, tmp_path):
         embed_corpus(broken, corpus, tmp_path / "out.parquet", ray=True)
     assert not (tmp_path / ".out.parquet.work").exists()
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_an_unreachable_cluster_is_one_line_at_once(bi_folder, tmp_path):
+    corpus = write_corpus(tmp_path / "corpus.txt", TEXTS)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    output = tmp_path / "out.parquet"
+    command = [
+        sys.executable,
+        "-m",
+        "edgesbert.cli",
+        "embed",
+        str(bi_folder),
+        "-i",
+        str(corpus),
+        "-o",
+        str(output),
+    ]
+    result = subprocess.run([*command, "--ray", address], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"edgesbert embed: error: cannot reach a Ray cluster at '{address}' ("), (
+        result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not output.exists()
