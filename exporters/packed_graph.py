@@ -69,6 +69,11 @@ class PackedRows(nn.Module):
         self.token_types = token_types  # the transformer takes token_type_ids
         padding = getattr(getattr(transformer, "embeddings", None), "padding_idx", None)
         self.position_offset = 0 if padding is None else padding + 1  # RoBERTa's positions start there
+        config: Any = getattr(transformer, "config", None)
+        self.model_type = getattr(config, "model_type", "")
+        self.window: int = (
+            getattr(config, "sliding_window", None) or 0
+        )  # ModernBERT's local layers: half theirs
 
     def forward(
         self,
@@ -79,16 +84,43 @@ class PackedRows(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The token vectors (rows, tokens, hidden) and which text each token is (rows, texts, tokens)."""
         allowed = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids > 0)[:, None, :]
-        mask = (~allowed)[:, None].to(torch.float32) * MASKED
         extra = {}
         if self.token_types:  # one text's are all 0; a pair's come from the tokenizer
             extra[TOKEN_TYPES] = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
         positions = position_ids + self.position_offset
-        outputs = self.transformer(input_ids=input_ids, attention_mask=mask, position_ids=positions, **extra)
-        tokens = outputs[0]
+        tokens = self.encode(input_ids, positions, allowed, segment_ids > 0, extra)
         last = segment_ids.max() + 1  # a tensor: traced into the graph, so the text count stays dynamic
         texts = torch.arange(1, last, device=segment_ids.device)  # type: ignore[call-overload]
         return tokens, segment_ids[:, None, :] == texts[None, :, None]
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        positions: torch.Tensor,
+        allowed: torch.Tensor,
+        real: torch.Tensor,
+        extra: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        """The token vectors, ``allowed`` (rows, tokens, tokens) given as each architecture takes a mask."""
+        model: Any = self.transformer
+        if self.model_type == "deberta-v2":  # 0/1 masks: its embeddings take the tokens', its encoder pairs'
+            embedded = model.embeddings(
+                input_ids=input_ids, position_ids=positions, mask=real.long(), **extra
+            )
+            return model.encoder(embedded, allowed.long(), output_hidden_states=False)[0]
+        if self.model_type == "qwen3":  # a decoder: each token also attends only to those before it
+            allowed = allowed & torch.ones_like(allowed[0]).tril()[None]
+        mask: Any = _additive(allowed)
+        if self.model_type == "modernbert":  # its local layers see tokens within the window only
+            places = torch.arange(allowed.shape[-1], device=allowed.device)
+            near = (places[:, None] - places[None, :]).abs() <= self.window
+            mask = {"full_attention": mask, "sliding_attention": _additive(allowed & near[None])}
+        return model(input_ids=input_ids, attention_mask=mask, position_ids=positions, **extra)[0]
+
+
+def _additive(allowed: torch.Tensor) -> torch.Tensor:
+    """(rows, 1, tokens, tokens) float mask: 0 where ``allowed``, MASKED elsewhere."""
+    return (~allowed)[:, None].to(torch.float32) * MASKED
 
 
 class PackedEmbeddings(nn.Module):
@@ -130,19 +162,32 @@ class PackedScores(nn.Module):
     ) -> torch.Tensor:
         """The logits of each pair of each row."""
         tokens, members = self.rows(input_ids, position_ids, segment_ids, token_type_ids)
-        first = pool_segments(tokens, members, segment_ids, Pooling.CLS)  # (rows, pairs, hidden)
-        logits = self.head(first.reshape(-1, 1, first.shape[-1]))  # each as a sequence of one token
-        return logits.reshape(first.shape[0], first.shape[1], -1)
+        pooled = pool_segments(tokens, members, segment_ids, self.pooling())  # (rows, pairs, hidden)
+        logits = self.head(pooled.reshape(-1, 1, pooled.shape[-1]))  # each as a sequence of one token
+        return logits.reshape(pooled.shape[0], pooled.shape[1], -1)
 
-    def head(self, first: torch.Tensor) -> torch.Tensor:
+    def pooling(self) -> Pooling:
+        """Which of a pair's tokens the head reads: its first, its last (decoders) or their mean."""
+        config = self.classifier.config
+        if config.model_type == "qwen3":
+            return Pooling.LAST_TOKEN
+        return Pooling.MEAN if getattr(config, "classifier_pooling", "cls") == "mean" else Pooling.CLS
+
+    def head(self, pooled: torch.Tensor) -> torch.Tensor:
         """The model's classification head on (pairs, 1, hidden): what follows its transformer."""
         model: Any = self.classifier  # its head's modules are named per architecture
         model_type = model.config.model_type
         if model_type == "bert":
-            return model.classifier(model.bert.pooler(first))  # dropout: none in eval
+            return model.classifier(model.bert.pooler(pooled))  # dropout: none in eval
         if model_type == "distilbert":
-            return model.classifier(nn.functional.relu(model.pre_classifier(first[:, 0])))
-        return model.classifier(first)  # the RoBERTa family, ELECTRA, MPNet: their heads read token 0
+            return model.classifier(nn.functional.relu(model.pre_classifier(pooled[:, 0])))
+        if model_type == "deberta-v2":
+            return model.classifier(model.pooler(pooled))
+        if model_type == "modernbert":
+            return model.classifier(model.head(pooled[:, 0]))
+        if model_type == "qwen3":
+            return model.score(pooled[:, 0])
+        return model.classifier(pooled)  # the RoBERTa family, ELECTRA, MPNet: their heads read token 0
 
 
 @dataclass(frozen=True)

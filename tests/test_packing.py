@@ -15,7 +15,7 @@ LOOSE = {"max_spearman_drop": 1.0, "min_mean_cosine": 0.0}
 TEXTS = [
     "A man is playing a guitar.",
     "Short.",
-    "A much longer sentence about the weather in the mountains, today and tomorrow.",
+    "A much longer sentence about the weather in the mountains, today and tomorrow.",  # > ModernBERT's window
     "Hi",
     "",
     "Two dogs run across a field of grass.",
@@ -74,6 +74,10 @@ PACKED_MODELS = {  # name: build_bi_encoder options; positions from 0 (BERT) and
     },
     "bert-lasttoken": {"architecture": "bert", "pooling": "lasttoken", "normalize": False},
     "bert-max-prompts": {"architecture": "bert", "pooling": "max", "prompts": {"query": "query: "}},
+    # each traced through its own way of taking a mask: relative positions, local windows, a decoder
+    "deberta-v2-mean": {"architecture": "deberta-v2", "pooling": "mean"},
+    "modernbert-mean": {"architecture": "modernbert", "pooling": "mean"},
+    "qwen3-lasttoken": {"architecture": "qwen3", "pooling": "lasttoken", "normalize": False},
 }
 
 
@@ -107,7 +111,8 @@ def test_packed_equals_padded_per_text(name, packed_folder):
     manifest = Manifest.load(folder)
     variant = manifest.variant("packed")
     assert variant.row_length == manifest.max_seq_length
-    assert variant.inputs == ("input_ids", "position_ids", "segment_ids")
+    positions = () if name.startswith("deberta") else ("position_ids",)  # DeBERTa-v3's are relative only
+    assert variant.inputs == ("input_ids", *positions, "segment_ids")
     assert variant.validation["max_abs_diff"] < 1e-5 and variant.validation["batch_min_cosine"] >= 0.99999
     assert manifest.default_variant == "packed"  # the fp32 default's packed twin
     padded = load(folder, variant="fp32").encode(TEXTS, batch_size=8)
@@ -131,10 +136,11 @@ def test_packed_runs_prompts_and_truncation_as_padded(packed_folder):
 
 def test_models_that_cannot_be_packed_are_refused_before_any_work(tmp_path, monkeypatch):
     from edgesbert.errors import ExportError
-    from edgesbert.exporters import export_model, pipeline
+    from edgesbert.exporters import export_model, packed_graph, pipeline
     from tests.tiny_models import build_bi_encoder
 
     monkeypatch.setattr(pipeline, "reference_outputs", lambda *a: pytest.fail("work began"))
+    monkeypatch.setattr(packed_graph, "PACKABLE", ("bert",))  # every tiny architecture packs now
     deberta = build_bi_encoder(tmp_path / "deberta", architecture="deberta-v2")
     with pytest.raises(ExportError, match=r"deberta-v2 models cannot be packed yet .*without --packed"):
         export_model(deberta, tmp_path / "out", packed=True)
@@ -158,13 +164,15 @@ def test_a_negative_row_length_is_refused(packed_folder, tmp_path):
         Manifest.load(folder)
 
 
-def test_openvino_runs_the_packed_graph_as_its_padded_ir(tmp_path):
+@pytest.mark.parametrize("architecture", ["bert", "deberta-v2", "modernbert", "qwen3"])
+def test_openvino_runs_the_packed_graph_as_its_padded_ir(architecture, tmp_path):
     pytest.importorskip("openvino")
     from edgesbert.exporters import Tolerance, export_model
     from edgesbert.runtime import load
     from tests.tiny_models import build_bi_encoder
 
-    source = build_bi_encoder(tmp_path / "source", architecture="bert", pooling="mean")
+    pooling = "lasttoken" if architecture == "qwen3" else "mean"
+    source = build_bi_encoder(tmp_path / "source", architecture=architecture, pooling=pooling)
     manifest = export_model(
         source,
         tmp_path / "out",
@@ -218,7 +226,9 @@ PAIRS = [
 #: cross-encoders, with token types (bert, electra) and without; heads on a pooler (bert), on token 0
 #: (roberta, electra) and after a pre-classifier (distilbert). MPNet is left out here: its embeddings take
 #: id 1 as padding, which the tiny models' tokenizer gives [UNK] (real MPNet tokenizers pad with 1).
-PACKED_CROSS_ENCODERS = {"bert": 1, "roberta": 3, "distilbert": 1, "electra": 2}
+PACKED_CROSS_ENCODERS = {
+    "bert": 1, "roberta": 3, "distilbert": 1, "electra": 2, "deberta-v2": 1, "modernbert": 2, "qwen3": 1,
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("architecture", PACKED_CROSS_ENCODERS)
@@ -320,7 +330,5 @@ def test_info_says_whether_a_folder_packs_and_why_not():
         "packed, packed-int8: texts side by"
     )
     assert "export --packed adds" in packing_note("bert", [], 0)
-    assert (
-        packing_note("deberta-v2", [], 0)
-        == "none: deberta-v2 models cannot be packed yet, padded batches only"
-    )
+    assert packing_note("t5", [], 0) == "none: t5 models cannot be packed yet, padded batches only"
+    assert "export --packed adds" in packing_note("qwen3", [], 0)

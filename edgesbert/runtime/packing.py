@@ -25,9 +25,13 @@ SEGMENT_LOGITS = "segment_logits"
 #: transformers (config.json's model_type) the exporter can pack: their attention takes a per-row block mask
 #: and their positions come from position_ids; checked equal to padded graphs in tests/test_packing.py (MPNet
 #: on real tokenizers only: its embeddings take id 1 for padding, a word of the tiny test vocabulary).
-#: DeBERTa-v2 builds its relative-position mask from a 2-D one, ModernBERT its local-attention window;
-#: decoders (Qwen3) need a causal block mask.
-PACKABLE = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert", "mpnet", "electra")
+#: DeBERTa-v2 (relative positions: shifting a text along the row changes none), ModernBERT (its local layers
+#: get their window within each text) and Qwen3 (a causal block mask, pooled at each text's last token) are
+#: traced through their own ways of taking a mask (exporters/packed_graph.py).
+PACKABLE = (
+    "bert", "distilbert", "roberta", "xlm-roberta", "camembert", "mpnet", "electra", "deberta-v2", "modernbert",
+    "qwen3",
+)  # fmt: skip
 
 
 def packing_note(model_type: str, packed: Sequence[str], row_length: int) -> str:
