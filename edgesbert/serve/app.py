@@ -50,7 +50,7 @@ def create_app(settings: ServerSettings, on_load_failure: Callable[[], None] | N
     routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
     direct = {route.path: route.endpoint for route in routes if route.methods == {"POST"}}
     paths = frozenset(r.path for r in routes)
-    app.add_middleware(Guard, state=state, direct=direct, paths=paths)
+    app.add_middleware(Guard, state=state, direct=direct)
     if settings.cors_origins:  # outside the guard: browsers send preflight requests without the API key
         app.add_middleware(
             CORSMiddleware,
@@ -59,7 +59,9 @@ def create_app(settings: ServerSettings, on_load_failure: Callable[[], None] | N
             allow_headers=["*"],
             expose_headers=[HEADER],
         )
-    app.add_middleware(RequestLog, routes=paths, enabled=settings.access_log)  # outermost: every response
+    app.add_middleware(  # outermost: every response, refusals included
+        RequestLog, routes=paths, enabled=settings.access_log, on_answered=state.metrics.request
+    )
     if settings.api_key:
         _declare_bearer_key(app)
     return app

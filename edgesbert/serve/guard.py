@@ -6,7 +6,6 @@ A plain ASGI middleware (no per-request task or copy beyond the body it must mea
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -14,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from edgesbert.serve.errors import ApiError, ErrorType, answer, error_body
-from edgesbert.serve.logs import current_request
 from edgesbert.serve.state import ServerState
 
 Scope = MutableMapping[str, Any]
@@ -33,16 +31,14 @@ UNCOUNTED_PATHS = OPEN_PATHS | DOC_PATHS | {"/metrics"}
 
 
 class Guard:
-    """ASGI middleware that refuses what no route should see, and counts and times every request.
+    """ASGI middleware that refuses what no route should see, and counts the requests in flight.
 
     503 unless ready (the probes, /metrics and the API's description answer while loading), 401 without
     the API key, 413 over the payload limit, 429 when ``max_concurrent_requests`` are in flight.
     """
 
-    def __init__(
-        self, app: ASGIApp, state: ServerState, direct: Mapping[str, Endpoint], paths: frozenset[str]
-    ) -> None:
-        """Wrap ``app``; ``paths`` are the routes metrics name (other paths count as "other").
+    def __init__(self, app: ASGIApp, state: ServerState, direct: Mapping[str, Endpoint]) -> None:
+        """Wrap ``app``.
 
         ``direct``: the POST endpoints (``endpoint(request) -> Response``) by path. The guard calls them
         itself, skipping FastAPI's per-request stack, which on a one-sentence request costs more CPU than
@@ -51,7 +47,6 @@ class Guard:
         self.app = app
         self.state = state
         self.direct = direct
-        self.routes = paths
         key = state.settings.api_key
         self._expected = f"Bearer {key}".encode() if key else None
 
@@ -61,16 +56,6 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        route = path if path in self.routes else "other"
-        started = time.perf_counter()
-        status = 500
-
-        async def counted_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         state = self.state
         counted = path not in UNCOUNTED_PATHS  # probes take no place, are never refused for want of one
         if counted:
@@ -79,20 +64,19 @@ class Guard:
         try:
             refusal, body = await self._check(scope, receive, path)
             if refusal is not None:
-                await _reply(counted_send, path, refusal)
+                await _reply(send, path, refusal)
             else:
                 downstream = _replay(body, receive) if body is not None else receive
                 endpoint = self.direct.get(path) if scope["method"] == "POST" else None
                 if endpoint is None:
-                    await self.app(scope, downstream, counted_send)
+                    await self.app(scope, downstream, send)
                 else:
                     response = await answer(endpoint, Request(scope, downstream))
-                    await response(scope, downstream, counted_send)
+                    await response(scope, downstream, send)
         finally:
             if counted:
                 state.in_flight -= 1
                 state.metrics.in_flight.dec()
-            state.metrics.request(route, status, time.perf_counter() - started, current_request())
 
     async def _check(self, scope: Scope, receive: Receive, path: str) -> tuple[ApiError | None, bytes | None]:
         """The reason to refuse the request, if any, and its body (read here to measure it)."""

@@ -79,14 +79,24 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
     return uuid.uuid4().hex
 
 
-class RequestLog:
-    """ASGI middleware: a request id on every response (and log line), an access line per request if asked."""
+#: Told of every answered request: its route, status, seconds and record (the metrics).
+Answered = Callable[[str, int, float, RequestRecord], None]
 
-    def __init__(self, app: ASGIApp, *, routes: frozenset[str], enabled: bool) -> None:
-        """Wrap ``app``; ``routes`` are the paths the access line names (others are "other")."""
+
+class RequestLog:
+    """ASGI middleware: a request id on every response (and log line), an access line per request if asked.
+
+    The one place a request is timed and its status seen: ``on_answered`` (the metrics) hears of each.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, routes: frozenset[str], enabled: bool, on_answered: Answered | None = None
+    ) -> None:
+        """Wrap ``app``; ``routes`` are the paths lines and metrics name (others are "other")."""
         self.app = app
         self.routes = routes
         self.enabled = enabled
+        self.on_answered = on_answered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request with its id in the headers; log it once answered."""
@@ -109,16 +119,20 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            route = scope["path"] if scope["path"] in self.routes else "other"
+            if self.on_answered is not None:
+                self.on_answered(route, status, seconds, record)
             if self.enabled:
-                self._log(scope, record, status, time.perf_counter() - started)
+                self._log(scope, route, record, status, seconds)
             _current.reset(reset)
 
-    def _log(self, scope: Scope, record: RequestRecord, status: int, seconds: float) -> None:
+    def _log(self, scope: Scope, route: str, record: RequestRecord, status: int, seconds: float) -> None:
         path = scope["path"]
         client = scope.get("client")
         fields = {
             "method": scope["method"],
-            "route": path if path in self.routes else "other",
+            "route": route,
             "path": path,
             "status": status,
             "duration_ms": round(seconds * 1000, 3),

@@ -68,12 +68,12 @@ class Metrics:
         )  # fmt: skip
         self.tokens = Counter("edgesbert_tokens", "Tokens run through the model", ["model"], registry=r)
 
-    def request(self, route: str, status: int, seconds: float, record: RequestRecord | None) -> None:
+    def request(self, route: str, status: int, seconds: float, record: RequestRecord) -> None:
         """Record one answered request to ``route``, and what it used (``record``) if it succeeded."""
-        model = record.model if record is not None else ""
+        model = record.model
         self.requests.labels(model, route, str(status)).inc()
         self.latency.labels(model, route).observe(seconds)
-        if record is not None and model and status < 400:
+        if model and status < 400:
             self.request_inputs.labels(model, route).inc(record.inputs)
             self.request_tokens.labels(model, route).inc(record.tokens)
 
