@@ -293,7 +293,8 @@ def report(figures: dict[str, Any]) -> str:
         f"Model: {NAME}; the fastest int8 variant offline: `{best['variant']}` of `{best['folder']}` "
         f"(hint {best['hint']}), the reference of the targets. Served as `edgesbert`: `{served['variant']}` "
         f"of `{served['folder']}` (the fastest packed one; `edgesbert-padded`: the fastest padded one), "
-        "with the server's default settings (its threads: every core); `edgesbert-ray`: the same folder "
+        "with `--performance-hint throughput` (single-threaded runs side by side, one per core; every "
+        "other setting the server's default); `edgesbert-ray`: the same folder "
         "and variant on Ray Serve (a local instance), 2 replicas of one CPU and one inference thread each. "
         f"Produced by `{command}`.",
         "",
