@@ -3,6 +3,7 @@
     python -m benchmarks.packing [MODEL] [--backend onnx|openvino] [--int8] [--exported FOLDER]
                                  [--repeats 3] [--threads 2] [--batch-size 32] [--no-save]
     python -m benchmarks.packing --rank [CROSS_ENCODER] [--exported FOLDER] [--documents 100] ...
+    python -m benchmarks.packing --first-pass [--int8] [--backend onnx|openvino] [--exported FOLDER] ...
 
 Exports the model once with ``packed=True`` (``optimize="O2"`` for onnx; with ``--int8`` also its static
 int8 variants: onnx int8-static, openvino int8) unless ``--exported`` names such a folder, then embeds every
@@ -15,13 +16,23 @@ kind>.md and .png.
 ``--rank`` times a cross-encoder (default: models/trecqa-reranker-minilm) instead: each TREC-dev question
 ranks ``--documents`` answers drawn at random from all questions' (mixed lengths), padded against packed.
 Writes benchmarks/results/packing-rank-<backend>-<cpu kind>.md.
+
+``--first-pass`` runs each variant in fresh processes (``--repeats`` of them per order): the first pass over
+the sentences, as a new CLI call, bulk job or server meets them (graphs compiled and memory allocated for
+each new shape), against the second pass in the same process. Writes
+benchmarks/results/packing-first-pass-<backend>[-int8]-<cpu kind>.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -83,24 +94,28 @@ def main() -> None:
     parser.add_argument("--int8", action="store_true", help="static int8 too, padded and packed")
     parser.add_argument("--rank", action="store_true", help="a cross-encoder ranking documents")
     parser.add_argument("--documents", type=int, default=100, help="documents per query (--rank)")
+    parser.add_argument("--first-pass", action="store_true", help="fresh processes: 1st pass vs 2nd")
+    parser.add_argument("--pass-worker", nargs=2, metavar=("VARIANT", "ORDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rank:
         return rank(args)
-    folder, variants = args.exported, VARIANTS[args.backend]
+    if args.pass_worker:
+        return pass_worker(args)
+    variants = VARIANTS[args.backend]
     quantize, int8_variants = INT8[args.backend]
     if args.int8:
         variants = variants + int8_variants
+    folder = args.exported
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="edgesbert-packing.")) / "exported"
         log(f"exporting {args.model} with its packed graph")
         optimize = "O2" if args.backend == "onnx" else None
         export_model(args.model, folder, backend=args.backend, optimize=optimize, packed=True,
                      quantize=[quantize] if args.int8 else [])  # fmt: skip
+    if args.first_pass:
+        return first_pass(args, folder, variants)
     models = {name: BiEncoder(folder, variant=name, threads=args.threads) for name in variants}
-    first, second, _ = stsb_test()
-    texts = sorted(unique_texts(first, second), key=len, reverse=True)
-    shuffled = texts[:]
-    random.Random(0).shuffle(shuffled)
+    texts, shuffled = ordered_texts()
     batch = args.batch_size
     rows = []
     for order, ordered in (("sorted, longest first", texts), ("random, one batch per call", shuffled)):
@@ -124,6 +139,75 @@ def main() -> None:
         name = f"packing-{args.backend}{'-int8' if args.int8 else ''}-{cpu_kind()}"
         (RESULTS / f"{name}.md").write_text(report, encoding="utf-8")
         plot(rows, variants, RESULTS / f"{name}.png")
+
+
+def ordered_texts() -> tuple[list[str], list[str]]:
+    """STSb test's unique sentences, longest first, and the same in a fixed random order."""
+    first, second, _ = stsb_test()
+    texts = sorted(unique_texts(first, second), key=len, reverse=True)
+    shuffled = texts[:]
+    random.Random(0).shuffle(shuffled)
+    return texts, shuffled
+
+
+ORDERS = {"sorted": "sorted, longest first, batches of B", "random": "random, one batch of B per call"}
+
+
+def pass_worker(args: argparse.Namespace) -> None:
+    """In a fresh process: load, then two passes over the sentences; print their seconds as JSON."""
+    variant, order = args.pass_worker
+    started = time.perf_counter()
+    model = BiEncoder(args.exported, variant=variant, threads=args.threads)
+    loaded = time.perf_counter() - started
+    sorted_texts, shuffled = ordered_texts()
+    texts, call = (sorted_texts, len(sorted_texts)) if order == "sorted" else (shuffled, args.batch_size)
+    encode = in_calls(model, call, args.batch_size)
+    seconds = []
+    for _ in range(2):
+        start = time.perf_counter()
+        encode(texts)
+        seconds.append(time.perf_counter() - start)
+    print(json.dumps({"load_s": loaded, "seconds": seconds, "texts": len(texts)}))
+
+
+def first_pass(args: argparse.Namespace, folder: Path, variants: tuple[str, ...]) -> None:
+    """Every variant and order in ``args.repeats`` fresh processes, interleaved; the report."""
+    runs: dict[tuple[str, str], list[dict]] = {}
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    for round_ in range(args.repeats):
+        for order in ORDERS:
+            for variant in variants[round_ % len(variants) :] + variants[: round_ % len(variants)]:
+                argv = [sys.executable, "-m", "benchmarks.packing", args.model, "--exported", str(folder),
+                        "--threads", str(args.threads), "--batch-size", str(args.batch_size),
+                        "--pass-worker", variant, order]  # fmt: skip
+                done = subprocess.run(argv, capture_output=True, text=True, check=True)
+                runs.setdefault((order, variant), []).append(json.loads(done.stdout.splitlines()[-1]))
+                log(f"{order} {variant}: {runs[order, variant][-1]}")
+    lines = [
+        "# The first pass in a fresh process against the second",
+        "",
+        f"Machine: {machine()} ({cpu_flags()}). Model: {args.model}, folder `{folder}`; STSb test's unique "
+        f"sentences, {args.threads} threads, batches of {args.batch_size}; each variant and order in "
+        f"{args.repeats} fresh processes, run in rotated order, medians (`python -m benchmarks.packing "
+        f"--first-pass --backend {args.backend}{' --int8' if args.int8 else ''}`). First pass: right after "
+        f"loading (no warm-up): every new input shape is met for the first time. Load average (1, 5, 15 "
+        f"min) before the run: {load}.",
+        "",
+        "| order | variant | load s | first pass sent/s | second pass sent/s | first / second |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for (order, variant), found in runs.items():
+        first, second = (float(np.median([r["seconds"][i] for r in found])) for i in (0, 1))
+        count, loading = found[0]["texts"], float(np.median([r["load_s"] for r in found]))
+        label = ORDERS[order].replace("B", str(args.batch_size))
+        lines.append(f"| {label} | {variant} | {loading:.2f} | {count / first:,.0f} | {count / second:,.0f} | "
+                     f"{second / first:.2f} |")  # fmt: skip
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if not args.no_save:
+        RESULTS.mkdir(exist_ok=True)
+        name = f"packing-first-pass-{args.backend}{'-int8' if args.int8 else ''}-{cpu_kind()}"
+        (RESULTS / f"{name}.md").write_text(report, encoding="utf-8")
 
 
 def rank(args: argparse.Namespace) -> None:
