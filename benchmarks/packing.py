@@ -200,8 +200,8 @@ def first_pass(args: argparse.Namespace, folder: Path, variants: tuple[str, ...]
         first, second = (float(np.median([r["seconds"][i] for r in found])) for i in (0, 1))
         count, loading = found[0]["texts"], float(np.median([r["load_s"] for r in found]))
         label = ORDERS[order].replace("B", str(args.batch_size))
-        lines.append(f"| {label} | {variant} | {loading:.2f} | {count / first:,.0f} | {count / second:,.0f} | "
-                     f"{second / first:.2f} |")  # fmt: skip
+        lines.append(f"| {label} | {variant} | {loading:.2f} | {count / first:,.0f} | "
+                     f"{count / second:,.0f} | {second / first:.2f} |")  # fmt: skip
     report = "\n".join(lines) + "\n"
     print(report)
     if not args.no_save:
