@@ -6,13 +6,13 @@
 Bi-encoders (all-MiniLM-L6-v2 by default): sentence-transformers torch / onnx / onnx-int8 / openvino /
 openvino-int8 and fastembed (on edgesbert's fp32 model.onnx and on sentence-transformers' own), all in
 .venv-peers through benchmarks/peers.py, and every edgesbert variant (ONNX fp32, O2, O2-int8, int8-static;
-OpenVINO fp32, int8, int8-weights) through the runtime with both performance hints. Figures: throughput
-at batch 32 and over token-budget batches, one-sentence latency p50/p99, latency by batch size, cold start
-and peak RSS of fresh processes, model file size, STSb-test Spearman and mean cosine to the edgesbert
-PyTorch reference. Cross-encoders (a model from models/ if trained, else MiniLM with a random head):
-pairs/s, latency of ranking 100 documents and agreement with PyTorch. Install size of the runtime
-against a CPU sentence-transformers install. Every system runs in fresh processes, once per round, in an
-order rotated each round; ratios are taken within a round, then medianed.
+OpenVINO fp32, int8, int8-weights; the packed twin of each) through the runtime with both performance hints.
+Figures: throughput at batch 32 and over token-budget batches, one-sentence latency p50/p99, latency by
+batch size, cold start and peak RSS of fresh processes, model file size, STSb-test Spearman and mean cosine
+to the edgesbert PyTorch reference. Cross-encoders (a model from models/ if trained, else MiniLM with a
+random head): pairs/s, latency of ranking 100 documents and agreement with PyTorch. Install size of the
+runtime against a CPU sentence-transformers install. Every system runs in fresh processes, once per round,
+in an order rotated each round; ratios are taken within a round, then medianed.
 
 Writes benchmarks/results/suite-<CPU kind>.md (suite-avx2.md, suite-avx512-vnni.md, suite-amx.md: one per
 kind of CPU, side by side), its .json and two plots (``--quick``: into build/bench/quick/).

@@ -34,19 +34,25 @@ CROSS_MODELS = ["stsb-cross-encoder-minilm", "trecqa-reranker-minilm"]  # models
 EXPORT_SOURCES = ["exporters", "edgesbert/reference", "edgesbert/runtime/manifest.py"]
 EXPORT_PACKAGES = ["torch", "transformers", "onnx", "onnxruntime", "openvino", "nncf", "tokenizers"]
 
-# Edgesbert exports: backend -> (optimize, quantize); the variants each writes. bf16 only where the CPU
-# has it (the exporter refuses it elsewhere).
+# Edgesbert exports: backend -> (optimize, quantize, packed); the variants each writes. bf16 only where the
+# CPU has it (the exporter refuses it elsewhere). Packed: each variant's packed twin beside it (issue 29).
 _BF16 = ["bf16"] if has_bf16() else []
-BI_EXPORTS = {"onnx": ("O2", ["int8", "int8-static"]), "openvino": (None, ["int8", "int8-weights", *_BF16])}
-CROSS_EXPORTS = {"onnx": ("O2", ["int8", "int8-static"]), "openvino": (None, ["int8", *_BF16])}
+BI_EXPORTS = {
+    "onnx": ("O2", ["int8", "int8-static"], True), "openvino": (None, ["int8", "int8-weights", *_BF16], True),
+}  # fmt: skip
+CROSS_EXPORTS = {"onnx": ("O2", ["int8", "int8-static"], True), "openvino": (None, ["int8", *_BF16], True)}
 BI_VARIANTS = {
     "fp32": "onnx", "O2": "onnx", "O2-int8": "onnx", "int8-static": "onnx",
+    "packed": "onnx", "packed-int8": "onnx", "packed-int8-static": "onnx",
     "openvino": "openvino", "openvino-int8": "openvino", "openvino-int8-weights": "openvino",
+    "openvino-packed": "openvino", "openvino-packed-int8": "openvino",
+    "openvino-packed-int8-weights": "openvino",
     **{f"openvino-{q}": "openvino" for q in _BF16},
 }  # fmt: skip
 CROSS_VARIANTS = {
-    "fp32": "onnx", "O2-int8": "onnx", "int8-static": "onnx",
-    "openvino": "openvino", "openvino-int8": "openvino", **{f"openvino-{q}": "openvino" for q in _BF16},
+    "fp32": "onnx", "O2-int8": "onnx", "int8-static": "onnx", "packed": "onnx", "packed-int8-static": "onnx",
+    "openvino": "openvino", "openvino-int8": "openvino", "openvino-packed": "openvino",
+    "openvino-packed-int8": "openvino", **{f"openvino-{q}": "openvino" for q in _BF16},
 }  # fmt: skip
 # Peers: suite name -> (peers.py system, label, precision)
 BI_PEERS = {
@@ -150,9 +156,9 @@ def cached_export(model: Path, backend: str, options: tuple, notes: list[str], t
 
 
 def _export(model: Path, name: str, backend: str, options: tuple, notes: list[str]) -> Path:
-    optimize, quantize = options
+    optimize, quantize, packed = options
     key = hashlib.sha1(
-        (exporter_digest() + model_digest(model) + json.dumps([backend, optimize, quantize])).encode()
+        (exporter_digest() + model_digest(model) + json.dumps([backend, optimize, quantize, packed])).encode()
     ).hexdigest()[:10]
     target = BENCH / "exports" / f"{name}-{backend}-{key}"
     note_file = target.with_name(target.name + ".notes.json")
@@ -164,14 +170,15 @@ def _export(model: Path, name: str, backend: str, options: tuple, notes: list[st
     from edgesbert.errors import ValidationFailedError
     from edgesbert.exporters import Tolerance, export_model
 
-    log(f"exporting {model} ({backend}, optimize={optimize}, quantize={quantize}) to {target}")
+    settings = {"backend": backend, "optimize": optimize, "quantize": quantize, "packed": packed}
+    log(f"exporting {model} ({settings}) to {target}")
     start, mine = time.perf_counter(), []
     try:
-        export_model(model, target, backend=backend, optimize=optimize, quantize=quantize)
+        export_model(model, target, **settings)
     except ValidationFailedError as e:
         loose = Tolerance(max_spearman_drop=0.03, min_mean_cosine=0.85, min_score_spearman=0.9)
         log(f"{e}\nretrying with {loose}")
-        export_model(model, target, backend=backend, optimize=optimize, quantize=quantize, tolerance=loose)
+        export_model(model, target, **settings, tolerance=loose)
         mine.append(
             f"{target.name}: a variant failed the default validation tolerance ({e}); exported with {loose}."
         )
