@@ -29,8 +29,8 @@ SEGMENT_LOGITS = "segment_logits"
 #: get their window within each text) and Qwen3 (a causal block mask, pooled at each text's last token) are
 #: traced through their own ways of taking a mask (exporters/packed_graph.py).
 PACKABLE = (
-    "bert", "distilbert", "roberta", "xlm-roberta", "camembert", "mpnet", "electra", "deberta-v2", "modernbert",
-    "qwen3",
+    "bert", "distilbert", "roberta", "xlm-roberta", "camembert", "mpnet", "electra",
+    "deberta-v2", "modernbert", "qwen3",
 )  # fmt: skip
 
 
