@@ -197,6 +197,17 @@ class BiEncoder(SentenceEncoder):
     def _embed(self, texts: list[str]) -> np.ndarray:
         return self.network(**self.tokenize(texts)).float().cpu().numpy()
 
+    def _token_spans(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        found = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        return [[(int(a), int(b)) for a, b in spans] for spans in found["offset_mapping"]]
+
+    def _special_tokens(self) -> int:
+        return int(self.tokenizer.num_special_tokens_to_add(pair=False))
+
+    @property
+    def _normalizes(self) -> bool:
+        return bool(self.network.normalize)
+
 
 def model_max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:
     """The longest input both the tokenizer and the position embeddings allow."""

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgesbert.runtime.batching import BatchRunner, progress
+from edgesbert.runtime.chunking import LongTexts, chunk_texts, long_texts_mode, mean_of_chunks, too_long
 from edgesbert.runtime.inputs import as_one_text, as_texts, naming_invalid_text
 from edgesbert.runtime.manifest import SimilarityFunction
 from edgesbert.runtime.precision import OutputPrecision, empty_embeddings, quantize_embeddings
@@ -54,14 +55,15 @@ class SentenceEncoder(BatchRunner, ABC):
         truncate_dim: int | None = None,
         precision: OutputPrecision | str = OutputPrecision.FLOAT32,
         show_progress_bar: bool = False,
+        long_texts: LongTexts | str = LongTexts.TRUNCATE,
+        chunk_overlap: int = 0,
     ) -> np.ndarray:
         """Embed one sentence (returns a vector) or a list of sentences (returns a matrix).
 
         Args:
             sentences: a string, or a list, tuple, numpy array or other iterable of strings (an iterator
-                is read once); an empty list gives an empty (0, dim) matrix. Texts longer than
-                ``max_seq_length`` tokens are truncated. A text that is not valid Unicode raises a
-                ValueError naming it and the character at fault.
+                is read once); an empty list gives an empty (0, dim) matrix. A text that is not valid
+                Unicode raises a ValueError naming it and the character at fault.
             batch_size: texts per forward pass; texts are sorted by length to pad less.
             prompt_name: key of ``prompts`` whose text is put before every sentence.
             prompt: a prompt text, used instead of ``prompt_name``.
@@ -69,6 +71,11 @@ class SentenceEncoder(BatchRunner, ABC):
             truncate_dim: keep only the first dimensions (Matryoshka models).
             precision: "float32", "int8", "uint8", "binary" or "ubinary".
             show_progress_bar: show a progress bar over batches.
+            long_texts: what becomes of a text longer than ``max_seq_length`` tokens: "truncate" (its
+                first tokens, as sentence-transformers does), "chunk" (windows of the model's own tokens,
+                ``chunk_overlap`` shared between neighbours, averaged weighted by their tokens) or
+                "error" (ValueError naming the text).
+            chunk_overlap: tokens each chunk shares with the next (``long_texts="chunk"``).
         """
         texts, single = as_texts(sentences)
         if batch_size < 1:
@@ -82,7 +89,13 @@ class SentenceEncoder(BatchRunner, ABC):
             return empty_embeddings(dimension, precision)
 
         with naming_invalid_text(texts, "sentences", single):
-            embeddings = self._embed_all([prefix + text for text in texts], batch_size, show_progress_bar)
+            mode = long_texts_mode(long_texts)
+            if mode is LongTexts.TRUNCATE:
+                embeddings = self._embed_all([prefix + text for text in texts], batch_size, show_progress_bar)
+            else:
+                embeddings = self._embed_long(
+                    texts, prefix, mode, chunk_overlap, batch_size, show_progress_bar
+                )
 
         embeddings = embeddings[:, :dimension]
         if normalize_embeddings:
@@ -117,6 +130,41 @@ class SentenceEncoder(BatchRunner, ABC):
             found = next((name for name in names if name in self.prompts), None)
             kwargs = {**kwargs, "prompt_name": found} if found else {**kwargs, "prompt": ""}
         return kwargs
+
+    def _embed_long(
+        self,
+        texts: list[str],
+        prefix: str,
+        mode: LongTexts,
+        overlap: int,
+        batch_size: int,
+        progress_bar: bool,
+    ) -> np.ndarray:
+        """Embed ``texts`` whole where they fit the window, else in chunks (or raise, for ``error``)."""
+        spans = self._token_spans(texts)
+        window = self.max_seq_length - self._special_tokens() - len(self._token_spans([prefix])[0])
+        if mode is LongTexts.ERROR:
+            error = too_long(spans, window, "sentences")
+            if error is not None:
+                raise error
+            return self._embed_all([prefix + text for text in texts], batch_size, progress_bar)
+        chunks = chunk_texts(spans, [len(text) for text in texts], window, overlap)
+        pieces = [prefix + texts[c.source][c.start : c.stop] for c in chunks]
+        vectors = mean_of_chunks(self._embed_all(pieces, batch_size, progress_bar), chunks, len(texts))
+        return normalize(vectors) if self._normalizes else vectors
+
+    def _token_spans(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        """Each text's tokens (no special tokens) as character spans: where long texts are cut."""
+        raise NotImplementedError(f"{type(self).__name__} cannot cut long texts; use long_texts='truncate'")
+
+    def _special_tokens(self) -> int:
+        """How many special tokens the tokenizer adds to one text."""
+        raise NotImplementedError(f"{type(self).__name__} cannot cut long texts; use long_texts='truncate'")
+
+    @property
+    def _normalizes(self) -> bool:
+        """The model's embeddings have unit length (so a mean of chunks is scaled back to it)."""
+        return False
 
     def _embed_all(self, texts: list[str], batch_size: int, show_progress_bar: bool) -> np.ndarray:
         """Embed ``texts`` in batches (``batch_indices``); float32 (len(texts), embedding_dimension)."""

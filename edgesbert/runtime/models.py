@@ -278,6 +278,17 @@ class BiEncoder(ExportedModel, SentenceEncoder):
         """Width of the embeddings."""
         return self.spec.dimension
 
+    def _token_spans(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        tokens = self.tokenizer.tokens(texts, add_special_tokens=False, what="sentences")
+        return [[(t.start or 0, t.stop or 0) for t in text] for text in tokens]
+
+    def _special_tokens(self) -> int:
+        return self.tokenizer.shortest
+
+    @property
+    def _normalizes(self) -> bool:
+        return self.spec.normalize
+
     def _embed(self, texts: list[str]) -> np.ndarray:
         output, features = self._run(list(texts))
         if self.variant.packed or SENTENCE_OUTPUT in self.variant.outputs:  # pooled in the graph

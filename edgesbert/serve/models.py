@@ -84,18 +84,19 @@ class ServedModel:
     async def run(self, items: Sequence[Text], truncate: bool, what: str) -> tuple[np.ndarray, int]:
         """Rows for ``items`` (float embeddings or logits) and the tokens they took, through the batcher.
 
-        Raises ApiError 422 for a text that is not valid Unicode, or one longer than the model takes
-        when ``truncate`` is False; 413 when the request's tokens exceed ``max_client_batch_tokens``.
+        Raises ApiError 422 for a text that is not valid Unicode; 413 for one longer than the model takes
+        when ``truncate`` is False, or when the request's tokens exceed ``max_client_batch_tokens``.
         ``what`` names the request's field in the message. A request over ``max_batch_tokens`` is queued
         in parts that fit it.
         """
         counts = await self.token_counts(items, what)
         if not truncate:
             for i, count in enumerate(counts):
-                if count > self.limit:
-                    raise invalid(
+                if count > self.limit:  # 413, as TEI answers it
+                    raise ApiError(
+                        413,
                         f"{what}[{i}] has {count} tokens, more than the {self.limit} this model takes; "
-                        "send truncate: true to cut it"
+                        "send truncate: true to cut it",
                     )
         truncated = [min(count, self.limit) for count in counts]
         tokens = sum(truncated)

@@ -29,7 +29,7 @@ BAD_REQUESTS = [
     # a lone surrogate: pydantic's JSON parser refuses it, Python's json (behind POST /) lets the tokenizer
     ("/embed", {"inputs": ["ok", "a\ud800b"]}, 422, "Validation", "not valid JSON (unexpected end of hex"),
     ("/", {"inputs": ["ok", "a\ud800b"]}, 422, "Tokenizer", "inputs[1] is not valid Unicode"),
-    ("/embed", {"inputs": LONG, "truncate": False}, 422, "Validation", "more than the 64 this model takes"),
+    ("/embed", {"inputs": LONG, "truncate": False}, 413, "Validation", "more than the 64 this model takes"),
     ("/rerank", {"query": "q", "texts": []}, 422, "Validation", "texts is empty"),
     ("/rerank", {"query": "", "texts": ["a"]}, 422, "Validation", "query is empty"),
     ("/rerank", {"query": "q", "texts": ["a"], "model": "mini"}, 422, "Validation", "needs a cross-encoder"),
@@ -188,7 +188,7 @@ def test_no_auto_truncate_refuses_long_inputs_unless_asked(served_folders):
     folders = {"mini": served_folders["mini"]}
     with server_in_thread(settings_for(folders, auto_truncate=False)) as strict:
         reply = strict.post("/embed", {"inputs": ["short", LONG]})
-        assert reply.status == 422
+        assert reply.status == 413  # as TEI answers it
         assert "inputs[1] has" in reply.json()["error"]
         assert strict.post("/embed", {"inputs": LONG, "truncate": True}).status == 200
-        assert strict.post("/v1/embeddings", {"input": LONG}).status == 422
+        assert strict.post("/v1/embeddings", {"input": LONG}).status == 413
