@@ -48,7 +48,7 @@ def _run_options(args: argparse.Namespace) -> dict:
 
 def _encode(args: argparse.Namespace) -> None:
     from edgesbert.cli_io import check_output, input_texts, show_progress, write_embeddings
-    from edgesbert.cli_text import SHOWN_TEXTS, print_embeddings, write_embeddings_json
+    from edgesbert.cli_text import SHOWN_TEXTS, print_embeddings, truncated_note, write_embeddings_json
     from edgesbert.runtime import BiEncoder
 
     if args.output is not None:
@@ -62,7 +62,14 @@ def _encode(args: argparse.Namespace) -> None:
         prompt_name=args.prompt_name,
         precision=args.precision,
         show_progress_bar=show_progress(len(texts)),
+        long_texts=args.long_texts,
+        chunk_overlap=args.chunk_overlap,
     )
+    if args.long_texts == "truncate":  # say what was cut: nothing is lost without a word
+        prefix, limit = model.prompt_text(args.prompt_name), model.max_seq_length
+        cut = sum(count > limit for count in model.tokenizer.token_counts([prefix + t for t in texts]))
+        if cut:
+            print(truncated_note(cut, len(texts), limit), file=sys.stderr)
     if args.output is not None:
         write_embeddings(args.output, texts, embeddings)
         shape = " x ".join(map(str, embeddings.shape))
@@ -212,6 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="float32",
         choices=["float32", "int8", "uint8", "binary", "ubinary"],
         help="of the embeddings: int8/uint8 scale each dimension over these texts; binary/ubinary pack signs",
+    )
+    encode.add_argument(
+        "--long-texts",
+        default="truncate",
+        choices=["truncate", "chunk", "error"],
+        help="a text over the model's window: cut it (and say how many were), embed it as the mean of "
+        "windows of its tokens, or stop with an error",
+    )
+    encode.add_argument(
+        "--chunk-overlap", type=int, default=0, metavar="N", help="tokens shared by neighbouring windows (0)"
     )
     encode.add_argument(
         "--output",

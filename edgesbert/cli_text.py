@@ -144,6 +144,15 @@ def print_embeddings(
         print(f"  ... and {len(texts) - SHOWN_TEXTS} more (--json prints them all, --output FILE saves them)")
 
 
+def truncated_note(cut: int, total: int, limit: int) -> str:
+    """The line that says how many texts were longer than the model's window and were cut."""
+    texts = f"{cut} of {total:,} texts were" if total > 1 else "the text was"
+    return (
+        f"note: {texts} longer than {limit} tokens and truncated; --long-texts chunk embeds them whole, "
+        "--long-texts error stops instead"
+    )
+
+
 def write_embeddings_json(texts: Sequence[str], embeddings: np.ndarray, out: TextIO) -> None:
     """``{"texts": [...], "embeddings": [[...], ...]}``, written row by row so memory stays flat."""
     out.write('{"texts": ' + json.dumps(texts) + ', "embeddings": [')

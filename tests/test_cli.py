@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -276,6 +277,24 @@ def test_encode_normalize_matches_the_runtime(capsys, exported):
     np.testing.assert_allclose(embeddings, model.encode(TEXTS, normalize_embeddings=True), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     assert not np.allclose(np.linalg.norm(model.encode(TEXTS), axis=1), 1.0, atol=1e-3)
+
+
+def test_encode_says_what_it_truncated_and_chunks_or_refuses_on_request(capsys, bi_folder):
+    long = " ".join(["The quick brown fox jumps over the lazy dog."] * 20)  # far over the window of 64
+    code, out, err = run(capsys, "encode", bi_folder, "--json", "short", long, "short too")
+    assert code == 0, err
+    assert "note: 1 of 3 texts were longer than 64 tokens and truncated; --long-texts chunk" in err
+    code, out, err = run(
+        capsys, "encode", bi_folder, "--json", "--long-texts", "chunk", "--chunk-overlap", "4", long
+    )
+    assert (code, err) == (0, "")
+    expected = load(bi_folder).encode([long], long_texts="chunk", chunk_overlap=4)
+    np.testing.assert_allclose(json.loads(out)["embeddings"], expected, atol=1e-5)
+    code, out, err = run(capsys, "encode", bi_folder, "--long-texts", "error", "short", long)
+    assert code == 1
+    assert re.match(
+        r"edgesbert encode: error: sentences\[1\] has \d+ tokens, more than the 62 this model", err
+    )
 
 
 def stdin_of(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
