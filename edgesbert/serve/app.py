@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 
 from edgesbert.serve.errors import install_handlers
 from edgesbert.serve.guard import OPEN_PATHS, Guard
-from edgesbert.serve.logs import HEADER, RequestLog
+from edgesbert.serve.logs import HEADER, TRUNCATED_HEADER, RequestLog
 from edgesbert.serve.metrics import Metrics
 from edgesbert.serve.models import ModelRegistry, ServedModel
 from edgesbert.serve.routes import ROUTERS
@@ -57,7 +57,7 @@ def create_app(settings: ServerSettings, on_load_failure: Callable[[], None] | N
             allow_origins=list(settings.cors_origins),
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=[HEADER],
+            expose_headers=[HEADER, TRUNCATED_HEADER],
         )
     app.add_middleware(  # outermost: every response, refusals included
         RequestLog, routes=paths, enabled=settings.access_log, on_answered=state.metrics.request

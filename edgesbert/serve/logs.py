@@ -29,6 +29,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HEADER = "X-Request-Id"
 _HEADER_NAME = HEADER.lower().encode()  # as ASGI spells header names
+#: on a response whose request held inputs longer than the model takes: how many were truncated
+TRUNCATED_HEADER = "X-Truncated-Inputs"
+_TRUNCATED_NAME = TRUNCATED_HEADER.lower().encode()
 access_log = logging.getLogger("edgesbert.serve.access")
 
 #: Ids a client may choose: up to 128 visible ASCII characters (nothing that could break a log line).
@@ -44,12 +47,16 @@ class LogFormat(str, Enum):
 
 @dataclass
 class RequestRecord:
-    """One request's id and what it used: the model that answered it, its inputs and their tokens."""
+    """One request's id and what it used: the model that answered it, its inputs and their tokens.
+
+    ``truncated``: how many inputs were longer than the model takes, and were cut.
+    """
 
     id: str
     model: str = ""
     inputs: int = 0
     tokens: int = 0
+    truncated: int = 0
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("edgesbert_request", default=None)
@@ -60,13 +67,17 @@ def current_request() -> RequestRecord | None:
     return _current.get()
 
 
-def note_usage(model: str, inputs: int, tokens: int) -> None:
-    """Record that the current request ran ``inputs`` texts or pairs (``tokens`` tokens) through ``model``."""
+def note_usage(model: str, inputs: int, tokens: int, cut: int = 0) -> None:
+    """Record that the current request ran ``inputs`` texts or pairs (``tokens`` tokens) through ``model``.
+
+    ``cut``: how many of them were truncated.
+    """
     record = _current.get()
     if record is not None:
         record.model = model
         record.inputs += inputs
         record.tokens += tokens
+        record.truncated += cut
 
 
 def request_id(headers: list[tuple[bytes, bytes]]) -> str:
@@ -112,7 +123,10 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), header]}
+                extra = [header]
+                if record.truncated:  # nothing cut without a word: how many inputs were
+                    extra.append((_TRUNCATED_NAME, str(record.truncated).encode()))
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
         reset = _current.set(record)
@@ -139,6 +153,7 @@ class RequestLog:
             "model": record.model or None,
             "inputs": record.inputs,
             "tokens": record.tokens,
+            "truncated": record.truncated,
             "client": client[0] if client else None,
         }
         access_log.info(

@@ -34,6 +34,12 @@ class Metrics:
         self.request_inputs = Counter(
             "edgesbert_request_inputs", "Texts or pairs in answered requests", ["model", "route"], registry=r
         )
+        self.truncated = Counter(
+            "edgesbert_truncated_inputs",
+            "Inputs longer than the model takes, truncated",
+            ["model", "route"],
+            registry=r,
+        )
         self.request_tokens = Counter(
             "edgesbert_request_tokens",
             "Tokens in answered requests (after truncation, as in usage)",
@@ -74,6 +80,7 @@ class Metrics:
         self.requests.labels(model, route, str(status)).inc()
         self.latency.labels(model, route).observe(seconds)
         if model and status < 400:
+            self.truncated.labels(model, route).inc(record.truncated)
             self.request_inputs.labels(model, route).inc(record.inputs)
             self.request_tokens.labels(model, route).inc(record.tokens)
 

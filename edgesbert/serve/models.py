@@ -100,7 +100,7 @@ class ServedModel:
                     )
         truncated = [min(count, self.limit) for count in counts]
         tokens = sum(truncated)
-        note_usage(self.name, len(items), tokens)
+        note_usage(self.name, len(items), tokens, cut=sum(count > self.limit for count in counts))
         if tokens > self._max_request_tokens:
             raise ApiError(
                 413,

@@ -158,3 +158,14 @@ def test_metrics_per_model_and_route(server: Server, stsb_sentences):
     for name, labels, step in steps:
         assert metric(after, name, labels) == metric(before, name, labels) + step, (name, labels)
     assert 'model="not-served"' not in after
+
+
+def test_truncated_inputs_are_counted_and_named_in_a_header(server: Server):
+    long = "word " * 400  # far over the tiny model's 64 tokens
+    labels = 'model="mini",route="/embed"'
+    before = metric(server.get("/metrics").body.decode(), "edgesbert_truncated_inputs_total", labels)
+    reply = server.post("/embed", {"inputs": [long, "short", long], "model": "mini"})
+    assert reply.status == 200 and reply.headers["x-truncated-inputs"] == "2"
+    assert "x-truncated-inputs" not in server.post("/embed", {"inputs": "short", "model": "mini"}).headers
+    after = metric(server.get("/metrics").body.decode(), "edgesbert_truncated_inputs_total", labels)
+    assert after == before + 2
