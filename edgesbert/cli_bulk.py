@@ -33,6 +33,13 @@ def add_bulk_commands(commands: Any) -> None:
         choices=["float32", "int8", "uint8", "binary", "ubinary"],
         help="int8/uint8: ranges from the first 1000 rows, kept in the output's metadata; binary: sign bits",
     )
+    embed.add_argument(
+        "--chunk-tokens",
+        type=int,
+        metavar="N",
+        help="one row per window of N tokens of each text, with its number (chunk) and span (start, stop)",
+    )
+    embed.add_argument("--chunk-overlap", type=int, default=0, metavar="M", help="tokens windows share (0)")
     embed.set_defaults(run=_embed)
 
     score = commands.add_parser(
@@ -85,6 +92,8 @@ def _embed(args: argparse.Namespace) -> None:
         id_column=args.id_column,
         precision=args.precision,
         prompt_name=args.prompt_name,
+        chunk_tokens=args.chunk_tokens,
+        chunk_overlap=args.chunk_overlap,
         **_job_options(args),
     )
     print(f"edgesbert embed: {result.summary()}", file=sys.stderr)

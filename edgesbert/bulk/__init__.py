@@ -10,6 +10,7 @@ row order. ``edgesbert embed`` and ``edgesbert score`` are these functions on th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from edgesbert.errors import require
@@ -18,6 +19,7 @@ require("pyarrow", "bulk")
 
 from edgesbert.bulk.jobs import BulkResult, Job, OnError, metadata_of, run_job  # noqa: E402
 from edgesbert.bulk.readers import FORMATS, Columns  # noqa: E402
+from edgesbert.bulk.windows import Windows  # noqa: E402
 from edgesbert.bulk.workers import ModelSpec  # noqa: E402
 from edgesbert.runtime.manifest import ModelKind  # noqa: E402
 from edgesbert.runtime.precision import OutputPrecision, parse_precision  # noqa: E402
@@ -42,6 +44,8 @@ def embed_corpus(
     threads: int | None = None,
     progress: bool | None = None,
     ray: bool | str = False,
+    chunk_tokens: int | None = None,
+    chunk_overlap: int = 0,
 ) -> BulkResult:
     """Embed every text of ``input`` with the bi-encoder in ``folder``, into the Parquet file ``output``.
 
@@ -68,6 +72,11 @@ def embed_corpus(
         ray: run the chunks on Ray Data (extra: ray; see ``edgesbert.bulk.ray_runner``): True for Ray's
             own choice (the cluster in RAY_ADDRESS, else a new local instance), or an address ("auto" for
             the cluster started on this machine with ``ray start --head``, "ray://host:10001").
+        chunk_tokens: cut each text into windows of this many of the model's tokens (``chunk_overlap``
+            shared by neighbours), one output row each, with ``chunk`` (its number within the text, from
+            0) and ``start``/``stop`` (its character span in the text) beside ``id``; a text that fits
+            is one row. None (the default): one row per text, truncated to the model's length.
+        chunk_overlap: tokens each window shares with the next (with ``chunk_tokens``).
 
     Returns:
         The rows written and skipped, the seconds taken and the output path.
@@ -77,21 +86,13 @@ def embed_corpus(
     """
     spec = ModelSpec(Path(folder), variant, threads, batch_size, prompt_name)
     columns = Columns((text_column,) if text_column else Columns().text, id_column, text_column is not None)
-    return run_job(
-        _job(
-            ModelKind.BI_ENCODER,
-            spec,
-            input,
-            output,
-            columns,
-            precision,
-            processes,
-            chunk_rows,
-            on_error,
-            progress,
-            ray,
-        )
-    )
+    job = _job(
+        ModelKind.BI_ENCODER, spec, input, output, columns, precision, processes, chunk_rows, on_error,
+        progress, ray,
+    )  # fmt: skip
+    if chunk_tokens is not None:
+        job = replace(job, windows=Windows(spec.folder, chunk_tokens, chunk_overlap, prompt_name))
+    return run_job(job)
 
 
 def score_pairs(

@@ -28,8 +28,10 @@ import numpy as np
 
 from edgesbert.bulk.readers import Columns, Record, check_input, count_rows, id_type, read_records
 from edgesbert.bulk.shards import METADATA_KEY, WorkFolder, skipped_file_of
+from edgesbert.bulk.windows import Windows
 from edgesbert.bulk.workers import ModelSpec, Runner, open_runner
 from edgesbert.errors import ManifestError
+from edgesbert.runtime.chunking import Chunk
 from edgesbert.runtime.manifest import MANIFEST_FILE, Manifest, ModelKind
 from edgesbert.runtime.precision import OutputPrecision, empty_embeddings, quantize_embeddings
 
@@ -64,6 +66,7 @@ class Job:
     on_error: OnError = OnError.FAIL
     progress: bool | None = None
     ray: bool | str = False
+    windows: Windows | None = None  # one row per window of each document (``--chunk-tokens``)
 
     def __post_init__(self) -> None:
         for name in ("processes", "chunk_rows"):
@@ -77,6 +80,8 @@ class Job:
         if self.output.is_dir() or not self.output.parent.is_dir():
             raise ValueError(f"output {self.output} must be a file in an existing folder")
         check_input(self.input, self.columns)
+        if self.windows is not None:
+            self.windows.check()
 
     def fingerprint(self) -> dict[str, Any]:
         """What a resumed run must share with the first one: the input as it was, and the options."""
@@ -94,6 +99,8 @@ class Job:
                 "precision": self.precision.value,
                 "chunk_rows": self.chunk_rows,
                 "on_error": self.on_error.value,
+                "chunk_tokens": self.windows.tokens if self.windows else None,
+                "chunk_overlap": self.windows.overlap if self.windows else None,
             },
         }
 
@@ -137,8 +144,9 @@ def run_job(job: Job) -> BulkResult:
         raise
     try:
         if work.done == 0:  # an empty input: the output still has its columns
+            empty = _Chunk(0, [], [], [] if job.windows else None)
             work.add_shard(
-                0, _table([], _no_rows(job, manifest), job, id_type(job.input, job.columns)), 0, []
+                0, _table(empty, _no_rows(job, manifest), job, id_type(job.input, job.columns)), 0, []
             )
         written = sum(shard["written"] for shard in work.shards)
         skipped = sum(shard["skipped"] for shard in work.shards)
@@ -190,8 +198,9 @@ def _no_rows(job: Job, manifest: Manifest) -> np.ndarray:
 
 def _calibration_ranges(job: Job, runner: Runner) -> list[list[float]] | None:
     """Per-dimension minima and maxima of the first CALIBRATION_ROWS valid records; None if there are none."""
-    records = itertools.islice(_valid(read_records(job.input, job.columns)), CALIBRATION_ROWS)
-    texts = [r.value for r in records if r.value is not None]
+    records = list(itertools.islice(_valid(read_records(job.input, job.columns)), CALIBRATION_ROWS))
+    windows = job.windows.split([str(text) for text in _texts(records)]) if job.windows else None
+    texts = _Chunk(0, records, [], windows).values
     if not texts:
         return None
     embeddings = next(iter(runner.map([texts])))
@@ -207,10 +216,18 @@ class _Chunk:
     index: int
     records: list[Record]
     skipped: list[dict[str, Any]]
+    windows: list[Chunk] | None = None  # each record's windows (``Job.windows``), one output row each
 
     @property
     def values(self) -> list[Text]:
-        return [r.value for r in self.records if r.value is not None]
+        """What the model runs: the records' texts (or pairs), or their windows."""
+        if self.windows is None:
+            return _texts(self.records)
+        return [str(self.records[w.source].value)[w.start : w.stop] for w in self.windows]
+
+
+def _texts(records: list[Record]) -> list[Text]:
+    return [r.value for r in records if r.value is not None]
 
 
 def _chunks(job: Job, start: int, on_error: OnError) -> Iterator[_Chunk]:
@@ -228,7 +245,9 @@ def _chunks(job: Job, start: int, on_error: OnError) -> Iterator[_Chunk]:
                 f"{bad[0].problem}; fix it, or pass --on-error skip (on_error='skip') to leave such rows out"
             )
         skipped = [{"row": r.row, "line": r.line, "error": r.problem} for r in bad]
-        yield _Chunk(index, [r for r in batch if r.problem is None], skipped)
+        valid = [r for r in batch if r.problem is None]
+        windows = job.windows.split([str(text) for text in _texts(valid)]) if job.windows else None
+        yield _Chunk(index, valid, skipped, windows)
 
 
 @dataclass(frozen=True)
@@ -257,21 +276,33 @@ def _write_shards(job: Job, work: WorkFolder, runner: Runner, ranges: np.ndarray
                 raise RuntimeError(f"chunk {chunk.index}: {len(result)} results for {len(chunk.values)} rows")
             if job.kind is ModelKind.BI_ENCODER:
                 result = quantize_embeddings(result, job.precision, ranges)
-            table = _table([r.id for r in chunk.records], result, job, ids)
+            table = _table(chunk, result, job, ids)
             rows = len(chunk.records) + len(chunk.skipped)
             work.add_shard(chunk.index, table, rows, chunk.skipped)
             bar.update(rows)
 
 
-def _table(identities: list[object], result: np.ndarray, job: Job, ids: pa.DataType | None) -> pa.Table:
+def _table(chunk: _Chunk, result: np.ndarray, job: Job, ids: pa.DataType | None) -> pa.Table:
+    """The shard of ``chunk``: ``id`` (with windows: their ``chunk``, ``start``, ``stop``) and the result."""
     import pyarrow as pa
 
-    id_array = pa.array(identities, type=ids if ids is not None or identities else pa.string())
+    records, windows = chunk.records, chunk.windows
+    identities = [r.id for r in records] if windows is None else [records[w.source].id for w in windows]
+    columns = {"id": pa.array(identities, type=ids if ids is not None or identities else pa.string())}
+    if windows is not None:
+        numbers: list[int] = []
+        previous = -1
+        for w in windows:
+            numbers.append(numbers[-1] + 1 if w.source == previous else 0)
+            previous = w.source
+        columns["chunk"] = pa.array(numbers, pa.int32())
+        columns["start"] = pa.array([w.start for w in windows], pa.int64())
+        columns["stop"] = pa.array([w.stop for w in windows], pa.int64())
     if job.kind is ModelKind.CROSS_ENCODER and result.ndim == 2 and result.shape[1] == 1:
-        return pa.table({"id": id_array, "score": pa.array(result[:, 0].astype(np.float32))})
+        return pa.table({**columns, "score": pa.array(result[:, 0].astype(np.float32))})
     flat = pa.array(np.ascontiguousarray(result).reshape(-1))
     column = "embedding" if job.kind is ModelKind.BI_ENCODER else "score"
-    return pa.table({"id": id_array, column: pa.FixedSizeListArray.from_arrays(flat, result.shape[1])})
+    return pa.table({**columns, column: pa.FixedSizeListArray.from_arrays(flat, result.shape[1])})
 
 
 def _metadata(job: Job, manifest: Manifest, ranges: Any, rows: int, skipped: int) -> dict[str, Any]:
@@ -283,6 +314,8 @@ def _metadata(job: Job, manifest: Manifest, ranges: Any, rows: int, skipped: int
         "ranges": ranges,
         "calibration_rows": CALIBRATION_ROWS if ranges is not None else None,
         "input": str(job.input),
+        "chunk_tokens": job.windows.tokens if job.windows else None,
+        "chunk_overlap": job.windows.overlap if job.windows else None,
         "rows": rows,
         "skipped": skipped,
         "skipped_file": skipped_file_of(job.output).name if skipped else None,
