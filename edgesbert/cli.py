@@ -130,6 +130,27 @@ def _verify(args: argparse.Namespace) -> None:
     checks = check_folder(args.folder, manifest)
     print(file_table(checks, manifest))
     _report_checks(args.folder, manifest, checks)
+    if args.numbers:
+        _numbers(args.folder, manifest)
+
+
+def _numbers(folder: Path, manifest: Manifest) -> None:
+    """Every variant against the folder's fp32 graph on this CPU; an error if the default fails here."""
+    from edgesbert.cli_text import numbers_table
+    from edgesbert.runtime.cpu import this_cpu
+    from edgesbert.runtime.numbers import measure_numbers
+
+    cpu = this_cpu()
+    numbers = measure_numbers(folder)
+    print(f"\nnumbers on this CPU: {cpu.describe()}")
+    print(numbers_table(numbers, manifest))
+    default = next(n for n in numbers if n.variant == manifest.default_variant)
+    if not (default.steady and default.as_validated):
+        why = "depends on its batch" if not default.steady else "differs from fp32 more than it was validated"
+        raise EdgesbertError(
+            f"the folder's default variant {default.variant!r} {why} on this CPU; load another variant "
+            "(variant=..., --variant) or export the folder here"
+        )
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -257,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check every file the export wrote against its manifest")
     verify.add_argument("folder", type=Path)
+    verify.add_argument(
+        "--numbers",
+        action="store_true",
+        help="also run every variant against the folder's fp32 graph on this CPU (agreement, batch effect); "
+        "fails if the default depends on its batch here",
+    )
     verify.set_defaults(run=_verify)
 
     serve = commands.add_parser(

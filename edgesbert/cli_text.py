@@ -15,6 +15,7 @@ from edgesbert.runtime.tuning import TUNED_FILE, tuned_choice
 from edgesbert.runtime.verify import FileCheck, files_of
 
 if TYPE_CHECKING:
+    from edgesbert.runtime.numbers import VariantNumbers
     from edgesbert.tune import TuneResult
 
 #: validation figures in the order the table shows them, with their format
@@ -142,6 +143,27 @@ def print_embeddings(
         print(f"  {vector[:6]} ...  {text}")
     if len(texts) > SHOWN_TEXTS:
         print(f"  ... and {len(texts) - SHOWN_TEXTS} more (--json prints them all, --output FILE saves them)")
+
+
+def numbers_table(numbers: Sequence[VariantNumbers], manifest: Manifest) -> str:
+    """The variants on this CPU: agreement with fp32 here, batch effect, and whether each holds here."""
+    cross = manifest.embedding is None
+    header = ["variant", "max score diff to fp32" if cross else "mean cosine to fp32"]
+    header += ["batch max score diff" if cross else "batch min cosine", "steady here", "as validated"]
+    rows = [header]
+    for n in numbers:
+        if n.error is not None:
+            rows.append([n.variant, f"not run here: {n.error}", "", "", ""])
+            continue
+        default = " (default)" if n.variant == manifest.default_variant else ""
+        agreement = "other space" if n.mean_agreement != n.mean_agreement else f"{n.mean_agreement:.6f}"
+        effect = f"{n.batch_effect:.2e}" if cross else f"{n.batch_effect:.6f}"
+        rows.append([n.variant + default, agreement, effect, _yes(n.steady), _yes(n.as_validated)])
+    return table(rows)
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "NO"
 
 
 def truncated_note(cut: int, total: int, limit: int) -> str:
