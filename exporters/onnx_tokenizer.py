@@ -19,7 +19,7 @@ import json
 import sys
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -29,11 +29,21 @@ from tokenizers import Tokenizer
 from edgesbert.errors import ExportError
 from edgesbert.runtime.manifest import TEXT_INPUTS
 
+if TYPE_CHECKING:
+    from tokenizers.normalizers import Normalizer
+
 CONTRIB = "ai.onnx.contrib"  # onnxruntime-extensions' op domain
 OUTPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: the rewrite of a word the vocabulary cannot spell: a private-use character, in no vocabulary
 UNKNOWN_WORD = "\ue000"
 ONE_CHARACTER = "([\\s\\S])"  # RE2; a capture group, so that the split keeps what it matched
+#: joins characters so that one normalizer call rewrites thousands: BertNormalizer keeps it and rewrites each
+#: character on its own; a chunk that does not split back into one output per character is redone singly
+_JOIN = "|"
+_CHUNK = 4096
+#: the normalizer's JSON -> its character table and isolated code points (every code point walked once per
+#: process: a few seconds, and an export writes a twin per variant)
+_REWRITES: dict[str, tuple[dict[str, str], list[int]]] = {}
 
 
 def _char_class(codepoints: list[int], negate: bool = False) -> str:
@@ -70,6 +80,7 @@ class _Spec:
             )
         if pre_tokenizer not in ("BertPreTokenizer", None):
             raise ExportError(f"--with-tokenizer for ONNX needs a BertPreTokenizer, not {pre_tokenizer}")
+        self.normalizer_json = json.dumps(normalizer or None, sort_keys=True)
         self.tokenizer = Tokenizer.from_file(str(path))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
@@ -90,22 +101,40 @@ class _Spec:
         characters the normalizer pads with spaces (CJK); unknown: a word with a character that is no
         token of the vocabulary, alone or as a continuation.
         """
-        normalizer = self.tokenizer.normalizer
-        table, isolated = {}, []
-        for cp in range(sys.maxunicode + 1):
-            if 0xD800 <= cp <= 0xDFFF:
-                continue
-            char = chr(cp)
-            out = normalizer.normalize_str(char) if normalizer else char
-            if out == f" {char} " or _is_punctuation(char):
-                isolated.append(cp)
-            elif out == char and char.isspace():
-                table[char] = " "  # a space the pre-tokenizer splits on and the normalizer keeps
-            elif out != char:
-                table[char] = out
+        if self.normalizer_json not in _REWRITES:
+            _REWRITES[self.normalizer_json] = _rewrites(self.tokenizer.normalizer)
+        table, isolated = _REWRITES[self.normalizer_json]
         known = [ord(t) for token in self.vocab for t in [token.removeprefix(self.prefix)] if len(t) == 1]
         unknown = "[^ ]*" + _char_class([*known, ord(" ")], negate=True) + "[^ ]*"
-        return table, "(" + _char_class(isolated) + ")", unknown
+        return dict(table), "(" + _char_class(isolated) + ")", unknown
+
+
+def _rewrites(normalizer: Normalizer | None) -> tuple[dict[str, str], list[int]]:
+    """Every character the normalizer rewrites, to what it writes; and the code points to isolate."""
+    chars = [chr(cp) for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
+    outputs = _normalized_each(normalizer, chars) if normalizer else chars
+    changed = {char: out for char, out in zip(chars, outputs, strict=True) if out != char}
+    isolated = {char for char, out in changed.items() if out == f" {char} "}
+    isolated.update(filter(_is_punctuation, chars[:128]))  # BERT's ASCII symbols too ($, +, ^, ...)
+    isolated.update(char for char in chars if unicodedata.category(char)[0] == "P")
+    table = {  # in code point order; a space the normalizer keeps is one the pre-tokenizer splits on
+        char: changed.get(char, " ")
+        for char in chars
+        if (char in changed or char.isspace()) and char not in isolated
+    }
+    return table, sorted(map(ord, isolated))
+
+
+def _normalized_each(normalizer: Normalizer, chars: list[str]) -> list[str]:
+    """``normalizer.normalize_str(char)`` of each of ``chars``, a chunk of them joined per call."""
+    outputs: list[str] = []
+    for start in range(0, len(chars), _CHUNK):
+        chunk = chars[start : start + _CHUNK]
+        parts = normalizer.normalize_str(_JOIN.join(chunk)).split(_JOIN)
+        if len(parts) != len(chunk):  # a rewrite wrote _JOIN (or it is in the chunk)
+            parts = [normalizer.normalize_str(char) for char in chunk]
+        outputs.extend(parts)
+    return outputs
 
 
 class _Graph:

@@ -115,6 +115,20 @@ def test_onnx_tokenizer_graph_handles_empty_texts(minilm_tokenizer_file, minilm_
         assert differing(texts, outputs, reference_ids(minilm_tokenizer_file, texts, MAX_LENGTH)) == []
 
 
+@pytest.mark.parametrize(
+    "options", [{}, {"lowercase": False}, {"strip_accents": False}, {"clean_text": False}]
+)
+def test_the_character_table_normalizes_joined_characters_as_one_at_a_time(options):
+    from tokenizers.normalizers import BertNormalizer
+
+    from edgesbert.exporters.onnx_tokenizer import _normalized_each
+
+    normalizer = BertNormalizer(**options)
+    # controls, Latin, Greek (final sigma), combining marks, the joining "|", CJK; beyond the BMP
+    chars = [chr(cp) for cp in range(0x3100)] + ["\U00020000", "\U000e0001", "\U0010ffff"]
+    assert _normalized_each(normalizer, chars) == [normalizer.normalize_str(char) for char in chars]
+
+
 def test_openvino_tokenizer_gives_the_ids_of_tokenizers_except_where_known(minilm_tokenizer_file):
     import openvino as ov
     from openvino_tokenizers import convert_tokenizer
