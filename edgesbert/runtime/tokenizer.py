@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from edgesbert.errors import ModelLoadError
 from edgesbert.runtime.inputs import Text, naming_invalid_text
@@ -52,6 +52,7 @@ class TextTokenizer:
         self._tokenizer.enable_padding(
             direction=spec.padding_side, pad_id=spec.pad_token_id, pad_token=spec.pad_token
         )
+        self._encode_batch = _fast(self._tokenizer)
         self.limit = max_length
         # Below the special tokens ([CLS] [SEP]) tokenizers stops truncating at all.
         self.shortest = self._tokenizer.num_special_tokens_to_add(pairs)
@@ -78,7 +79,7 @@ class TextTokenizer:
         """Return ``input_ids``, ``attention_mask`` and ``token_type_ids``, each (batch, longest)."""
         batch = list(texts)
         with naming_invalid_text(batch, "texts"):
-            encodings = self._tokenizer.encode_batch(batch)
+            encodings = self._encode_batch(batch)
         return {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
@@ -95,7 +96,7 @@ class TextTokenizer:
             if len(batch) == 1:  # encode_batch's thread pool costs more than one text's tokenization
                 text = batch[0]
                 return [len(self._untruncated.encode(*((text,) if isinstance(text, str) else text)).ids)]
-            return [len(e.ids) for e in self._untruncated.encode_batch(batch)]
+            return [len(e.ids) for e in _fast(self._untruncated)(batch)]
 
     def tokens(
         self, texts: Sequence[TextInput], *, add_special_tokens: bool = True, what: str = "texts"
@@ -121,3 +122,11 @@ class TextTokenizer:
         plain.no_truncation()
         plain.no_padding()
         return plain
+
+
+def _fast(tokenizer: Tokenizer) -> Callable[[list[TextInput]], list[Encoding]]:
+    """``encode_batch`` without character offsets where tokenizers has it (about 1.2x faster)."""
+    fast: Callable[[list[TextInput]], list[Encoding]] = getattr(
+        tokenizer, "encode_batch_fast", tokenizer.encode_batch
+    )
+    return fast
