@@ -69,6 +69,17 @@ def add_export_commands(commands: Any) -> None:
         help="also write packed graphs (BERT family): several texts per row, no padding; fp32 and each int8",
     )
     export.add_argument(
+        "--static",
+        action="store_true",
+        help="also write static variants (bi-encoders): a token table distilled from the model, in float32 "
+        "and int8, run with numpy alone (no onnxruntime or OpenVINO); far faster, less accurate, never the "
+        "default: run it with --variant static",
+    )
+    export.add_argument("--static-dimensions", type=int, default=256, help="the static table's width (256)")
+    export.add_argument(
+        "--static-max-spearman-drop", type=float, default=0.3, help="static variants, STSb (0.3)"
+    )
+    export.add_argument(
         "--tune", action="store_true", help="then time the variants here and record the fastest (see tune)"
     )
     export.add_argument("--tune-seconds", type=float, default=2.0, help=argparse.SUPPRESS)
@@ -117,11 +128,14 @@ def _export(args: argparse.Namespace) -> None:
                 max_spearman_drop=args.max_spearman_drop,
                 min_mean_cosine=args.min_cosine,
                 min_score_spearman=args.min_score_spearman,
+                static_max_spearman_drop=args.static_max_spearman_drop,
             ),
             validation_size=args.validation_size,
             static_shapes=args.static_shapes,
             tokenizer_in_graph=args.with_tokenizer,
             packed=args.packed,
+            static=args.static,
+            static_dimensions=args.static_dimensions,
         )
     except PartialExportError:
         _describe(args, output)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import metadata
@@ -31,6 +31,8 @@ from edgesbert.exporters.packed_graph import check_packable
 from edgesbert.exporters.plans import BACKENDS, Quantization, with_packed, with_tokenizer
 from edgesbert.exporters.progress import phase
 from edgesbert.exporters.staging import staged_folder
+from edgesbert.exporters.static_table import DIMENSIONS as STATIC_DIMENSIONS
+from edgesbert.exporters.static_table import STATIC_NEEDS_BI_ENCODER, static_steps
 from edgesbert.exporters.validation import (
     Tolerance,
     batch_figures,
@@ -100,6 +102,8 @@ def export_model(
     static_shapes: Sequence[tuple[int, int]] = (),
     tokenizer_in_graph: bool = False,
     packed: bool = False,
+    static: bool = False,
+    static_dimensions: int = STATIC_DIMENSIONS,
 ) -> Manifest:
     """Export ``model`` into the folder ``output`` and return the manifest written there.
 
@@ -123,6 +127,9 @@ def export_model(
             (``--with-tokenizer``; ONNX: onnxruntime-extensions ops, OpenVINO: openvino-tokenizers).
         packed: add packed graphs, several texts per row (``--packed``; the BERT family, both kinds): fp32
             and a packed twin of each int8 variant; a packed twin of the default becomes the default.
+        static: add the static variants ``static`` and ``static-int8`` (``--static``, bi-encoders): a token
+            table distilled from the model, run with numpy alone; never the default.
+        static_dimensions: the static table's width (fewer where the model has fewer).
     """
     if backend not in BACKENDS:
         raise ExportError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -144,6 +151,8 @@ def export_model(
         steps = with_packed(steps, backend)  # traced beside the fp32 graph, while the weights are there
     if tokenizer_in_graph:
         steps = with_tokenizer(steps)
+    if static:  # first: it needs the reference's weights, which the last trace frees
+        steps = [*static_steps(static_dimensions), *steps]
     if isinstance(model, BiEncoder | CrossEncoder):
         reference = model
     else:
@@ -151,6 +160,8 @@ def export_model(
             reference = load_reference(model, kind)
     if packed:
         check_packable(reference)
+    if static and not isinstance(reference, BiEncoder):
+        raise ExportError(STATIC_NEEDS_BI_ENCODER)
     if isinstance(reference, BiEncoder) and reference.layout.dense and not pooling_in_graph:
         raise ExportError("a model with Dense layers needs pooling inside the graph")
     for step in steps:  # read calibration text now: a bad file fails before any work
@@ -198,7 +209,7 @@ def produce(
             variant, figures = search(step, ctx, lambda v: measure(ctx, v, data, expected), run_step)
         else:
             variant = run_step(step, ctx)
-            figures = measure(ctx, variant, data, expected)
+            figures = measure(ctx, variant, data, expected, getattr(step, "reference_space", None))
             check(variant, figures, ctx.tolerance)
     except SourceFailedError as e:
         ctx.written.append(None)
@@ -264,6 +275,8 @@ STEP_TITLES = {
     "WithTokenizer": "merging the tokenizer into the graph",
     "PackedGraph": "tracing the PyTorch model into a packed fp32 ONNX graph",
     "OpenVinoPackedIR": "converting the packed graph to OpenVINO IR",
+    "StaticTable": "distilling a static token table from the model",
+    "StaticTableInt8": "quantizing the static token table to int8",
 }
 
 
@@ -287,19 +300,26 @@ def reference_outputs(reference: BiEncoder | CrossEncoder, data: SentencePairs |
 
 
 def measure(
-    ctx: ExportContext, variant: GraphVariant, data: SentencePairs | RankingGroups, expected: np.ndarray
+    ctx: ExportContext,
+    variant: GraphVariant,
+    data: SentencePairs | RankingGroups,
+    expected: np.ndarray,
+    project: Callable[[np.ndarray, list[str]], np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Run ``variant`` through the runtime on the validation data.
 
-    Returns its agreement with ``expected``, its speed there (texts per second, on this machine) and its
-    batch effect.
+    Returns its agreement with ``expected`` (mapped by ``project``, with the texts, where the variant's
+    embeddings live in another space: a static table's), its speed there (texts per second, on this
+    machine) and its batch effect.
     """
     build_manifest(ctx).save(ctx.folder)  # provisional, so the runtime can open the folder
     model = runtime.load(ctx.folder, variant=variant.name)
     with phase(f"validating {variant.name} on {len(data)} texts"):
         start = time.perf_counter()
         if isinstance(data, SentencePairs) and isinstance(model, runtime.BiEncoder):
-            figures = embedding_figures(expected, model.encode(data.sentences, batch_size=64), data)
+            actual = model.encode(data.sentences, batch_size=64)
+            mapped = (lambda e: project(e, data.sentences)) if project else None
+            figures = embedding_figures(expected, actual, data, mapped)
         elif isinstance(data, RankingGroups) and isinstance(model, runtime.CrossEncoder):
             figures = score_figures(expected, model.predict(data.pairs, batch_size=64), data)
         else:
@@ -330,7 +350,7 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
     vector tomorrow in another batch; nor is a graph with the tokenizer inside (it needs its backend's
     tokenizer ops). Where the chosen variant has a packed twin as steady as itself (``--packed``), the twin
     is the default: it computes no padding; ``edgesbert tune`` keeps the padded one on a CPU where packing
-    is slower.
+    is slower. A static token table (``--static``) is never the default: its accuracy is lower by design.
     """
 
     def preference(variant: GraphVariant) -> tuple[int, float]:
@@ -342,7 +362,8 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
         quality = variant.validation.get("spearman", variant.validation.get("score_spearman", 0.0))
         return tier.get(variant.precision, -1), quality
 
-    candidates = [v for v in variants if not v.takes_text and not v.packed] or list(variants)
+    graphs = [v for v in variants if not v.static] or list(variants)  # a static table: asked for by name
+    candidates = [v for v in graphs if not v.takes_text and not v.packed] or graphs
     steady = [v for v in candidates if not v.batch_dependent] or candidates
     chosen = max(steady, key=preference)
     twin = packed_twin(chosen, variants)

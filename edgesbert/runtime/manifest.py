@@ -26,6 +26,9 @@ SENTENCE_OUTPUT = "sentence_embedding"
 #: The inputs of a graph with its tokenizer inside (``export --with-tokenizer``): a batch of strings, and
 #: for a cross-encoder the second text of each pair.
 TEXT_INPUTS = ("text", "text_pair")
+#: The backend of a static variant (``export --static``): a distilled token table, run with numpy alone
+#: (``runtime/backends/static.py``); lower accuracy by design, so never a default nor a tuned choice.
+STATIC_BACKEND = "static"
 
 
 class ModelKind(str, Enum):
@@ -99,6 +102,14 @@ class GraphVariant:
     recipe: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     #: a packed graph's longest row, in tokens (several texts per row, see ``runtime/packing.py``); 0: padded
     row_length: int = 0
+    #: the width of this variant's embeddings where it differs from the model's (a static table reduced
+    #: to fewer dimensions); 0: ``embedding.dimension``
+    dimension: int = 0
+
+    @property
+    def static(self) -> bool:
+        """Whether this is a static variant: a token table, not a graph (``STATIC_BACKEND``)."""
+        return self.backend == STATIC_BACKEND
 
     @property
     def takes_text(self) -> bool:
@@ -359,6 +370,11 @@ def _variant(f: _Fields) -> GraphVariant:
     row_length = f.get("row_length", int, 0)
     if row_length < 0:
         raise f.fail("row_length", f"must be 0 (padded) or a packed graph's longest row, got {row_length}")
+    dimension = f.get("dimension", int, 0)
+    if dimension < 0:
+        raise f.fail(
+            "dimension", f"must be 0 (the model's) or the variant's embedding width, got {dimension}"
+        )
     validation = f.get("validation", dict, {})
     if not all(_is_number(v) for v in validation.values()):
         raise f.fail("validation", "must map figure names to numbers")
@@ -375,6 +391,7 @@ def _variant(f: _Fields) -> GraphVariant:
         sha256=f.get("sha256", str),
         static_shapes=tuple((shape[0], shape[1]) for shape in shapes),
         row_length=row_length,
+        dimension=dimension,
         validation=validation,
         recipe=recipe,
     )

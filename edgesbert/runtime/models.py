@@ -172,7 +172,7 @@ class ExportedModel(BatchRunner):
         (STSb test in batches of 32, all-MiniLM-L6-v2: 1.34 graph tokens per real one sorted by characters,
         1.02 by tokens; counting them costs about 1% of encoding them.)
         """
-        if self.variant.takes_text:  # the graph tokenizes: characters are what there is
+        if self.variant.takes_text or not self._backend.padding_costs:  # characters: what there is, or enough
             return super()._lengths(items)
         limit = self.tokenizer.max_length
         return [min(count, limit) for count in self.tokenizer.token_counts(items)]
@@ -275,8 +275,8 @@ class BiEncoder(ExportedModel, SentenceEncoder):
 
     @property
     def embedding_dimension(self) -> int:
-        """Width of the embeddings."""
-        return self.spec.dimension
+        """Width of the embeddings (a static variant's may be narrower than the model's)."""
+        return self.variant.dimension or self.spec.dimension
 
     def _token_spans(self, texts: list[str]) -> list[list[tuple[int, int]]]:
         tokens = self.tokenizer.tokens(texts, add_special_tokens=False, what="sentences")

@@ -46,10 +46,11 @@ def tunable(variant: GraphVariant) -> bool:
 
     Not a batch-dependent one (dynamic int8), nor one with the tokenizer inside (its ops are extra
     packages), nor fp16 (a GPU format), nor bf16 (an opt-in: its numbers follow the CPU), nor one of
-    static shapes (for NPUs).
+    static shapes (for NPUs), nor a static token table (far faster, but less accurate by design).
     """
     return not (
-        variant.batch_dependent
+        variant.static
+        or variant.batch_dependent
         or variant.takes_text
         or variant.precision in (Precision.FP16, Precision.BF16)
         or variant.static_shapes

@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--reranker", type=Path, help=f"cross-encoder folder (default: {RERANKER} if present)"
     )
     parser.add_argument(
+        "--variant", help="the bi-encoder's variant, e.g. static (default: its int8 one, else its default)"
+    )
+    parser.add_argument(
         "--index-dir", type=Path, help="where indexes are kept (default: the app's data folder)"
     )
     parser.add_argument("--self-test", metavar="QUERY", help="headless: index --folder, answer QUERY, exit")
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
     index_root = args.index_dir or data / "index"
     try:
-        engine = Engine(args.model, args.reranker, cache_dir=index_root / "model-cache")
+        engine = Engine(args.model, args.reranker, cache_dir=index_root / "model-cache", variant=args.variant)
     except ModelError as e:
         print(f"error: {e}", file=sys.stderr)
         if args.self_test is None:

@@ -2,8 +2,9 @@
 
 The int8 variant of each folder is used when the folder has one (one whose output does not depend on
 the batch first; the reranker's int8 variant moves scores by at most ~4e-4 with its batch, which leaves
-rankings of 50 paragraphs as they are). Both threads (indexing, search) share the bi-encoder; a lock lets
-one of them run it at a time.
+rankings of 50 paragraphs as they are), a static token table (``export --static``) only when asked for by
+name (``--variant static``: numpy alone, far faster, less accurate). Both threads (indexing, search) share
+the bi-encoder; a lock lets one of them run it at a time.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ def _int8_variant(folder: Path, kind: ModelKind) -> str | None:
         raise ModelError(f"cannot load the model in {folder}: {e}") from e
     if manifest.kind is not kind:
         raise ModelError(f"{folder} holds a {manifest.kind.value}, not a {kind.value}")
-    int8 = sorted((v for v in manifest.variants if v.precision is Precision.INT8), key=_batch_dependent)
+    graphs = [v for v in manifest.variants if v.precision is Precision.INT8 and not v.static]
+    int8 = sorted(graphs, key=_batch_dependent)
     return int8[0].name if int8 else None
 
 
-def _open(folder: Path, kind: ModelKind, cache_dir: Path | None) -> BiEncoder | CrossEncoder:
-    """Load ``folder``'s int8 variant (else its default) with the runtime."""
-    variant = _int8_variant(folder, kind)
+def _open(
+    folder: Path, kind: ModelKind, cache_dir: Path | None, variant: str | None = None
+) -> BiEncoder | CrossEncoder:
+    """Load ``folder``'s ``variant``, else its int8 variant, else its default, with the runtime."""
+    variant = variant or _int8_variant(folder, kind)
     try:
         return load(folder, variant=variant, cache_dir=cache_dir)
     except (OSError, ValueError, EdgesbertError) as e:
@@ -50,11 +54,18 @@ def _batch_dependent(variant: GraphVariant) -> bool:
 class Engine:
     """The bi-encoder (required) and the cross-encoder (optional; loaded on the first rerank).
 
-    ``cache_dir`` keeps OpenVINO's compiled graphs, which makes later starts load faster.
+    ``cache_dir`` keeps OpenVINO's compiled graphs, which makes later starts load faster; ``variant`` names
+    the bi-encoder's variant to run (e.g. "static"), instead of its int8 one.
     """
 
-    def __init__(self, model: Path, reranker: Path | None = None, cache_dir: Path | None = None) -> None:
-        encoder = _open(model, ModelKind.BI_ENCODER, cache_dir)
+    def __init__(
+        self,
+        model: Path,
+        reranker: Path | None = None,
+        cache_dir: Path | None = None,
+        variant: str | None = None,
+    ) -> None:
+        encoder = _open(model, ModelKind.BI_ENCODER, cache_dir, variant)
         assert isinstance(encoder, BiEncoder)  # for mypy: the manifest said so
         self.encoder = encoder
         if reranker is not None:

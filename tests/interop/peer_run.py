@@ -7,6 +7,9 @@ process, which imports each runtime once (sentence-transformers with optimum tak
 - {"runtime": "fastembed", "folder", "file", "dim", "pooling": "mean" | "cls", "normalize", "texts"}
 - {"runtime": "openvino-genai", "folder", "pooling", "normalize", "texts"}: TextEmbeddingPipeline
 - {"runtime": "openvino-genai-rerank", "folder", "query", "documents"}: TextRerankPipeline scores, in order
+- {"runtime": "model2vec", "folder", "texts"}: StaticModel.from_pretrained embeddings (a static variant)
+- {"runtime": "sentence-transformers-static", "folder", "texts", "prompt_name"}: a static variant's folder
+  loaded as a SentenceTransformer (StaticEmbedding, Normalize)
 """
 
 from __future__ import annotations
@@ -84,6 +87,19 @@ def openvino_genai_rerank(job: dict[str, Any]) -> list[Any]:
     return [scores[i] for i in range(len(job["documents"]))]
 
 
+def model2vec(job: dict[str, Any]) -> list[Any]:
+    from model2vec import StaticModel
+
+    return StaticModel.from_pretrained(job["folder"]).encode(job["texts"]).tolist()
+
+
+def sentence_transformers_static(job: dict[str, Any]) -> list[Any]:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(job["folder"], device="cpu", local_files_only=True)
+    return model.encode(job["texts"], prompt_name=job.get("prompt_name")).tolist()
+
+
 if __name__ == "__main__":
     jobs = json.load(sys.stdin)
     runners = {
@@ -92,5 +108,7 @@ if __name__ == "__main__":
         "fastembed": fastembed,
         "openvino-genai": openvino_genai,
         "openvino-genai-rerank": openvino_genai_rerank,
+        "model2vec": model2vec,
+        "sentence-transformers-static": sentence_transformers_static,
     }
     print(json.dumps([runners[job["runtime"]](job) for job in jobs]))

@@ -22,6 +22,7 @@ from tests.tiny_models import build_bi_encoder, build_cross_encoder
 
 STSB_TEST = Path(__file__).resolve().parents[2] / "data" / "stsb-en-test.csv"
 QUERY = "A man is playing a guitar."
+STATIC_VARIANTS = ("static", "static-int8")
 
 
 def stsb_rows() -> list[list[str]]:
@@ -36,6 +37,15 @@ def save_bi_encoder(source: Path | str, target: Path, texts: list[str], packed: 
     reference = load_reference(source, "bi-encoder")
     embeddings = reference.encode(texts, batch_size=64, normalize_embeddings=True)
     np.savez(target / "reference.npz", texts=np.array(texts), embeddings=embeddings)
+
+
+def save_static(source: Path, target: Path, texts: list[str]) -> None:
+    """Export a bi-encoder with its static variants; store what the runtime gives here for each (issue 31)."""
+    from edgesbert.runtime import load
+
+    export_model(source, target / "model", kind="bi-encoder", validation_size=64, static=True)
+    found = {variant: load(target / "model", variant=variant).encode(texts) for variant in STATIC_VARIANTS}
+    np.savez(target / "reference.npz", texts=np.array(texts), **found)
 
 
 def save_cross_encoder(source: Path, target: Path, query: str, documents: list[str]) -> None:
@@ -68,6 +78,7 @@ def main(output: Path) -> None:
             save_bi_encoder(
                 build_bi_encoder(sources / name, **options), output / name, tiny_texts, packed=True
             )
+        save_static(build_bi_encoder(sources / "static", architecture="bert"), output / "static", tiny_texts)
         for name, labels in {"bert-1": 1, "distilbert-3": 3}.items():
             (output / name).mkdir(parents=True)
             architecture = name.split("-")[0]

@@ -82,6 +82,9 @@ class Backend(ABC):
     input_names: tuple[str, ...]
     #: how many ``run`` calls from different threads pay off at once; 1 means run one at a time.
     concurrent_runs: int = 1
+    #: whether padded positions cost compute (a graph's); if not (a table lookup), texts are batched by
+    #: characters, without counting their tokens first
+    padding_costs: bool = True
 
     @abstractmethod
     def __init__(self, graph: Path, options: RunOptions) -> None:
