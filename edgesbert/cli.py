@@ -24,6 +24,7 @@ from edgesbert.folders import Interrupted
 
 if TYPE_CHECKING:
     from edgesbert.runtime.manifest import Manifest
+    from edgesbert.runtime.models import ExportedModel
     from edgesbert.runtime.verify import FileCheck
 
 
@@ -44,6 +45,15 @@ INPUT_HELP = (
 def _run_options(args: argparse.Namespace) -> dict:
     names = ("variant", "device", "threads", "performance_hint", "cache_dir")
     return {**{name: getattr(args, name) for name in names}, "verify": not args.no_verify}
+
+
+def _say_choice(model: ExportedModel) -> None:
+    """Which variant ran and why, and on which CPU, where the command did not name one (to stderr)."""
+    from edgesbert.runtime.cpu import this_cpu
+
+    if model.chosen_because != "asked for by name":
+        why, cpu = f"{model.variant.name}, {model.chosen_because}", this_cpu().describe()
+        print(f"edgesbert: ran {why}; this CPU: {cpu}", file=sys.stderr)
 
 
 def _encode(args: argparse.Namespace) -> None:
@@ -77,6 +87,7 @@ def _encode(args: argparse.Namespace) -> None:
     elif args.json:
         write_embeddings_json(texts, embeddings, sys.stdout)
     else:
+        _say_choice(model)
         print_embeddings(texts, embeddings, model.variant.name, args.precision)
         if len(texts) <= SHOWN_TEXTS and args.precision == "float32":  # a matrix of a few texts, as floats
             print(f"similarity ({model.similarity_fn_name.value}):")
@@ -100,6 +111,7 @@ def _rank(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps([{"corpus_id": r.corpus_id, "score": r.score, "text": r.text} for r in results]))
         return
+    _say_choice(model)
     for position, result in enumerate(results, 1):
         print(f"{position:>3}. {result.score:.4f}  [{result.corpus_id}] {result.text}")
 

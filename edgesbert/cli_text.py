@@ -11,7 +11,7 @@ import numpy as np
 
 from edgesbert.runtime.manifest import Manifest
 from edgesbert.runtime.packing import packing_note
-from edgesbert.runtime.tuning import TUNED_FILE, tuned_choice
+from edgesbert.runtime.tuning import TUNED_FILE, portable_default, tuned_choice
 from edgesbert.runtime.verify import FileCheck, files_of
 
 if TYPE_CHECKING:
@@ -102,11 +102,18 @@ def print_description(manifest: Manifest, folder: Path) -> None:
         print(f"  labels        {c.num_labels} {list(c.labels)}, activation {c.activation.value}")
     versions = ", ".join(f"{k} {v}" for k, v in manifest.provenance.versions.items())
     print(f"  versions      {versions}")
-    print(f"  default       {manifest.default_variant}")
+    where = manifest.provenance.cpu_name or "a CPU the export did not record"
+    print(f"  default       {manifest.default_variant} (validated on {where})")
     tuned = tuned_choice(folder, manifest)
+    portable = portable_default(folder, manifest, say=lambda _: None)
     if tuned is not None:
         hint = f", {tuned.performance_hint} hint" if tuned.performance_hint else ""
         print(f"  on this CPU   {tuned.variant}{hint} (edgesbert tune, {tuned.measured_at}, {tuned.cpu})")
+    elif portable is not None:
+        print(
+            f"  on this CPU   {portable}: the default was chosen on another CPU kind and {portable} holds on "
+            "any CPU (edgesbert tune measures the variants here)"
+        )
     else:
         print("  on this CPU   not tuned: the default above (edgesbert tune times the variants)")
     packed = [v for v in manifest.variants if v.packed]

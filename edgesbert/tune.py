@@ -7,8 +7,10 @@ batcher forms them, where padding costs most and packed graphs gain most), a thi
 after a warm-up; then 30 one-text calls give the latency. The figure that decides is sentences per second
 over the three sets (their total count over their total time). The manifest's default keeps its place
 unless another candidate beats it by ``MARGIN``: a noisy machine must not flip the default between runs.
-The result goes to ``edgesbert.tuned.json`` (see ``runtime.tuning``), beside the figures of other CPU
-kinds.
+First every variant's numbers are measured against the folder's fp32 graph here (``runtime.numbers``): a
+candidate whose output depends on its batch on this CPU, or that strays from fp32 more than it did from
+PyTorch at export, is not timed and cannot be chosen, whatever the manifest's default. The result goes to
+``edgesbert.tuned.json`` (see ``runtime.tuning``), beside the figures of other CPU kinds.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from edgesbert.folders import replace_atomically
 from edgesbert.runtime import BiEncoder, load
 from edgesbert.runtime.cpu import Cpu, this_cpu
 from edgesbert.runtime.manifest import Manifest
+from edgesbert.runtime.numbers import VariantNumbers, measure_numbers
 from edgesbert.runtime.tuning import TUNED_FILE, TUNED_FORMAT, manifest_sha256, read_tuned, tunable
 
 HINTS: tuple[str | None, ...] = (None, "throughput")
@@ -61,6 +64,7 @@ class TuneResult:
     figures: tuple[Figures, ...]
     choice: Figures
     default_variant: str
+    numbers: tuple[VariantNumbers, ...] = ()  # every variant against the fp32 graph here; () if none
 
 
 def tune(
@@ -79,9 +83,19 @@ def tune(
     manifest = Manifest.load(folder)
     short = list(english_sentences()[:256])
     long = [" ".join(short[i : i + 8]) for i in range(0, len(short), 8)]
+    say("measuring every variant against the fp32 graph on this CPU")
+    try:
+        numbers = {n.variant: n for n in measure_numbers(folder)}
+    except EdgesbertError as e:  # no plain fp32 graph to compare with: the export's figures stand
+        say(f"numbers not measured: {e}")
+        numbers = {}
     measured = []
     for variant in (v for v in manifest.variants if tunable(v)):
+        unfit = _unfit_here(numbers.get(variant.name))
         for hint in HINTS:
+            if unfit:
+                measured.append(Figures(variant.name, hint, error=unfit))
+                continue
             say(f"timing {variant.name} ({hint or 'default'} hint)")
             measured.append(_measure(folder, variant.name, hint, threads, seconds, short, long))
     ran = [f for f in measured if f.error is None]
@@ -92,9 +106,23 @@ def tune(
     defaults = [f for f in ran if f.variant == manifest.default_variant]
     default = max(defaults, key=lambda f: f.sentences_per_s, default=None)
     choice = default if default and best.sentences_per_s < default.sentences_per_s * (1 + MARGIN) else best
-    result = TuneResult(folder, this_cpu(), tuple(measured), choice, manifest.default_variant)
+    result = TuneResult(
+        folder, this_cpu(), tuple(measured), choice, manifest.default_variant, tuple(numbers.values())
+    )
     _record(result)
     return result
+
+
+def _unfit_here(numbers: VariantNumbers | None) -> str | None:
+    """Why a variant may not be chosen on this CPU, from its numbers here; None if it may."""
+    if numbers is None or numbers.error is not None:
+        return None  # timing it says whether it runs here
+    if not numbers.steady:
+        return f"its output depends on its batch on this CPU (batch effect {numbers.batch_effect:.6g})"
+    if not numbers.as_validated:
+        agreement = numbers.mean_agreement
+        return f"it strays from fp32 here more than it did from PyTorch at export ({agreement:.6g})"
+    return None
 
 
 def _measure(
@@ -167,11 +195,15 @@ def _record(result: TuneResult) -> None:
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "choice": {"variant": result.choice.variant, "performance_hint": result.choice.performance_hint},
         "figures": [_rounded(asdict(f)) for f in result.figures],
+        "numbers": [_rounded(asdict(n), 6) for n in result.numbers],
     }
     record: dict[str, Any] = {"format": TUNED_FORMAT, "manifest_sha256": sha, "machines": machines}
     text = json.dumps(record, indent=2) + "\n"
     replace_atomically(result.folder / TUNED_FILE, lambda path: path.write_text(text, encoding="utf-8"))
 
 
-def _rounded(figures: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
+def _rounded(figures: dict[str, Any], digits: int = 3) -> dict[str, Any]:
+    """Floats rounded; NaN (a figure not measured) as null, which JSON has."""
+    return {
+        k: (None if v != v else round(v, digits)) if isinstance(v, float) else v for k, v in figures.items()
+    }

@@ -45,6 +45,7 @@ from edgesbert.offline import no_telemetry
 from edgesbert.reference import BiEncoder, CrossEncoder
 from edgesbert.resolve import resolve_model
 from edgesbert.runtime import models as runtime
+from edgesbert.runtime.cpu import this_cpu
 from edgesbert.runtime.manifest import (
     MANIFEST_FILE,
     SENTENCE_OUTPUT,
@@ -410,6 +411,8 @@ def build_manifest(ctx: ExportContext, with_checksums: bool = False) -> Manifest
             exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             versions=_versions(_VERSIONED),
             checksums=_checksums(ctx.folder) if with_checksums else {},
+            cpu=this_cpu().key,
+            cpu_name=this_cpu().name,
         ),
         default_variant=default_variant(ctx.variants),
         embedding=embedding,

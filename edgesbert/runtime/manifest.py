@@ -177,6 +177,10 @@ class Provenance:
     exported_at: str
     versions: Mapping[str, str] = field(default_factory=dict)
     checksums: Mapping[str, str] = field(default_factory=dict)
+    #: the CPU kind the variants were validated and the default chosen on (``runtime.cpu.Cpu.key``; its
+    #: name in ``cpu_name``); "" in folders exported before it was recorded: an unknown CPU
+    cpu: str = ""
+    cpu_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -423,4 +427,6 @@ def _provenance(f: _Fields) -> Provenance:
         exported_at=f.get("exported_at", str),
         versions=f.string_map("versions"),
         checksums=f.string_map("checksums"),
+        cpu=f.get("cpu", str, ""),
+        cpu_name=f.get("cpu_name", str, ""),
     )

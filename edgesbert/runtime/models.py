@@ -31,7 +31,7 @@ from edgesbert.runtime.pooling import pool
 from edgesbert.runtime.ranking import PairScorer
 from edgesbert.runtime.similarity import normalize
 from edgesbert.runtime.static_shapes import run_static
-from edgesbert.runtime.tuning import TunedChoice, tuned_choice
+from edgesbert.runtime.tuning import TunedChoice, portable_default, tuned_choice, why_loaded
 from edgesbert.runtime.verify import check_files, problems_message
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ class ExportedModel(BatchRunner):
         Args:
             folder: the exported model folder.
             variant: which graph variant to run; None picks the one ``edgesbert tune`` found fastest on
-                this CPU's kind (see ``edgesbert.runtime.tuning``), else the manifest's default.
+                this CPU's kind (see ``edgesbert.runtime.tuning``), else the manifest's default where it
+                was chosen on this CPU's kind or holds on any CPU, else a variant that does (with a notice).
             device: "cpu", "gpu", "npu" or "auto".
             threads: inference threads; None lets the backend choose.
             performance_hint: "latency" or "throughput" (OpenVINO).
@@ -84,15 +85,20 @@ class ExportedModel(BatchRunner):
                 f"{self.folder} holds a {self.manifest.kind.value}, not a {self.kind.value}; "
                 "use edgesbert.runtime.load() to open either kind"
             )
+        asked, choose = variant is not None, variant is None and options.device is Device.CPU
         #: what `edgesbert tune` chose for this CPU's kind, when it chose the variant loaded
-        self.tuned: TunedChoice | None = None
-        if variant is None and options.device is Device.CPU:
-            self.tuned = tuned_choice(self.folder, self.manifest)
+        self.tuned: TunedChoice | None = tuned_choice(self.folder, self.manifest) if choose else None
         if self.tuned is not None:
             variant = self.tuned.variant
             if options.performance_hint is None and self.tuned.performance_hint is not None:
                 options = replace(options, performance_hint=PerformanceHint(self.tuned.performance_hint))
+        elif choose:  # the manifest's default, unless chosen on another CPU kind
+            variant = portable_default(self.folder, self.manifest)
         self.variant: GraphVariant = self.manifest.variant(variant)
+        #: why this variant runs: asked for by name, tuned here, the default, or a portable one instead
+        self.chosen_because = "asked for by name" if asked else "the folder's default"
+        if choose:
+            self.chosen_because = why_loaded(self.manifest, self.variant.name, self.tuned)
         if verify:
             self._verify()
         shapes = self.variant.static_shapes

@@ -4,11 +4,17 @@
 architecture and speed flags, ``cpu.Cpu.key``), what ``edgesbert tune`` measured there: every candidate
 variant's figures and the fastest one (with the OpenVINO performance hint it ran best under). ``load()``
 without a variant takes that choice when this CPU's kind is in the file and the manifest is the one that
-was tuned (its SHA-256 is recorded), else the manifest's ``default_variant``. Format::
+was tuned (its SHA-256 is recorded). Without such a record, the manifest's ``default_variant`` holds where
+the folder was exported (``provenance.cpu``, the same CPU kind); on any other CPU kind ``load()`` runs the
+best ``portable`` variant instead, whose batch independence does not depend on the CPU, and says so once
+(``portable_default``). Format::
 
     {"format": 1, "manifest_sha256": "...",
      "machines": {"x86_64 avx2 fma ...": {"cpu": "AMD EPYC", "cores": 2, "measured_at": "...",
                                           "choice": {"variant": "openvino-int8", "performance_hint": null},
+                                          "numbers": [{"variant": ..., "mean_agreement": ...,
+                                                       "batch_effect": ..., "steady": ...,
+                                                       "as_validated": ...}, ...],
                                           "figures": [{"variant": ..., "performance_hint": ...,
                                                        "sentences_per_s": ..., "short_per_s": ...,
                                                        "long_per_s": ..., "unsorted_per_s": ...,
@@ -19,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,7 @@ from edgesbert.runtime.manifest import MANIFEST_FILE, GraphVariant, Manifest, Pr
 
 TUNED_FILE = "edgesbert.tuned.json"
 TUNED_FORMAT = 1
+log = logging.getLogger("edgesbert")
 
 
 @dataclass(frozen=True)
@@ -94,3 +103,64 @@ def tuned_choice(folder: Path, manifest: Manifest, cpu: Cpu | None = None) -> Tu
         return None
     hint = entry["choice"].get("performance_hint")
     return TunedChoice(name, hint, str(entry.get("cpu", "")), str(entry.get("measured_at", "")))
+
+
+def portable(variant: GraphVariant) -> bool:
+    """Whether a candidate's output is independent of its batch on any CPU, not only where it was validated.
+
+    fp32 graphs (OpenVINO is told f32, so no bf16 where the CPU has it) and onnxruntime's static int8
+    (fixed activation scales, integer arithmetic). Not OpenVINO's int8: the TREC QA reranker's moved its
+    scores with the batch on an AMD EPYC with VNNI (3.6e-4) while steady on an Intel Xeon with AMX.
+    """
+    if not tunable(variant):
+        return False
+    static_int8 = variant.backend == "onnxruntime" and variant.recipe.get("quantize") == "int8-static"
+    return variant.precision is Precision.FP32 or static_int8
+
+
+def portable_default(
+    folder: Path, manifest: Manifest, cpu: Cpu | None = None, say: Callable[[str], None] = log.warning
+) -> str | None:
+    """The variant ``load()`` runs instead of the manifest's default on this CPU, None to keep the default.
+
+    The default was chosen on the CPU kind in ``provenance.cpu``; on another kind, without a tuned record
+    for it, a default that is not ``portable`` gives way to the portable candidate the exporter would
+    prefer (int8 first, a packed one where the default is packed), with a one-line notice on the
+    ``edgesbert`` logger (``say``) that ``edgesbert tune`` can measure the faster ones here.
+    """
+    cpu = cpu or this_cpu()
+    default = manifest.variant()
+    if manifest.provenance.cpu == cpu.key or portable(default):
+        return None
+    candidates = [v for v in manifest.variants if portable(v)]
+    if not candidates:
+        return None
+
+    def preference(v: GraphVariant) -> tuple[bool, bool, bool]:
+        return v.precision is Precision.INT8, v.packed == default.packed, v.backend == default.backend
+
+    chosen = max(candidates, key=preference).name  # max keeps the first of equals: manifest order
+    say(
+        f"{folder}: its default {default.name!r} was validated on {_where(manifest)}, another CPU kind; "
+        f"running {chosen!r}, whose numbers hold on any CPU. `edgesbert tune {folder}` measures the "
+        "variants here and records the fastest that is steady here"
+    )
+    return chosen
+
+
+def why_loaded(manifest: Manifest, variant: str, tuned: TunedChoice | None, cpu: Cpu | None = None) -> str:
+    """Why ``load()`` without a variant runs ``variant`` on this CPU, in a few words."""
+    if tuned is not None:
+        return f"the fastest variant steady on this CPU kind (edgesbert tune, {tuned.measured_at})"
+    if manifest.provenance.cpu == (cpu or this_cpu()).key:
+        return "the folder's default, validated on this CPU kind"
+    if variant == manifest.default_variant:
+        return f"the folder's default (validated on {_where(manifest)}); its numbers hold on any CPU"
+    return (
+        f"not the folder's default {manifest.default_variant!r} (validated on {_where(manifest)}): "
+        "its numbers hold on any CPU"
+    )
+
+
+def _where(manifest: Manifest) -> str:
+    return manifest.provenance.cpu_name or "a CPU the export did not record"
