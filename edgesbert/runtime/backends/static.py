@@ -22,6 +22,8 @@ from edgesbert.runtime.similarity import normalize
 
 #: model2vec's tensor names: the token vectors, and a per-row factor (here the int8 rows' scales)
 TABLE, SCALES = "embeddings", "weights"
+#: texts summed at once (see ``StaticTableBackend.embed``)
+GROUP = 64
 
 
 class StaticTableBackend(Backend):
@@ -45,21 +47,38 @@ class StaticTableBackend(Backend):
             raise ModelLoadError(f"{graph}: {SCALES!r} must hold one float32 per row of {TABLE!r}")
         if table.dtype == np.int8 and scales is None:
             scales = np.ones(len(table), dtype=np.float32)  # model2vec's int8: one scale for all rows
-        self._table, self._scales = table, scales
+        self._table, self._scales = (
+            table.view(np.ndarray),
+            scales,
+        )  # a plain view: memmap's indexing is slower
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """(batch, dimension) float32 embeddings of the padded ``input_ids``, at unit length."""
         mask = inputs["attention_mask"].astype(bool)
-        ids = inputs["input_ids"][mask]  # the real tokens, text after text
-        counts = mask.sum(axis=1)
-        rows = self._table[ids].astype(np.float32, copy=False)
-        if self._scales is not None:
-            rows = rows * self._scales[ids][:, None]
-        sums = np.zeros((len(counts), rows.shape[1]), dtype=np.float32)
-        filled = counts > 0  # an empty text (a tokenizer without special tokens) stays a zero vector
-        if filled.any():
-            starts = np.cumsum(counts) - counts
-            sums[filled] = np.add.reduceat(rows, starts[filled], axis=0)
+        return self.embed(inputs["input_ids"][mask], mask.sum(axis=1))  # the real tokens, text after text
+
+    def embed(self, ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """(texts, dimension) float32 embeddings at unit length.
+
+        ``ids`` holds every text's token ids, one text after another; ``counts[i]`` how many are text i's.
+        Texts of similar length are summed together, GROUP at a time, as a weighted product of their rows:
+        small arrays that stay in cache (``np.add.reduceat`` over all rows ran 4x slower here).
+        """
+        sums = np.zeros((len(counts), self._table.shape[1]), dtype=np.float32)
+        starts = np.cumsum(counts) - counts
+        order = np.argsort(counts, kind="stable")
+        for group in (order[i : i + GROUP] for i in range(0, len(order), GROUP)):
+            longest = int(counts[group[-1]])
+            if longest == 0:  # empty texts (a tokenizer without special tokens) stay zero vectors
+                continue
+            positions = np.arange(longest)
+            real = positions < counts[group][:, None]
+            padded = ids[np.where(real, starts[group][:, None] + positions, 0)]
+            weights = real.astype(np.float32)
+            if self._scales is not None:
+                weights *= self._scales[padded]
+            rows = self._table[padded].astype(np.float32, copy=False)
+            sums[group] = np.matmul(weights[:, None, :], rows)[:, 0]
         return normalize(sums)
 
 
