@@ -30,7 +30,11 @@ demo: $(BIN)/edgesbert
 	$(BIN)/edgesbert export $(RERANKER) --backend openvino --quantize int8
 	$(BIN)/edgesbert rank exported/trecqa-reranker-minilm $(QUESTION) $(ANSWERS)
 
-test: lint unit runtime-only
+# CI's run (lint, unit, runtime-only). The environments are built side by side (an install keeps about one
+# core busy), with lint and runtime-only as soon as .venv is there; then the tests.
+test:
+	$(MAKE) -j3 --output-sync=target lint runtime-only $(PEERS_VENV)/.installed $(INTEROP_JS)/node_modules/.installed
+	$(MAKE) unit
 
 lint: $(BIN)/edgesbert
 	$(BIN)/ruff check .
@@ -40,8 +44,24 @@ lint: $(BIN)/edgesbert
 # tests/interop load export folders in sentence-transformers and fastembed themselves (the peers environment)
 # and in transformers.js (Node; onnxruntime-node's install script would download from NuGet: its CPU binaries
 # ship in the npm package)
+#
+# Two pytest processes side by side: one alone keeps about one of CI's two cores busy (subprocesses, servers and
+# single-threaded Python). The README test runs `ray start` and `ray stop` (which would end the Ray instances
+# of the Ray tests) and `make demo`, whose exports the real-model tests reuse (tests/conftest.py): they run in
+# one process, one after another (log: build/unit-readme.log, printed at the end); the rest in the other.
+README_TESTS := tests/test_readme.py tests/bulk/test_ray.py tests/serve/test_ray_serve.py \
+	tests/desktop/test_real_model.py tests/integration
+PYTEST := EDGESBERT_REQUIRE_PEERS=1 $(BIN)/pytest -q --durations=25
 unit: $(BIN)/edgesbert $(PEERS_VENV)/.installed $(INTEROP_JS)/node_modules/.installed
-	EDGESBERT_REQUIRE_PEERS=1 $(BIN)/pytest -q --durations=25
+	@mkdir -p build
+	@echo "$(PYTEST) $(README_TESTS) > build/unit-readme.log &"
+	@echo "$(PYTEST) $(addprefix --ignore=,$(README_TESTS))"
+	@$(PYTEST) -o cache_dir=.pytest_cache/readme $(README_TESTS) > build/unit-readme.log 2>&1 & readme=$$!; \
+	$(PYTEST) $(addprefix --ignore=,$(README_TESTS)); rest=$$?; \
+	wait $$readme; readme_status=$$?; \
+	echo "== build/unit-readme.log:"; cat build/unit-readme.log; \
+	echo "unit: pytest exit status $$rest (the rest), $$readme_status (the README and what shares its work)"; \
+	[ $$rest -eq 0 ] && [ $$readme_status -eq 0 ]
 
 # The tests marked slow, which `make test` skips: slower repeats of checks it makes (the int8 export of the
 # other real MiniLMs: the en-de student, the two cross-encoders; several minutes each on 2 cores).
