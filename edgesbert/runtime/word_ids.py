@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -73,12 +72,11 @@ class WordIds:
 
 
 def _space_like() -> list[str]:
-    """Characters a tokenizer may treat as spaces: Python's whitespace and Unicode's separators.
+    """Characters a tokenizer may treat as spaces: Python's whitespace, which holds Unicode's separators.
 
-    The last of either is U+3000, the ideographic space.
+    The last of them is U+3000, the ideographic space. (No ``unicodedata``: the desktop bundle leaves it out.)
     """
-    separators = ("Zs", "Zl", "Zp")
-    return [c for c in map(chr, range(0x3001)) if c.isspace() or unicodedata.category(c) in separators]
+    return [c for c in map(chr, range(0x3001)) if c.isspace()]
 
 
 def _splits(tokenizer: Tokenizer, char: str) -> bool:
