@@ -19,7 +19,8 @@ QUANTIZE_HELP = (
     "add a variant (repeatable). onnx: int8 = dynamic int8, no calibration; int8-static = int8 activations "
     "too, calibrated on --calibration text (default: built-in real sentences); fp16 = half precision (GPU). "
     "openvino: int8 = NNCF static int8 of weights and activations, calibrated like int8-static; "
-    "int8-weights = int8 weights only, no calibration; fp16 = fp16 weights; bf16 = the fp32 graph run in "
+    "int8-weights = int8 weights only, no calibration; int4-weights = 4-bit weights in groups (large models; "
+    "see --int4-group-size, --int4-symmetric); fp16 = fp16 weights; bf16 = the fp32 graph run in "
     "bf16 on CPUs with AMX or AVX-512 BF16 (opt-in)"
 )
 PRESET_HELP = "int8 weight settings for an instruction set (default: detected from this CPU)"
@@ -36,7 +37,7 @@ def add_export_commands(commands: Any) -> None:
     export.add_argument(
         "--quantize",
         action="append",
-        choices=["int8", "int8-static", "int8-weights", "fp16", "bf16"],
+        choices=["int8", "int8-static", "int8-weights", "int4-weights", "fp16", "bf16"],
         default=[],
         help=QUANTIZE_HELP,
     )
@@ -46,6 +47,10 @@ def add_export_commands(commands: Any) -> None:
     export.add_argument("--calibration-samples", type=int, default=256, help="texts to calibrate on (256)")
     export.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], default="minmax")
     export.add_argument("--static-format", choices=["qoperator", "qdq"], default="qoperator")
+    export.add_argument("--int4-group-size", type=int, default=128, help="int4-weights: inputs a scale (128)")
+    export.add_argument(
+        "--int4-symmetric", action="store_true", help="int4-weights: no zero points (smaller, less exact)"
+    )
     export.add_argument("--max-abs-diff", type=float, default=1e-4, help="lossless variants (1e-4)")
     export.add_argument("--max-spearman-drop", type=float, default=0.01, help="bi-encoders, STSb (0.01)")
     export.add_argument("--min-cosine", type=float, default=0.9, help="lossy bi-encoders: mean cosine (0.9)")
@@ -121,6 +126,8 @@ def _export(args: argparse.Namespace) -> None:
                 samples=args.calibration_samples,
                 method=args.calibration_method,
                 static_format=args.static_format,
+                int4_group_size=args.int4_group_size,
+                int4_symmetric=args.int4_symmetric,
             ),
             kind=args.kind,
             tolerance=Tolerance(

@@ -273,6 +273,7 @@ STEP_TITLES = {
     "OpenVinoBf16": "describing the bf16 variant",
     "NncfInt8": "static int8 with NNCF",
     "NncfWeightsInt8": "compressing weights to int8 with NNCF",
+    "NncfWeightsInt4": "compressing weights to int4 with NNCF",
     "WithTokenizer": "merging the tokenizer into the graph",
     "PackedGraph": "tracing the PyTorch model into a packed fp32 ONNX graph",
     "OpenVinoPackedIR": "converting the packed graph to OpenVINO IR",

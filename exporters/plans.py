@@ -14,6 +14,7 @@ from edgesbert.exporters.onnx_optimize import LEVELS, OptimizeGraph
 from edgesbert.exporters.onnx_quantize import DynamicInt8, Float16, StaticInt8, int8_preset
 from edgesbert.exporters.openvino_ir import (
     NncfInt8,
+    NncfWeightsInt4,
     NncfWeightsInt8,
     OpenVinoBf16,
     OpenVinoIR,
@@ -32,6 +33,7 @@ QUANTIZATIONS = {
     "openvino": {
         "int8": "static int8 with NNCF: weights and activations, calibrated on real text",
         "int8-weights": "int8 weights only (NNCF weight compression): smaller, activations stay float",
+        "int4-weights": "4-bit weights in groups (NNCF), the token table in int8: for large models",
         "fp16": "fp16 weights (the device decides the arithmetic)",
         "bf16": "the fp32 IR run in bf16 on CPUs with AMX or AVX-512 BF16 (opt-in, never the default)",
     },
@@ -57,6 +59,8 @@ class Quantization:
     samples: int = 256
     method: str = "minmax"  # minmax, entropy, percentile
     static_format: str = "qoperator"  # qoperator, qdq
+    int4_group_size: int = 128  # int4-weights: inputs sharing one scale
+    int4_symmetric: bool = False  # int4-weights: no zero points (smaller, less exact)
 
     def calibration_source(self) -> CalibrationSource:
         """The calibration part of these options."""
@@ -111,6 +115,8 @@ def openvino_steps(
             steps.append(NncfInt8(options.calibration_source()))
         elif name == "bf16":
             steps.append(OpenVinoBf16())
+        elif name == "int4-weights":
+            steps.append(NncfWeightsInt4(options.int4_symmetric, options.int4_group_size))
         else:
             steps.append(NncfWeightsInt8())
     return steps
@@ -120,8 +126,8 @@ def openvino_steps(
 BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps, "openvino": openvino_steps}
 
 
-#: steps with a packed twin: the int8 ones (fp16 is a GPU format, where padding costs less)
-PACKED_TWINS = (DynamicInt8, StaticInt8, NncfInt8, NncfWeightsInt8)
+#: steps with a packed twin: the int8 and int4 ones (fp16 is a GPU format, where padding costs less)
+PACKED_TWINS = (DynamicInt8, StaticInt8, NncfInt8, NncfWeightsInt8, NncfWeightsInt4)
 
 
 def with_packed(steps: list[Step], backend: str) -> list[Step]:

@@ -277,3 +277,34 @@ def test_a_stalled_inference_raises_instead_of_hanging(ov_bi, monkeypatch):
     with pytest.raises(EdgesbertError, match="infer requests on CPU became free within"):
         model.encode("a sentence")  # the stuck request was never given back
     assert time.monotonic() - started < 5
+
+
+def test_int4_weights_are_smaller_steady_and_never_the_default(tmp_path, tiny_bi_encoder_folder, capsys):
+    from edgesbert.cli import main
+    from edgesbert.runtime import load
+    from edgesbert.runtime.manifest import Manifest, Precision
+    from edgesbert.runtime.verify import export_command
+
+    source, output = tiny_bi_encoder_folder("bert-mean"), tmp_path / "int4"
+    common = ["--backend", "openvino", "--validation-size", "32", "--max-spearman-drop", "1"]
+    common += ["--min-cosine", "0"]
+    args = ["export", str(source), "--output", str(output), "--quantize", "int4-weights", *common]
+    assert main([*args, "--int4-group-size", "16"]) == 0
+    manifest = Manifest.load(output)
+    int4 = manifest.variant("openvino-int4-weights")
+    assert int4.precision is Precision.INT4 and manifest.default_variant == "openvino"
+    assert (int4.recipe["group_size"], int4.recipe["symmetric"]) == (16, False)
+    assert int4.validation["batch_min_cosine"] >= 0.99999 and not int4.batch_dependent
+    sizes = {p.name: p.stat().st_size for p in (output / "openvino").glob("openvino_model*.bin")}
+    assert sizes["openvino_model_int4_weights.bin"] < 0.3 * sizes["openvino_model.bin"]
+    texts = ["A man is playing a guitar.", "Three dogs run across a field."]
+    fp32 = load(output, variant="openvino").encode(texts, normalize_embeddings=True)
+    quantized = load(output, variant="openvino-int4-weights").encode(texts, normalize_embeddings=True)
+    assert (fp32 * quantized).sum(axis=1).min() > 0.99
+    assert "--quantize int4-weights --int4-group-size 16" in export_command(manifest, output)
+    capsys.readouterr()
+
+    assert main([*args, "--int4-group-size", "128"]) == 1  # wider than the tiny model's layers
+    err = capsys.readouterr().err
+    assert "--int4-group-size 128 does not divide the input width of some of the model's layers (32" in err
+    assert Manifest.load(output).variant("openvino-int4-weights")  # the folder as it was

@@ -73,6 +73,7 @@ class Precision(str, Enum):
     FP16 = "fp16"
     INT8 = "int8"
     BF16 = "bf16"  # fp32 weights, bf16 arithmetic on CPUs that have it (OpenVINO; fp32 elsewhere)
+    INT4 = "int4"  # 4-bit weights in groups (the embedding table in int8), float activations
 
 
 E = TypeVar("E", bound=Enum)

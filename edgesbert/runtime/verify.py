@@ -107,7 +107,12 @@ def problems_message(folder: Path, manifest: Manifest, failed: list[FileCheck]) 
 #: a variant's recipe "quantize" -> the ``--quantize`` value that makes it, per backend
 _QUANTIZE_OPTION = {
     "onnxruntime": {"int8-dynamic": "int8", "int8-static": "int8-static", "fp16": "fp16"},
-    "openvino": {"int8-static": "int8", "int8-weights": "int8-weights", "fp16": "fp16"},
+    "openvino": {
+        "int8-static": "int8",
+        "int8-weights": "int8-weights",
+        "int4-weights": "int4-weights",
+        "fp16": "fp16",
+    },
 }
 
 
@@ -123,6 +128,10 @@ def export_command(manifest: Manifest, folder: Path) -> str:
     words += ["--backend openvino"] if backend == "openvino" else []
     words += [f"--optimize {min(optimize)}"] if optimize else []
     words += [f"--quantize {q}" for q in dict.fromkeys(quantize) if q]
+    int4 = next((v.recipe for v in variants if v.recipe.get("quantize") == "int4-weights"), None)
+    if int4 is not None:
+        words += [f"--int4-group-size {int4.get('group_size', 128)}"]
+        words += ["--int4-symmetric"] if int4.get("symmetric") else []
     words += ["--static-shapes " + ",".join(f"{b}x{s}" for b, s in sorted(shapes))] if shapes else []
     words += ["--with-tokenizer"] if any(v.takes_text for v in variants) else []
     return " ".join(words)
