@@ -34,10 +34,10 @@ from edgesbert.runtime.similarity import normalize
 from edgesbert.runtime.static_shapes import run_static
 from edgesbert.runtime.tuning import TunedChoice, portable_default, tuned_choice, why_loaded
 from edgesbert.runtime.verify import check_files, problems_message
-from edgesbert.runtime.word_ids import WordIds
 
 if TYPE_CHECKING:
     from edgesbert.runtime.tokenizer import TextTokenizer
+    from edgesbert.runtime.word_ids import WordIds
 
 TOKEN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
 #: texts per call of a static variant's word cache and table (see ``BiEncoder._embed_all``)
@@ -284,6 +284,8 @@ class BiEncoder(ExportedModel, SentenceEncoder):
         self.similarity_fn_name = spec.similarity
         self._word_ids: WordIds | None = None
         if isinstance(self._backend, StaticTableBackend):  # the tokenizer is most of its work: cache words
+            from edgesbert.runtime.word_ids import WordIds  # tokenizers: not for graphs that tokenize
+
             self._word_ids = WordIds.for_tokenizer(self.folder / self.manifest.tokenizer.file)
 
     @property
