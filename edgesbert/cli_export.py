@@ -17,7 +17,8 @@ OPTIMIZE_HELP = (
 )
 QUANTIZE_HELP = (
     "add a variant (repeatable). onnx: int8 = dynamic int8, no calibration; int8-static = int8 activations "
-    "too, calibrated on --calibration text (default: built-in real sentences); fp16 = half precision (GPU). "
+    "too, calibrated on --calibration text (default: built-in real sentences); fp16 = half precision (GPU); "
+    "int4-weights = 4-bit weights in groups (MatMulNBits). "
     "openvino: int8 = NNCF static int8 of weights and activations, calibrated like int8-static; "
     "int8-weights = int8 weights only, no calibration; int4-weights = 4-bit weights in groups (large models; "
     "see --int4-group-size, --int4-symmetric); fp16 = fp16 weights; bf16 = the fp32 graph run in "

@@ -274,6 +274,7 @@ STEP_TITLES = {
     "NncfInt8": "static int8 with NNCF",
     "NncfWeightsInt8": "compressing weights to int8 with NNCF",
     "NncfWeightsInt4": "compressing weights to int4 with NNCF",
+    "Int4Weights": "quantizing weights to int4 with onnxruntime",
     "WithTokenizer": "merging the tokenizer into the graph",
     "PackedGraph": "tracing the PyTorch model into a packed fp32 ONNX graph",
     "OpenVinoPackedIR": "converting the packed graph to OpenVINO IR",

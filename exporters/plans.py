@@ -10,6 +10,7 @@ from edgesbert.errors import ExportError
 from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import Intermediate, Step
 from edgesbert.exporters.onnx_graph import onnx_fp32
+from edgesbert.exporters.onnx_int4 import Int4Weights
 from edgesbert.exporters.onnx_optimize import LEVELS, OptimizeGraph
 from edgesbert.exporters.onnx_quantize import DynamicInt8, Float16, StaticInt8, int8_preset
 from edgesbert.exporters.openvino_ir import (
@@ -29,6 +30,7 @@ QUANTIZATIONS = {
         "int8": "dynamic int8: int8 weights, activations quantized on the fly (no calibration)",
         "int8-static": "static int8: weights and activations, activation ranges calibrated on real text",
         "fp16": "fp16 weights and arithmetic, float32 inputs and outputs (for GPUs)",
+        "int4-weights": "4-bit weights in groups (MatMulNBits), the token table too: for large models",
     },
     "openvino": {
         "int8": "static int8 with NNCF: weights and activations, calibrated on real text",
@@ -85,6 +87,8 @@ def onnx_steps(
             steps.append(Float16())
         elif name == "int8":
             steps.append(DynamicInt8(int8_preset(options.preset)))
+        elif name == "int4-weights":
+            steps.append(Int4Weights(options.int4_symmetric, options.int4_group_size))
         else:
             steps.append(
                 StaticInt8(
@@ -127,7 +131,7 @@ BACKENDS: dict[str, Callable[..., list[Step]]] = {"onnx": onnx_steps, "openvino"
 
 
 #: steps with a packed twin: the int8 and int4 ones (fp16 is a GPU format, where padding costs less)
-PACKED_TWINS = (DynamicInt8, StaticInt8, NncfInt8, NncfWeightsInt8, NncfWeightsInt4)
+PACKED_TWINS = (DynamicInt8, StaticInt8, NncfInt8, NncfWeightsInt8, NncfWeightsInt4, Int4Weights)
 
 
 def with_packed(steps: list[Step], backend: str) -> list[Step]:

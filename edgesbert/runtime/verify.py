@@ -106,7 +106,12 @@ def problems_message(folder: Path, manifest: Manifest, failed: list[FileCheck]) 
 
 #: a variant's recipe "quantize" -> the ``--quantize`` value that makes it, per backend
 _QUANTIZE_OPTION = {
-    "onnxruntime": {"int8-dynamic": "int8", "int8-static": "int8-static", "fp16": "fp16"},
+    "onnxruntime": {
+        "int8-dynamic": "int8",
+        "int8-static": "int8-static",
+        "int4-weights": "int4-weights",
+        "fp16": "fp16",
+    },
     "openvino": {
         "int8-static": "int8",
         "int8-weights": "int8-weights",
