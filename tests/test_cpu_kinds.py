@@ -22,6 +22,7 @@ from edgesbert.runtime.cpu import Cpu, this_cpu
 from edgesbert.runtime.manifest import MANIFEST_FILE
 from edgesbert.runtime.tuning import TUNED_FILE
 from edgesbert.tune import tune
+from tests.conftest import make_batch_dependent
 from tests.tiny_models import TINY_INT8
 
 VNNI_LAPTOP = Cpu("Fake VNNI laptop", "x86_64", ("avx2", "fma", "avx512_vnni"), 2)
@@ -74,18 +75,8 @@ def on(monkeypatch):
 
 @pytest.fixture
 def batch_dependent_openvino_int8(monkeypatch):
-    """openvino-int8's vectors move with the number of texts in their batch, on every CPU while active."""
-    from edgesbert.runtime.models import BiEncoder
-
-    embed = BiEncoder._embed
-
-    def moved(self, texts):
-        vectors = embed(self, texts)
-        if self.variant.name == "openvino-int8":
-            vectors[:, 0] += 0.05 * (len(texts) - 1)
-        return vectors
-
-    monkeypatch.setattr(BiEncoder, "_embed", moved)
+    """openvino-int8 made batch-dependent on purpose (see ``make_batch_dependent``)."""
+    make_batch_dependent(monkeypatch, "openvino-int8")
 
 
 def test_the_export_records_its_cpu_kind(exports):

@@ -9,25 +9,15 @@ import shutil
 import pytest
 
 from edgesbert.cli import main
+from tests.conftest import make_batch_dependent
 
 LOOSE = {"max_spearman_drop": 1.0, "min_mean_cosine": 0.0}
 
 
 @pytest.fixture
 def batch_dependent_int8(monkeypatch):
-    """O2-int8 made batch-dependent on purpose, as int8 arithmetic is on some CPUs: its vectors move with
-    the number of texts in their batch."""
-    from edgesbert.runtime.models import BiEncoder
-
-    embed = BiEncoder._embed
-
-    def moved(self, texts):
-        vectors = embed(self, texts)
-        if self.variant.name == "O2-int8":
-            vectors[:, 0] += 0.05 * (len(texts) - 1)
-        return vectors
-
-    monkeypatch.setattr(BiEncoder, "_embed", moved)
+    """O2-int8 made batch-dependent on purpose (see ``make_batch_dependent``)."""
+    make_batch_dependent(monkeypatch, "O2-int8")
 
 
 @pytest.fixture(scope="module")
