@@ -372,8 +372,8 @@ REFUSALS = [
     ),
     (
         "bi",
-        _set("variants[0].precision", "int4"),
-        "field 'variants[0].precision' must be one of ['fp32', 'fp16', 'int8', 'bf16'], got 'int4'",
+        _set("variants[0].precision", "int2"),
+        "field 'variants[0].precision' must be one of ['fp32', 'fp16', 'int8', 'bf16', 'int4'], got 'int2'",
     ),
     (
         "cross",
