@@ -65,10 +65,13 @@ def run_peer(python: Path, **job: Any) -> np.ndarray:
 @pytest.fixture(scope="module")
 def bi_folders(tmp_path_factory, tiny_bi_encoder_folder) -> dict[str, Path]:
     from edgesbert.exporters import export_model
+    from edgesbert.exporters.plans import Quantization
 
     source, out = tiny_bi_encoder_folder("bert-mean"), tmp_path_factory.mktemp("interop-bi")
-    export_model(source, out / "onnx", optimize="O2", quantize=["int8", "int8-static"], validation_size=32)
-    export_model(source, out / "openvino", backend="openvino", quantize=["int8"], validation_size=32)
+    shared = {"quantization": Quantization(int4_group_size=16), "validation_size": 32}  # int4 groups that fit
+    onnx_variants = ["int8", "int8-static", "int4-weights"]
+    export_model(source, out / "onnx", optimize="O2", quantize=onnx_variants, **shared)
+    export_model(source, out / "openvino", backend="openvino", quantize=["int8", "int4-weights"], **shared)
     return {"onnx": out / "onnx", "openvino": out / "openvino"}
 
 
