@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from edgesbert.cli_io import DEFAULT_COLUMN, decoded, json_kind
+from edgesbert.cli.files import DEFAULT_COLUMN, decoded, json_kind
 from edgesbert.runtime.inputs import invalid_text_error
 
 if TYPE_CHECKING:

@@ -172,7 +172,7 @@ def _show_progress() -> None:
 
 def _describe(args: argparse.Namespace, output: Path) -> None:
     """The validation table of what was written, and each variant's recipe."""
-    from edgesbert.cli_text import recipe_lines, validation_table
+    from edgesbert.cli.text import recipe_lines, validation_table
     from edgesbert.runtime.manifest import Manifest
 
     manifest = Manifest.load(output)
@@ -193,7 +193,7 @@ def _shapes(text: str) -> list[tuple[int, int]]:
 
 
 def _tune(args: argparse.Namespace) -> None:
-    from edgesbert.cli_text import tuning_table
+    from edgesbert.cli.text import tuning_table
     from edgesbert.tune import tune
 
     result = tune(args.folder, seconds=args.seconds, threads=args.threads, say=_say)

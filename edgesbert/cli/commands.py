@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgesbert import __version__
-from edgesbert.cli_bulk import add_bulk_commands
-from edgesbert.cli_export import add_export_commands
-from edgesbert.cli_io import at_least_one
-from edgesbert.cli_ray_serve import add_ray_serve_options, ray_serve_options
+from edgesbert.cli.bulk import add_bulk_commands
+from edgesbert.cli.export import add_export_commands
+from edgesbert.cli.files import at_least_one
+from edgesbert.cli.ray_serve import add_ray_serve_options, ray_serve_options
 from edgesbert.errors import EdgesbertError
 from edgesbert.folders import Interrupted
 
@@ -57,8 +57,8 @@ def _say_choice(model: ExportedModel) -> None:
 
 
 def _encode(args: argparse.Namespace) -> None:
-    from edgesbert.cli_io import check_output, input_texts, show_progress, write_embeddings
-    from edgesbert.cli_text import SHOWN_TEXTS, print_embeddings, truncated_note, write_embeddings_json
+    from edgesbert.cli.files import check_output, input_texts, show_progress, write_embeddings
+    from edgesbert.cli.text import SHOWN_TEXTS, print_embeddings, truncated_note, write_embeddings_json
     from edgesbert.runtime import BiEncoder
 
     if args.output is not None:
@@ -95,7 +95,7 @@ def _encode(args: argparse.Namespace) -> None:
 
 
 def _rank(args: argparse.Namespace) -> None:
-    from edgesbert.cli_io import input_texts, show_progress
+    from edgesbert.cli.files import input_texts, show_progress
     from edgesbert.runtime import load
 
     documents = input_texts(args, args.documents)
@@ -117,7 +117,7 @@ def _rank(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
-    from edgesbert.cli_text import print_description, recipe_lines, validation_table
+    from edgesbert.cli.text import print_description, recipe_lines, validation_table
     from edgesbert.runtime.manifest import Manifest
     from edgesbert.runtime.verify import check_folder
 
@@ -134,7 +134,7 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace) -> None:
-    from edgesbert.cli_text import file_table
+    from edgesbert.cli.text import file_table
     from edgesbert.runtime.manifest import Manifest
     from edgesbert.runtime.verify import check_folder
 
@@ -148,7 +148,7 @@ def _verify(args: argparse.Namespace) -> None:
 
 def _numbers(folder: Path, manifest: Manifest) -> None:
     """Every variant against the folder's fp32 graph on this CPU; an error if the default fails here."""
-    from edgesbert.cli_text import numbers_table
+    from edgesbert.cli.text import numbers_table
     from edgesbert.runtime.cpu import this_cpu
     from edgesbert.runtime.numbers import measure_numbers
 
@@ -349,7 +349,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if options or (extra and args.command not in TEXT_ARGUMENTS):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in TEXT_ARGUMENTS:
-        from edgesbert.cli_io import usage_problem
+        from edgesbert.cli.files import usage_problem
 
         getattr(args, TEXT_ARGUMENTS[args.command]).extend(head + tail)
         problem = usage_problem(args)
@@ -383,7 +383,3 @@ def _reader_gone() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())  # so that the final flush at exit does not fail again
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgesbert.cli_io import at_least_one
+from edgesbert.cli.files import at_least_one
 
 RAY_HELP = (
     "run on Ray Data (extra: ray): alone, the cluster in RAY_ADDRESS or else a new local instance; 'auto', "
