@@ -1037,7 +1037,7 @@ def test_output_errors_come_before_any_work(capsys, tmp_path, monkeypatch, bi_fo
 def test_a_failing_output_leaves_no_debris_and_the_old_file_intact(
     capsys, tmp_path, monkeypatch, bi_folder, failure
 ):
-    import edgesbert.cli_io
+    import edgesbert.cli.files
 
     output = tmp_path / "out.jsonl"
     output.write_text("the old file\n", encoding="utf-8")
@@ -1046,7 +1046,7 @@ def test_a_failing_output_leaves_no_debris_and_the_old_file_intact(
         f.write(b'{"text": "half')
         raise failure
 
-    monkeypatch.setattr(edgesbert.cli_io, "_write_jsonl", half_written)
+    monkeypatch.setattr(edgesbert.cli.files, "_write_jsonl", half_written)
     code, out, err = run(capsys, "encode", bi_folder, *TEXTS, "--output", output)
     if isinstance(failure, KeyboardInterrupt):
         assert (code, err) == (130, "edgesbert encode: interrupted\n")
