@@ -19,7 +19,7 @@ import itertools
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ import numpy as np
 from edgesbert.bulk.readers import Columns, Record, check_input, count_rows, id_type, read_records
 from edgesbert.bulk.shards import METADATA_KEY, WorkFolder, skipped_file_of
 from edgesbert.bulk.windows import Windows
-from edgesbert.bulk.workers import ModelSpec, Runner, open_runner
+from edgesbert.bulk.workers import LocalRunner, ModelSpec, ProcessRunner, Runner
 from edgesbert.errors import ManifestError
 from edgesbert.runtime.chunking import Chunk
 from edgesbert.runtime.manifest import MANIFEST_FILE, Manifest, ModelKind
@@ -339,3 +339,19 @@ def metadata_of(path: str | Path) -> dict[str, Any]:
 
     raw = pq.read_schema(path).metadata or {}
     return dict(json.loads(raw[METADATA_KEY])) if METADATA_KEY in raw else {}
+
+
+def open_runner(spec: ModelSpec, processes: int | None, ray: bool | str = False) -> Runner:
+    """The runner for a job's layout.
+
+    With ``ray`` (True: Ray's own choice of instance; a string: the address), a RayRunner with
+    ``processes`` actors (default: one per CPU of the cluster); else a LocalRunner for one process (with
+    ``spec.threads``) or a ProcessRunner with one thread each.
+    """
+    if ray is not False:
+        from edgesbert.bulk.ray_runner import RayRunner
+
+        return RayRunner(spec, None if ray is True else ray, processes)
+    if processes is None or processes == 1:
+        return LocalRunner(spec)
+    return ProcessRunner(replace(spec, threads=1), processes)

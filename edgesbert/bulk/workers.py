@@ -4,6 +4,7 @@
 ``__call__`` maps one chunk of texts (or pairs) to one float32 array. The runners here call it in this
 process or in N spawned processes; a Ray runner is one more class with the same ``map``/``close``, built on
 the same ``RowModel`` (``edgesbert.bulk.ray_runner``), so its results cannot differ from these.
+``jobs.open_runner`` picks one; nothing here imports the Ray runner, which imports this module.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -165,19 +166,3 @@ class ProcessRunner:
     def close(self) -> None:
         """Stop the processes (chunks not started are dropped)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def open_runner(spec: ModelSpec, processes: int | None, ray: bool | str = False) -> Runner:
-    """The runner for a job's layout.
-
-    With ``ray`` (True: Ray's own choice of instance; a string: the address), a RayRunner with
-    ``processes`` actors (default: one per CPU of the cluster); else a LocalRunner for one process (with
-    ``spec.threads``) or a ProcessRunner with one thread each.
-    """
-    if ray is not False:
-        from edgesbert.bulk.ray_runner import RayRunner
-
-        return RayRunner(spec, None if ray is True else ray, processes)
-    if processes is None or processes == 1:
-        return LocalRunner(spec)
-    return ProcessRunner(replace(spec, threads=1), processes)
