@@ -24,6 +24,7 @@ from edgesbert.errors import EdgesbertError, ExportError, PartialExportError, Va
 from edgesbert.exporters.calibration import CalibrationSource
 from edgesbert.exporters.context import ExportContext, Intermediate, SourceFailedError, Step
 from edgesbert.exporters.data_sets import RankingGroups, SentencePairs, stsb_pairs, trec_groups
+from edgesbert.exporters.fits import check_fits
 from edgesbert.exporters.int8_search import search, searchable, variant_files
 from edgesbert.exporters.layout import copy_description
 from edgesbert.exporters.memory import release_memory
@@ -105,6 +106,7 @@ def export_model(
     packed: bool = False,
     static: bool = False,
     static_dimensions: int = STATIC_DIMENSIONS,
+    check_memory: bool = True,
 ) -> Manifest:
     """Export ``model`` into the folder ``output`` and return the manifest written there.
 
@@ -131,6 +133,8 @@ def export_model(
         static: add the static variants ``static`` and ``static-int8`` (``--static``, bi-encoders): a token
             table distilled from the model, run with numpy alone; never the default.
         static_dimensions: the static table's width (fewer where the model has fewer).
+        check_memory: refuse, before any work, a model whose export would need more memory than is
+            available (``exporters/fits.py``; ``--no-memory-check`` turns it off).
     """
     if backend not in BACKENDS:
         raise ExportError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -157,6 +161,8 @@ def export_model(
     if isinstance(model, BiEncoder | CrossEncoder):
         reference = model
     else:
+        if check_memory:  # before loading: a model that cannot fit fails now, not when the system kills it
+            check_fits(resolve_model(model))
         with phase(f"loading {model}"):
             reference = load_reference(model, kind)
     if packed:

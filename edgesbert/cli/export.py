@@ -86,6 +86,11 @@ def add_export_commands(commands: Any) -> None:
         "--static-max-spearman-drop", type=float, default=0.3, help="static variants, STSb (0.3)"
     )
     export.add_argument(
+        "--no-memory-check",
+        action="store_true",
+        help="export even where the model looks too large for the memory available (4x its float32 weights)",
+    )
+    export.add_argument(
         "--tune", action="store_true", help="then time the variants here and record the fastest (see tune)"
     )
     export.add_argument("--tune-seconds", type=float, default=2.0, help=argparse.SUPPRESS)
@@ -144,6 +149,7 @@ def _export(args: argparse.Namespace) -> None:
             packed=args.packed,
             static=args.static,
             static_dimensions=args.static_dimensions,
+            check_memory=not args.no_memory_check,
         )
     except PartialExportError:
         _describe(args, output)
