@@ -8,11 +8,11 @@ available now is refused with the figures, instead of being killed by the system
 
 from __future__ import annotations
 
-import json
-import struct
+import math
 from pathlib import Path
 
 from edgesbert.errors import ExportError
+from edgesbert.runtime.safetensors_numpy import read_header
 
 #: peak RSS of an export per byte of the model's float32 weights (the larger of the measured ratios)
 PEAK_PER_WEIGHT_BYTE = 4.0
@@ -22,17 +22,8 @@ _FP32 = 4
 
 def fp32_weight_bytes(folder: Path) -> int:
     """The model's weights in float32, from its safetensors headers (else its PyTorch files' sizes)."""
-    total = 0
-    for path in folder.rglob("*.safetensors"):
-        with path.open("rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(length))
-        for name, tensor in header.items():
-            if name != "__metadata__":
-                elements = 1
-                for size in tensor["shape"]:
-                    elements *= size
-                total += elements * _FP32
+    headers = (read_header(path)[0] for path in folder.rglob("*.safetensors"))
+    total = sum(math.prod(tensor["shape"]) * _FP32 for header in headers for tensor in header.values())
     if total == 0:  # pickled PyTorch weights: as stored (usually float32)
         total = sum(p.stat().st_size for p in folder.rglob("pytorch_model*.bin"))
     return total

@@ -8,7 +8,6 @@ all-MiniLM-L6-v2: 12.3 MB (0.14x the fp32 graph), mean cosine to it 0.950 (symme
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import onnx
@@ -16,11 +15,11 @@ import onnx
 from edgesbert.errors import ExportError, require
 from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.exporters.layout import onnx_file
+from edgesbert.exporters.progress import quiet
 from edgesbert.runtime.manifest import GraphVariant, Precision
 
 #: group sizes MatMulNBits takes: powers of two from 16
 GROUP_SIZES = (16, 32, 64, 128, 256)
-_QUANTIZER_LOG = "onnxruntime.quantization.matmul_nbits_quantizer"
 
 
 @dataclass(frozen=True)
@@ -53,13 +52,9 @@ class Int4Weights:
             op_types_to_quantize=("MatMul", "Gather"),
             quant_axes=(("MatMul", 0), ("Gather", 1)),
         )
-        log = logging.getLogger(_QUANTIZER_LOG)
-        level, log.level = log.level, logging.WARNING  # it logs a line for every node it leaves alone
-        try:
+        with quiet("onnxruntime.quantization.matmul_nbits_quantizer"):
             quantizer = MatMulNBitsQuantizer(model, algo_config=config)
             quantizer.process()
-        finally:
-            log.setLevel(level)
         quantized = quantizer.model.model
         for entry in quantized.opset_import:  # it declares opset 21; the other nodes are the source's
             if entry.domain in ("", "ai.onnx"):

@@ -7,11 +7,8 @@ output stays inside. The fp32 step also writes the tokenizer as an OpenVINO mode
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +19,7 @@ from edgesbert.exporters.calibration import CalibrationSource, Text
 from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.exporters.int8_search import Int8Recipe
 from edgesbert.exporters.layout import TOKEN_OUTPUT, openvino_file
-from edgesbert.exporters.progress import phase
+from edgesbert.exporters.progress import phase, quiet
 from edgesbert.reference import BiEncoder
 from edgesbert.runtime.cpu import has_bf16, this_cpu
 from edgesbert.runtime.manifest import SENTENCE_OUTPUT, GraphVariant, Precision
@@ -167,7 +164,7 @@ class NncfInt8:
             smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=alpha if alpha else -1)
         )
         model = ov.Core().read_model(str(ctx.folder / source.file))
-        with phase(f"calibrating on {len(texts)} texts and quantizing with NNCF"), _quiet("nncf"):
+        with phase(f"calibrating on {len(texts)} texts and quantizing with NNCF"), quiet("nncf"):
             model = nncf.quantize(
                 model,
                 nncf.Dataset(texts, features),
@@ -209,18 +206,6 @@ def activation_products(model: ov.Model) -> list[str]:
         for op in model.get_ordered_ops()
         if op.get_type_name() == "MatMul" and not any(constant(v.get_node()) for v in op.input_values())
     ]
-
-
-@contextmanager
-def _quiet(logger: str) -> Iterator[None]:
-    """Only warnings from ``logger`` while the block runs (NNCF logs a line per MatMul it leaves float)."""
-    log = logging.getLogger(logger)
-    level = log.level
-    log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
 
 
 @dataclass(frozen=True)
@@ -286,7 +271,7 @@ def _compressed(
     import openvino as ov
 
     source = ctx.variant(_ir_source(packed))
-    with _quiet("nncf"):
+    with quiet("nncf"):
         model = nncf.compress_weights(ov.Core().read_model(str(ctx.folder / source.file)), **options)
     xml = openvino_file(f"{_stem(source)}_{bits}_weights")
     ov.save_model(model, str(ctx.path(xml)), compress_to_fp16=False)

@@ -51,3 +51,18 @@ def phase(title: str) -> Iterator[None]:
             bar.close()
         else:
             log.info("%s: done in %.1f s", title, time.perf_counter() - start)
+
+
+@contextmanager
+def quiet(logger: str) -> Iterator[None]:
+    """Only warnings from ``logger`` while the block runs.
+
+    NNCF and onnxruntime's quantizers log a line for every node they leave alone.
+    """
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

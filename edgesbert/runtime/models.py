@@ -308,14 +308,11 @@ class BiEncoder(ExportedModel, SentenceEncoder):
         if self._word_ids is None or not isinstance(self._backend, StaticTableBackend):
             return super()._embed_all(texts, batch_size, show_progress_bar)
         # A static table: nothing to save by sorting, and thousands of texts per call tokenize faster.
-        backend, word_ids, limit = (
-            self._backend,
-            self._word_ids,
-            self.max_seq_length - self.tokenizer.shortest,
-        )
+        table, words = self._backend, self._word_ids
+        limit = self.max_seq_length - self.tokenizer.shortest
         starts = range(0, len(texts), WORD_CHUNK)
         with naming_invalid_text(texts, "sentences"):
-            parts = (backend.embed(*word_ids(texts[i : i + WORD_CHUNK], limit)) for i in starts)
+            parts = (table.embed(*words(texts[i : i + WORD_CHUNK], limit)) for i in starts)
             return np.concatenate([*progress(parts, len(starts), show_progress_bar)])
 
     def _embed(self, texts: list[str]) -> np.ndarray:

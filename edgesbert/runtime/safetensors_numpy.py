@@ -11,6 +11,7 @@ import json
 import struct
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,10 +32,10 @@ _NAMES = {dtype: name for name, dtype in DTYPES.items()}
 _LARGEST_HEADER = 100_000_000
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """The tensors of ``path`` as read-only numpy arrays mapped from the file.
+def read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """The JSON header of ``path`` (tensor name -> dtype, shape, data_offsets) and its length in bytes.
 
-    Raises ModelLoadError for a file that is not safetensors or holds a dtype numpy cannot represent.
+    Raises ModelLoadError for a file that is not safetensors.
     """
     try:
         with path.open("rb") as f:
@@ -42,6 +43,18 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
             if length > _LARGEST_HEADER:
                 raise ValueError(f"a header of {length} bytes")
             header = json.loads(f.read(length))
+    except (OSError, ValueError, struct.error) as e:  # JSONDecodeError is a ValueError
+        raise ModelLoadError(f"{path} is not a readable safetensors file ({e}); re-export the model") from e
+    return {k: v for k, v in header.items() if k != "__metadata__"}, length
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of ``path`` as read-only numpy arrays mapped from the file.
+
+    Raises ModelLoadError for a file that is not safetensors or holds a dtype numpy cannot represent.
+    """
+    header, length = read_header(path)
+    try:
         data = (
             np.memmap(path, dtype=np.uint8, mode="r", offset=8 + length)
             if path.stat().st_size > 8 + length
@@ -51,8 +64,6 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         raise ModelLoadError(f"{path} is not a readable safetensors file ({e}); re-export the model") from e
     tensors = {}
     for name, info in header.items():
-        if name == "__metadata__":
-            continue
         dtype = DTYPES.get(info.get("dtype"))
         if dtype is None:
             raise ModelLoadError(
