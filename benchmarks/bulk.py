@@ -21,7 +21,6 @@ sentence-transformers' pool. Results go to benchmarks/results/bulk.md and bulk.j
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -31,7 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import cpu_flags, log, machine
+from benchmarks.common.data import corpus_texts
+from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.timing import log
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -50,24 +51,12 @@ SYSTEMS: dict[str, tuple[str, dict[str, Any] | None]] = {  # name: (label in the
 }
 
 
-def source_texts() -> list[str]:
-    """The unique texts of STSb train and test (both sentences) and TrecQA train (questions and answers)."""
-    texts: list[str] = []
-    for name in ("stsb-en-train.csv", "stsb-en-test.csv"):
-        with (ROOT / "data" / name).open(encoding="utf-8") as f:
-            texts += [s for row in csv.reader(f) if len(row) == 3 for s in row[:2]]
-    with (ROOT / "data" / "trecqa-train.csv").open(encoding="utf-8") as f:
-        texts += [s for row in csv.DictReader(f) for s in (row["qtext"], row["atext"])]
-    cleaned = (" ".join(t.split()) for t in texts)
-    return [t for t in dict.fromkeys(cleaned) if t]
-
-
 def build_corpus(rows: int) -> Path:
     """Write (once) the corpus of ``rows`` lines and return its path."""
     path = WORK / f"corpus-{rows}.txt"
     if path.exists() and sum(1 for _ in path.open(encoding="utf-8")) == rows:
         return path
-    base = source_texts()
+    base = corpus_texts()
     lines = [base[i % len(base)] + ("" if i < len(base) else f" ({i // len(base)})") for i in range(rows)]
     WORK.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

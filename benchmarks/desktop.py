@@ -39,7 +39,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import cpu_flags, log, machine
+from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.timing import log
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "desktop"

@@ -25,7 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import cpu_flags, log, machine
+from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.timing import log
 from edgesbert import DEFAULT_MODEL
 
 RESULTS = Path(__file__).resolve().parent / "results"

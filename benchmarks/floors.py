@@ -22,10 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import cpu_flags, log, machine, stsb_test
+from benchmarks.common.data import stsb_test
+from benchmarks.common.exports import BI_EXPORTS, cached_export
+from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.timing import log
 from benchmarks.int8_profile import profile_onnxruntime
 from benchmarks.suite_install import build_runtime_venv
-from benchmarks.suite_systems import BI_EXPORTS, cached_export
 from edgesbert.runtime import BiEncoder
 from edgesbert.runtime.manifest import Manifest
 from edgesbert.runtime.tokenizer import TextTokenizer

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cpu_flags, cpu_kind, log, machine, sts_spearman, stsb_test, unique_texts
-from benchmarks.suite_accuracy import reference_vectors
+from benchmarks.common.data import sts_spearman, stsb_test, unique_texts
+from benchmarks.common.exports import reference_vectors
+from benchmarks.common.machine import cpu_flags, cpu_kind, machine
+from benchmarks.common.timing import log
 from edgesbert import DEFAULT_MODEL
 from edgesbert.resolve import resolve_model
 

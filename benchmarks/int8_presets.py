@@ -26,8 +26,10 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from benchmarks.common import log, machine, sts_spearman, stsb_test, unique_texts
-from benchmarks.interleaved import Encoder, arguments, measure, speedup, unit
+from benchmarks.common.data import sts_spearman, stsb_test, unique_texts, unit
+from benchmarks.common.interleaved import Encoder, arguments, measure, speedup
+from benchmarks.common.machine import machine
+from benchmarks.common.timing import log
 from edgesbert.exporters import export_model
 from edgesbert.exporters.onnx_quantize import INT8_PRESETS, detect_int8_preset
 from edgesbert.resolve import resolve_model

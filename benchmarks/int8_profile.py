@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cpu_flags, log, machine, stsb_test, unique_texts
-from benchmarks.suite_systems import BI_EXPORTS, cached_export
+from benchmarks.common.data import stsb_test, unique_texts
+from benchmarks.common.exports import BI_EXPORTS, cached_export
+from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.timing import log
 from edgesbert.runtime.manifest import Manifest
 from edgesbert.runtime.tokenizer import TextTokenizer
 

@@ -38,8 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cpu_flags, cpu_kind, log, machine, stsb_test, unique_texts
-from benchmarks.interleaved import Encoder, arguments, measure, speedup
+from benchmarks.common.data import stsb_test, unique_texts
+from benchmarks.common.interleaved import Encoder, arguments, measure, speedup
+from benchmarks.common.machine import cpu_flags, cpu_kind, machine
+from benchmarks.common.timing import log
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
 from edgesbert.runtime import BiEncoder, CrossEncoder

@@ -22,7 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import cpu_flags, log, machine
+from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.timing import log
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]

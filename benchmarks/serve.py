@@ -33,7 +33,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import cpu_flags, cpu_kind, log, machine, stsb_test
+from benchmarks.common.data import stsb_test
+from benchmarks.common.machine import cpu_flags, cpu_kind, machine
+from benchmarks.common.timing import log
 from benchmarks.serve_langchain import measure as langchain
 from benchmarks.serve_langchain import report as langchain_report
 from benchmarks.serve_load import (

@@ -1,6 +1,6 @@
 """LangChain's ``OpenAIEmbeddings`` through `edgesbert serve` against the runtime in-process (issue 30).
 
-The documents: the first ``documents`` unique STSb and TrecQA texts of benchmarks/bulk.py's corpus (10,000
+The documents: the first ``documents`` unique STSb and TrecQA texts of the bulk jobs' corpus (10,000
 in the full run). Through the server: the ``edgesbert`` system (benchmarks/serve_systems.py) on a free
 port, and ``OpenAIEmbeddings`` configured as for any server that is not OpenAI: the served model's name,
 ``check_embedding_ctx_length=False`` (strings, not tiktoken's token ids, which mean nothing to this model)
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bulk import source_texts
-from benchmarks.common import log
+from benchmarks.common.data import corpus_texts
+from benchmarks.common.timing import log
 from benchmarks.serve_load import WORK, System, free_port, start, stop
 
 CHUNK_SIZE = 1000  # OpenAIEmbeddings' default: texts per request
@@ -29,7 +29,7 @@ WARM_UP = 1000
 
 def documents(count: int) -> list[str]:
     """The first ``count`` unique STSb and TrecQA texts."""
-    texts = source_texts()
+    texts = corpus_texts()
     if len(texts) < count:
         raise SystemExit(f"the corpus has {len(texts):,} unique texts, fewer than {count:,}")
     return texts[:count]

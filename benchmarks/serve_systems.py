@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import log
+from benchmarks.common.timing import log
 from benchmarks.serve_load import NAME, ROOT, WORK, System, sh
 from edgesbert.runtime import Manifest
 

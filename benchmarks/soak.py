@@ -20,7 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import cpu_flags, log, machine, stsb_test
+from benchmarks.common.data import stsb_test
+from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.timing import log
 
 RESULTS = Path(__file__).parent / "results"
 EXPORT = Path("build/bench/soak/all-MiniLM-L6-v2")

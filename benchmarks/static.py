@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import cpu_flags, cpu_kind, log, machine, sts_spearman, stsb_test, unique_texts
-from benchmarks.interleaved import Encoder, arguments, measure
+from benchmarks.common.data import sts_spearman, stsb_test, unique_texts
+from benchmarks.common.interleaved import Encoder, arguments, measure
+from benchmarks.common.machine import cpu_flags, cpu_kind, machine
+from benchmarks.common.timing import log
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS, BUILD = ROOT / "benchmarks" / "results", ROOT / "build" / "static-bench"

@@ -17,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from benchmarks.common import machine, sts_spearman, stsb_test
+from benchmarks.common.data import sts_spearman, stsb_test
+from benchmarks.common.machine import machine
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
 from edgesbert.reference import BiEncoder

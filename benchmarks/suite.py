@@ -31,22 +31,26 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import cpu_flags, cpu_kind, log, machine, stsb_test, unique_texts
-from benchmarks.peer_systems import versions
-from benchmarks.suite_accuracy import bi_accuracy, cross_accuracy, reference_scores, reference_vectors
-from benchmarks.suite_systems import (
-    BENCH,
+from benchmarks.common.data import stsb_test, unique_texts
+from benchmarks.common.exports import (
     BI_EXPORTS,
-    BI_VARIANTS,
     CROSS_EXPORTS,
+    cached_export,
+    reference_scores,
+    reference_vectors,
+)
+from benchmarks.common.machine import cpu_flags, cpu_kind, machine
+from benchmarks.common.paths import BENCH, PEERS_PYTHON, RESULTS, ROOT
+from benchmarks.common.timing import log
+from benchmarks.peer_systems import versions
+from benchmarks.suite_accuracy import bi_accuracy, cross_accuracy
+from benchmarks.suite_systems import (
+    BI_VARIANTS,
     CROSS_VARIANTS,
     HINTS,
-    PEERS_PYTHON,
-    ROOT,
     System,
     WorkerError,
     all_names,
-    cached_export,
     cold_phases,
     cross_encoder_model,
     edgesbert_system,
@@ -56,7 +60,6 @@ from benchmarks.suite_systems import (
     select,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results"
 QUICK = {"pairs": 150, "rounds": 1, "latency_calls": 20, "batch_calls": 2, "rank_calls": 3, "cold_runs": 1}
 FULL = {"pairs": 0, "rounds": 3, "latency_calls": 200, "batch_calls": 3, "rank_calls": 10, "cold_runs": 1}
 DEV_PACKAGES = [

@@ -1,4 +1,4 @@
-"""The suite's accuracy figures: the PyTorch reference's outputs (cached), and each system's agreement.
+"""The suite's accuracy figures: each system's agreement with gold and with the PyTorch reference.
 
 Bi-encoders: STSb-test Spearman of cosine similarities against gold, and mean cosine to the edgesbert
 PyTorch reference. Cross-encoders: Spearman against gold and against the reference's scores, and for
@@ -7,52 +7,11 @@ how many queries the top 10 documents come in the order sentence-transformers' C
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import log, sts_spearman
-from benchmarks.suite_systems import BENCH, model_digest, model_name
-
-
-def cached_array(kind: str, model: Path, items: list[Any], compute: Any) -> np.ndarray:
-    """The PyTorch reference's vectors or scores for ``items``, computed once per model and items."""
-    key = hashlib.sha1((model_digest(model) + json.dumps(items)).encode()).hexdigest()[:12]
-    path = BENCH / "reference" / f"{kind}-{model_name(model)}-{key}.npy"
-    if path.is_file():
-        return np.load(path)
-    log(f"computing the PyTorch reference {kind} for {len(items)} items")
-    values = np.asarray(compute(), dtype=np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, values)
-    return values
-
-
-def reference_vectors(model: Path, texts: list[str], threads: int) -> np.ndarray:
-    def compute() -> np.ndarray:
-        import torch
-
-        from edgesbert.reference import BiEncoder
-
-        torch.set_num_threads(threads)
-        return BiEncoder(model).encode(texts, batch_size=32)
-
-    return cached_array("bi", model, texts, compute)
-
-
-def reference_scores(model: Path, pairs: list[tuple[str, str]], threads: int) -> np.ndarray:
-    def compute() -> np.ndarray:
-        import torch
-
-        from edgesbert.reference import CrossEncoder
-
-        torch.set_num_threads(threads)
-        return CrossEncoder(model).predict(pairs, batch_size=32).reshape(len(pairs), -1)[:, 0]
-
-    return cached_array("cross", model, pairs, compute)
+from benchmarks.common.data import sts_spearman, unit
 
 
 def first_output(entry: dict[str, Any]) -> np.ndarray | None:
@@ -65,8 +24,7 @@ def bi_accuracy(raw: dict[str, Any], name: str, sts: tuple, expected: np.ndarray
     vectors = first_output(raw[name])
     if vectors is None:
         return {}
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    cosine = float((unit * expected).sum(axis=1).mean())
+    cosine = float((unit(vectors) * expected).sum(axis=1).mean())
     return {"spearman": sts_spearman(vectors, texts, first, second, gold), "mean_cosine": cosine}
 
 

@@ -17,8 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import log
-from benchmarks.suite_systems import BENCH, ROOT
+from benchmarks.common.paths import BENCH, ROOT
+from benchmarks.common.timing import log
 
 RUNTIME_VENV = BENCH / "venv-runtime"
 ST_VENV = BENCH / "venv-st"

@@ -2,57 +2,41 @@
 
 Every system runs in fresh processes of ``benchmarks/suite_worker.py``: edgesbert variants with this
 environment's python through ``edgesbert.runtime``, peer systems (benchmarks/peers.py) with
-``.venv-peers``' python. Exports are cached under build/bench/exports, keyed by the exporter's source,
-the tool versions, the model's weights and the export options, so a second run reuses them.
+``.venv-peers``' python. The exports they run: benchmarks.common.exports (cached).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import log
-from edgesbert.runtime.cpu import has_bf16
+from benchmarks.common.exports import BF16
+from benchmarks.common.paths import BENCH, PEERS_PYTHON, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "build" / "bench"
 WORKER = Path(__file__).resolve().with_name("suite_worker.py")
-PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 CROSS_MODELS = ["stsb-cross-encoder-minilm", "trecqa-reranker-minilm"]  # models/NAME, first found wins
-# what makes an export: the exporter, the reference it traces and the manifest format (not the runtime)
-EXPORT_SOURCES = ["exporters", "edgesbert/reference", "edgesbert/runtime/manifest.py"]
-EXPORT_PACKAGES = ["torch", "transformers", "onnx", "onnxruntime", "openvino", "nncf", "tokenizers"]
 
-# Edgesbert exports: backend -> (optimize, quantize, packed); the variants each writes. bf16 only where the
-# CPU has it (the exporter refuses it elsewhere). Packed: each variant's packed twin beside it (issue 29).
-_BF16 = ["bf16"] if has_bf16() else []
-BI_EXPORTS = {
-    "onnx": ("O2", ["int8", "int8-static"], True), "openvino": (None, ["int8", "int8-weights", *_BF16], True),
-}  # fmt: skip
-CROSS_EXPORTS = {"onnx": ("O2", ["int8", "int8-static"], True), "openvino": (None, ["int8", *_BF16], True)}
+# The variants of the suite's exports (common.exports.BI_EXPORTS, CROSS_EXPORTS) and the backend of each
 BI_VARIANTS = {
     "fp32": "onnx", "O2": "onnx", "O2-int8": "onnx", "int8-static": "onnx",
     "packed": "onnx", "packed-int8": "onnx", "packed-int8-static": "onnx",
     "openvino": "openvino", "openvino-int8": "openvino", "openvino-int8-weights": "openvino",
     "openvino-packed": "openvino", "openvino-packed-int8": "openvino",
     "openvino-packed-int8-weights": "openvino",
-    **{f"openvino-{q}": "openvino" for q in _BF16},
+    **{f"openvino-{q}": "openvino" for q in BF16},
 }  # fmt: skip
 CROSS_VARIANTS = {
     "fp32": "onnx", "O2-int8": "onnx", "int8-static": "onnx", "packed": "onnx", "packed-int8-static": "onnx",
     "openvino": "openvino", "openvino-int8": "openvino", "openvino-packed": "openvino",
-    "openvino-packed-int8": "openvino", **{f"openvino-{q}": "openvino" for q in _BF16},
+    "openvino-packed-int8": "openvino", **{f"openvino-{q}": "openvino" for q in BF16},
 }  # fmt: skip
 # Peers: suite name -> (peers.py system, label, precision)
 BI_PEERS = {
@@ -107,85 +91,7 @@ def select(patterns: str | None, names: list[str]) -> list[str]:
     return [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
 
 
-# --- digests and exports --------------------------------------------------------------------------
-
-
-def model_digest(folder: Path) -> str:
-    """Config, tokenizer and weights (size, first and last MiB): cheap, changes when the model does."""
-    key = hashlib.sha1()
-    files = [folder / "config.json", folder / "tokenizer.json"]
-    files += sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
-    for file in files:
-        if file.is_file():
-            size = file.stat().st_size
-            with file.open("rb") as f:
-                key.update(f"{file.name}:{size}".encode() + f.read(1 << 20))
-                f.seek(max(0, size - (1 << 20)))
-                key.update(f.read())
-    return key.hexdigest()
-
-
-def exporter_digest() -> str:
-    """The exporter's and the reference's source files and the versions of the tools the export uses."""
-    key = hashlib.sha1()
-    for source in EXPORT_SOURCES:
-        path = ROOT / source
-        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if file.is_file() and "__pycache__" not in file.parts:
-                key.update(str(file.relative_to(ROOT)).encode() + file.read_bytes())
-    for package in EXPORT_PACKAGES:
-        try:
-            key.update(f"{package}={metadata.version(package)}".encode())
-        except metadata.PackageNotFoundError:
-            continue
-    return key.hexdigest()
-
-
-_EXPORTED: dict[tuple, Path] = {}  # this run's exports: the exporter's source may change while it runs
-
-
-def cached_export(model: Path, backend: str, options: tuple, notes: list[str], tag: str = "") -> Path:
-    """``export_model`` into build/bench/exports, reused while the exporter, the tools and the model are
-    unchanged; older exports of the same model, backend and ``tag`` are removed (a script that exports
-    other options than the suite's passes its own tag). Once per run and model."""
-    key = (model, backend, repr(options), tag)
-    if key not in _EXPORTED:
-        name = model_name(model) + (f"-{tag}" if tag else "")
-        _EXPORTED[key] = _export(model, name, backend, options, notes)
-    return _EXPORTED[key]
-
-
-def _export(model: Path, name: str, backend: str, options: tuple, notes: list[str]) -> Path:
-    optimize, quantize, packed = options
-    key = hashlib.sha1(
-        (exporter_digest() + model_digest(model) + json.dumps([backend, optimize, quantize, packed])).encode()
-    ).hexdigest()[:10]
-    target = BENCH / "exports" / f"{name}-{backend}-{key}"
-    note_file = target.with_name(target.name + ".notes.json")
-    if (target / "edgesbert.json").is_file():
-        notes += json.loads(note_file.read_text()) if note_file.is_file() else []
-        return target
-    for old in target.parent.glob(f"{name}-{backend}-*"):
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
-    from edgesbert.errors import ValidationFailedError
-    from edgesbert.exporters import Tolerance, export_model
-
-    settings = {"backend": backend, "optimize": optimize, "quantize": quantize, "packed": packed}
-    log(f"exporting {model} ({settings}) to {target}")
-    start, mine = time.perf_counter(), []
-    try:
-        export_model(model, target, **settings)
-    except ValidationFailedError as e:
-        loose = Tolerance(max_spearman_drop=0.03, min_mean_cosine=0.85, min_score_spearman=0.9)
-        log(f"{e}\nretrying with {loose}")
-        export_model(model, target, **settings, tolerance=loose)
-        mine.append(
-            f"{target.name}: a variant failed the default validation tolerance ({e}); exported with {loose}."
-        )
-    note_file.write_text(json.dumps(mine))
-    notes += mine
-    log(f"exported in {time.perf_counter() - start:.0f} s")
-    return target
+# --- models ---------------------------------------------------------------------------------------
 
 
 def cross_encoder_model(choice: str | None, base: Path, notes: list[str]) -> Path:
@@ -212,10 +118,6 @@ def cross_encoder_model(choice: str | None, base: Path, notes: list[str]) -> Pat
         torch.manual_seed(0)
         save_cross_encoder(CrossEncoder(base, num_labels=1), folder)
     return folder
-
-
-def model_name(folder: Path) -> str:
-    return (folder.parent.name if folder.name == "model" else folder.name).replace("_", "-")
 
 
 def graph_mb(folder: Path, file: str) -> float:

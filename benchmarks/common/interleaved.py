@@ -1,20 +1,19 @@
 """Throughput of several encoders in one process, timed in interleaved rounds.
 
 Used where the systems under test differ only in their graph (variants, quantization settings), so that
-one process can hold them all and a burst of load from other processes slows all of them alike. The suite
-(benchmarks/suite.py) times each system in fresh processes instead.
+one process can hold them all and a burst of load from other processes slows all of them alike (packing,
+static, int8.presets). The suite (benchmarks.suite) times each system in fresh processes instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmarks.common import log
+from benchmarks.common.timing import log, timed
 
 
 @dataclass
@@ -61,9 +60,9 @@ def measure(encoders: list[Encoder], texts: list[str], repeats: int, batch: int)
         parts: dict[int, list[np.ndarray]] = {id(e): [] for e in order}
         for begin in range(0, len(texts), chunk):
             for encoder in order:
-                start = time.perf_counter()
-                parts[id(encoder)].append(encoder.encode(texts[begin : begin + chunk]))
-                seconds[id(encoder)] += time.perf_counter() - start
+                took, vectors = timed(encoder.encode, texts[begin : begin + chunk])
+                parts[id(encoder)].append(vectors)
+                seconds[id(encoder)] += took
         for encoder in order:
             encoder.speeds.append(len(texts) / seconds[id(encoder)])
             if encoder.vectors is None:
@@ -78,7 +77,3 @@ def speedup(encoder: Encoder, base: Encoder | None) -> str:
         return "–"
     ratios = np.array(encoder.speeds) / np.array(base.speeds)
     return f"{np.median(ratios):.2f}×"
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
