@@ -99,7 +99,7 @@ $(PEERS_VENV)/.installed: benchmarks/peers-requirements.txt
 	$(PEERS_VENV)/bin/python -m pip check
 	touch $@
 
-# The benchmark suite (benchmarks/suite.py): every system and figure of issues 6 and 20 in one run, about
+# The benchmark suite (benchmarks/suite/): every system and figure of issues 6 and 20 in one run, about
 # 25 minutes on an idle 2-core machine; writes benchmarks/results/suite-<CPU kind>.* (one report per kind
 # of CPU). BENCH_ARGS=--quick for a smoke run (results under build/bench/quick); BENCH_PYTHON=path/to/python
 # to run it with an existing dev environment instead of .venv. The peer systems run in .venv-peers, built

@@ -27,7 +27,7 @@ from benchmarks.common.exports import BI_EXPORTS, cached_export
 from benchmarks.common.machine import cpu_flags, machine
 from benchmarks.common.timing import log
 from benchmarks.int8_profile import profile_onnxruntime
-from benchmarks.suite_install import build_runtime_venv
+from benchmarks.suite.install import build_runtime_venv
 from edgesbert.runtime import BiEncoder
 from edgesbert.runtime.manifest import Manifest
 from edgesbert.runtime.tokenizer import TextTokenizer

@@ -2,7 +2,7 @@
 
 The files are named after the CPU's kind (``suite-avx2.md``, ``suite-avx512-vnni.md``, ``suite-amx.md``;
 benchmarks.common.cpu_kind), so that the results of each kind of CPU stay side by side. The tables and
-the reading of the figures are in benchmarks/suite_tables.py.
+the reading of the figures are in benchmarks/suite/tables.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suite_tables import (
+from benchmarks.suite.tables import (
     MARK,
     NAN,
     Entry,
@@ -147,9 +147,9 @@ def method(s: dict[str, Any]) -> str:
         f"{s['texts']} unique sentences of {s['pairs']} STSb-test pairs, sorted longest first; every system "
         f"runs with {s['threads']} threads (torch.set_num_threads, onnxruntime intra-op threads, OpenVINO "
         "INFERENCE_NUM_THREADS, fastembed threads).",
-        "Each system runs in fresh processes of `benchmarks/suite_worker.py`: edgesbert through "
+        "Each system runs in fresh processes of `benchmarks.suite.worker`: edgesbert through "
         "`edgesbert.runtime.load(folder, variant=..., threads=..., performance_hint=...)` in the dev "
-        "environment, the peers through benchmarks/peers.py's loaders in .venv-peers.",
+        "environment, the peers through benchmarks.suite.peers' loaders in .venv-peers.",
         f"Rounds: {s['rounds']}. In each, every system runs one speed process (bi-encoders, then "
         "cross-encoders, in an order rotated by one system per round), then every bi-encoder its cold "
         "starts (rotated likewise).",
@@ -193,7 +193,7 @@ def write_report(figures: dict[str, Any], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     figures["targets"] = targets(figures)
     s = figures["settings"]
-    from benchmarks.suite_plots import plot
+    from benchmarks.suite.plots import plot
 
     stem = f"suite-{figures['cpu_kind']}"
     plots = plot(figures, folder, stem)

@@ -1,7 +1,7 @@
-"""The systems benchmarks/suite.py measures, the exports they run (cached), the plan of texts, the workers.
+"""The systems the suite measures, the plan of texts they run, and the workers that time them.
 
-Every system runs in fresh processes of ``benchmarks/suite_worker.py``: edgesbert variants with this
-environment's python through ``edgesbert.runtime``, peer systems (benchmarks/peers.py) with
+Every system runs in fresh processes of ``benchmarks.suite.worker``: edgesbert variants with this
+environment's python through ``edgesbert.runtime``, peers (benchmarks.suite.peers) with
 ``.venv-peers``' python. The exports they run: benchmarks.common.exports (cached).
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks.common.exports import BF16
 from benchmarks.common.paths import BENCH, PEERS_PYTHON, ROOT
 
-WORKER = Path(__file__).resolve().with_name("suite_worker.py")
+WORKER = "benchmarks.suite.worker"  # python -m WORKER, from the repository's root
 CROSS_MODELS = ["stsb-cross-encoder-minilm", "trecqa-reranker-minilm"]  # models/NAME, first found wins
 
 # The variants of the suite's exports (common.exports.BI_EXPORTS, CROSS_EXPORTS) and the backend of each
@@ -38,7 +38,7 @@ CROSS_VARIANTS = {
     "openvino": "openvino", "openvino-int8": "openvino", "openvino-packed": "openvino",
     "openvino-packed-int8": "openvino", **{f"openvino-{q}": "openvino" for q in BF16},
 }  # fmt: skip
-# Peers: suite name -> (peers.py system, label, precision)
+# Peers: suite name -> (peers.PEERS name, label, precision)
 BI_PEERS = {
     "st-torch": ("st-torch", "sentence-transformers torch", "fp32"),
     "st-onnx": ("st-onnx", "sentence-transformers onnx", "fp32"),
@@ -221,7 +221,7 @@ def run_worker(system: System, mode: str, job: dict[str, Any], timeout: float = 
     try:
         spawned = time.time()
         done = subprocess.run(
-            [system.python, str(WORKER), mode, f.name],
+            [system.python, "-m", WORKER, mode, f.name],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired as e:

@@ -1,4 +1,4 @@
-"""The suite's tables: reading the figures of benchmarks/suite.py and laying them out in markdown.
+"""The suite's tables: reading the figures of benchmarks.suite and laying them out in markdown.
 
 Every speed figure is the median over rounds; every ratio is the median over rounds of the ratio of two
 systems' figures in the same round. For edgesbert, each throughput figure takes the better of the two

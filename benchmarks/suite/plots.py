@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.suite_tables import MARK, batch_latency, best, pick
+from benchmarks.suite.tables import MARK, batch_latency, best, pick
 
 COLORS = {"edgesbert onnxruntime": "tab:blue", "edgesbert OpenVINO": "tab:green",
           "sentence-transformers": "tab:red", "fastembed": "tab:purple"}  # fmt: skip

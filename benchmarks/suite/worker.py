@@ -1,13 +1,14 @@
-"""One system in one fresh process, for benchmarks/suite.py: load it, time it, print one JSON line.
+"""One system in one fresh process, for the suite: load it, time it, print one JSON line.
 
-    PYTHON benchmarks/suite_worker.py {speed|cold|describe} JOB.json
+    PYTHON -m benchmarks.suite.worker {speed|cold|describe} JOB.json    # from the repository's root
 
 Runs with the dev environment's python for edgesbert systems (through ``edgesbert.runtime``) and with
-``.venv-peers``' python for the peer systems of benchmarks/peers.py (sentence-transformers' backends,
-fastembed), so the top of this file imports the standard library only: the loader of each system imports
-what it needs, and a cold start times exactly that. The job file names the system (``system``), the
-plan of texts the suite wrote (``plan``), ``threads``, ``batch_size`` and the ``out`` file for vectors;
-an edgesbert system's ``load_options`` (e.g. ``cache_dir``) go to ``load()`` as they are.
+``.venv-peers``' python for the peers (benchmarks.suite.peers: sentence-transformers' backends,
+fastembed), so the top of this file imports the standard library only (and benchmarks.common.timing, which
+does too): the loader of each system imports what it needs, and a cold start times exactly that. The job
+file names the system (``system``), the plan of texts the suite wrote (``plan``), ``threads``,
+``batch_size`` and the ``out`` file for vectors; an edgesbert system's ``load_options`` (e.g.
+``cache_dir``) go to ``load()`` as they are.
 
 Modes:
 
@@ -19,7 +20,7 @@ Modes:
   of the first pass go to ``out``.
 - ``cold``: imports, load and the embedding of one sentence, as wall-clock stamps the parent subtracts
   from its own stamp taken before it spawned this process.
-- ``describe``: for a peer, the folder and graph it runs (exported by peers.py first if not cached).
+- ``describe``: for a peer, the folder and graph it runs (exported first if not cached).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from benchmarks.common.timing import call_ms, peak_rss_mb, percentiles, timed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,8 +39,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 EDGESBERT_PACKAGES = ["edgesbert", "onnxruntime", "openvino", "tokenizers", "numpy"]
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def _unsupported(*args: object) -> NoReturn:
@@ -70,10 +71,9 @@ def import_runner(system: dict[str, Any]) -> Any:
         return load
     import importlib
 
-    import peer_systems  # the sibling files: this script's folder is sys.path[0]
-    import peers
+    from benchmarks.suite import peers
 
-    for module in peer_systems.SYSTEMS[system["peer"]].modules:
+    for module in peers.PEERS[system["peer"]].modules:
         importlib.import_module(module)
     return peers
 
@@ -98,34 +98,22 @@ def _open_edgesbert(system: dict[str, Any], hint: str, threads: int, load: Any) 
     return Loaded(hint, predict=lambda pairs, b: np.asarray(model.predict(pairs, batch_size=b)), rank=rank)
 
 
-def _peer_args(system: dict[str, Any], threads: int, peers: Any) -> Any:
-    argv = [
-        system["peer"],
-        "--data",
-        "-",
-        "--out",
-        "-",
-        "--model",
-        system["model"],
-        "--threads",
-        str(threads),
-    ]
-    return peers.parse(argv + (["--onnx", system["onnx"]] if system.get("onnx") else []))
+def _peer_options(system: dict[str, Any], threads: int, peers: Any) -> Any:
+    return peers.Options(system["model"], threads, system.get("onnx"))
 
 
 def _open_peer(system: dict[str, Any], threads: int, peers: Any) -> Loaded:
     from pathlib import Path
 
     import numpy as np
-    import peer_systems
 
-    args = _peer_args(system, threads, peers)
-    spec = peer_systems.SYSTEMS[system["peer"]]
+    options = _peer_options(system, threads, peers)
+    spec = peers.PEERS[system["peer"]]
     if spec.backend == "fastembed":
-        embedder = peer_systems.fastembed_model(args, Path(system["onnx"]), system["pooled"])
+        embedder = peers.fastembed_model(options, Path(system["onnx"]), system["pooled"])
         return Loaded("default", encode=lambda texts, b: np.stack(list(embedder.embed(texts, batch_size=b))))
-    kwargs = peer_systems.backend_kwargs(args, spec.backend, spec.file) if spec.file else {}
-    model = peer_systems.st_model(args, system["peer"], Path(system["folder"]), **kwargs)
+    kwargs = peers.backend_kwargs(options, spec.backend, spec.file) if spec.file else {}
+    model = peers.st_model(options, system["peer"], Path(system["folder"]), **kwargs)
     if spec.kind == "bi-encoder":
         encode = lambda texts, b: np.asarray(model.encode(texts, batch_size=b, show_progress_bar=False))  # noqa: E731
         return Loaded("default", encode=encode)
@@ -142,38 +130,13 @@ def _open_peer(system: dict[str, Any], threads: int, peers: Any) -> Loaded:
 
 
 def versions(system: dict[str, Any]) -> dict[str, str]:
-    import peer_systems  # standard library and numpy only
+    from benchmarks.common.timing import versions
+    from benchmarks.suite.peers import PACKAGES
 
-    if system["runner"] != "edgesbert":
-        return peer_systems.versions()
-    return peer_systems.versions(EDGESBERT_PACKAGES)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM, which unlike ru_maxrss starts afresh at exec)."""
-    import peer_systems  # standard library and numpy only
-
-    return peer_systems.peak_rss_mb()
+    return versions(EDGESBERT_PACKAGES if system["runner"] == "edgesbert" else PACKAGES)
 
 
 # --- measurements ---------------------------------------------------------------------------------
-
-
-def _seconds(call: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> float:
-    return _timed(call, *args, **kwargs)[0]
-
-
-def _timed(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tuple[float, R]:
-    """Seconds and result of ``call(*args, **kwargs)`` (arguments, not closures: the loops bind theirs)."""
-    start = time.perf_counter()
-    result = call(*args, **kwargs)
-    return time.perf_counter() - start, result
-
-
-def _percentiles(times: list[float]) -> tuple[float, float]:
-    import numpy as np
-
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
 class Models:
@@ -204,25 +167,23 @@ def speed_bi(models: Models, plan: dict[str, Any], job: dict[str, Any]) -> dict:
     figures: dict[str, Any] = {"hints": {}}
     for i, hint in enumerate(wanted["batch"]):
         model = models[hint]  # loaded and warmed up before the clock starts
-        seconds, vectors = _timed(lambda m: m.encode(texts, batch), model)
+        seconds, vectors = timed(lambda m: m.encode(texts, batch), model)
         figures["hints"].setdefault(hint, {})["batch"] = len(texts) / seconds
         if i == 0:
             figures["peak_rss_mb"], figures["rss_hint"] = peak_rss_mb(), hint
             np.save(job["out"], np.asarray(vectors, dtype=np.float32))
     for hint in wanted["budget"]:
         model = models[hint]
-        seconds = _seconds(lambda m: [m.encode(texts[a:b], b - a) for a, b in plan["budget"]], model)
+        seconds, _ = timed(lambda m: [m.encode(texts[a:b], b - a) for a, b in plan["budget"]], model)
         figures["hints"].setdefault(hint, {})["budget"] = len(texts) / seconds
     single = models[wanted["latency"][0]]
-    times = [_seconds(lambda s: single.encode([s], 1), t) * 1e3 for t in plan["latency_texts"]]
-    figures["latency_p50_ms"], figures["latency_p99_ms"] = _percentiles(times)
+    times = call_ms(lambda s: single.encode([s], 1), plan["latency_texts"])
+    figures["latency_p50_ms"], figures["latency_p99_ms"] = percentiles(times)
     figures["latency_hint"] = single.hint
     if job["system"].get("batch_latency"):
         by_size = {"1": figures["latency_p50_ms"]}
         for size, sample in plan["batch_texts"].items():
-            calls = [
-                _seconds(lambda s: single.encode(s, len(s)), sample) * 1e3 for _ in range(plan["batch_calls"])
-            ]
+            calls = call_ms(lambda s: single.encode(s, len(s)), [sample] * plan["batch_calls"])
             by_size[size] = float(np.median(calls))
         figures["batch_latency_ms"] = by_size
     return figures
@@ -236,17 +197,17 @@ def speed_cross(models: Models, plan: dict[str, Any], job: dict[str, Any]) -> di
     figures: dict[str, Any] = {"hints": {}, "orders": {}}
     for i, hint in enumerate(wanted["pairs"]):
         model = models[hint]  # loaded and warmed up before the clock starts
-        seconds, scores = _timed(lambda m: m.predict(pairs, batch), model)
+        seconds, scores = timed(lambda m: m.predict(pairs, batch), model)
         figures["hints"].setdefault(hint, {})["pairs"] = len(pairs) / seconds
         if i == 0:
             np.save(job["out"], np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, 0])
     for hint in wanted["rank"]:
         model, times, orders = models[hint], [], []
         for query, docs in plan["rank"]:
-            seconds, order = _timed(lambda q, d, m: m.rank(q, d, batch), query, docs, model)
+            seconds, order = timed(lambda q, d, m: m.rank(q, d, batch), query, docs, model)
             times.append(seconds * 1e3)
             orders.append(order)
-        p50, p99 = _percentiles(times)
+        p50, p99 = percentiles(times)
         figures["hints"].setdefault(hint, {}).update(rank_p50_ms=p50, rank_p99_ms=p99)
         figures["orders"][hint] = orders
     return figures
@@ -281,17 +242,16 @@ def describe(job: dict[str, Any]) -> dict[str, Any]:
     """The folder (and for fastembed, the graph and whether it pools) a peer runs; exports if needed."""
     from pathlib import Path
 
-    import peer_systems as ps
-    import peers
+    from benchmarks.suite import peers as ps
 
     system = job["system"]
-    args = _peer_args(system, job["threads"], peers)
-    spec = ps.SYSTEMS[system["peer"]]
+    options = _peer_options(system, job["threads"], ps)
+    spec = ps.PEERS[system["peer"]]
     if spec.backend == "fastembed":
-        onnx = Path(system["onnx"]) if system.get("onnx") else ps.exported(args, "st-onnx") / ps.ST_ONNX
+        onnx = Path(system["onnx"]) if system.get("onnx") else ps.exported(options, "st-onnx") / ps.ST_ONNX
         return {"onnx": str(onnx.resolve()), "pooled": ps.graph_output_rank(onnx) == 2,
                 "model_file": str(onnx), "model_mb": ps.megabytes(onnx)}  # fmt: skip
-    folder = ps.exported(args, system["peer"])
+    folder = ps.exported(options, system["peer"])
     if spec.file:
         model_file = folder / spec.file
     else:

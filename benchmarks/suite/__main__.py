@@ -5,7 +5,7 @@
 
 Bi-encoders (all-MiniLM-L6-v2 by default): sentence-transformers torch / onnx / onnx-int8 / openvino /
 openvino-int8 and fastembed (on edgesbert's fp32 model.onnx and on sentence-transformers' own), all in
-.venv-peers through benchmarks/peers.py, and every edgesbert variant (ONNX fp32, O2, O2-int8, int8-static;
+.venv-peers (benchmarks.suite.peers), and every edgesbert variant (ONNX fp32, O2, O2-int8, int8-static;
 OpenVINO fp32, int8, int8-weights; the packed twin of each) through the runtime with both performance hints.
 Figures: throughput at batch 32 and over token-budget batches, one-sentence latency p50/p99, latency by
 batch size, cold start and peak RSS of fresh processes, model file size, STSb-test Spearman and mean cosine
@@ -41,10 +41,9 @@ from benchmarks.common.exports import (
 )
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
 from benchmarks.common.paths import BENCH, PEERS_PYTHON, RESULTS, ROOT
-from benchmarks.common.timing import log
-from benchmarks.peer_systems import versions
-from benchmarks.suite_accuracy import bi_accuracy, cross_accuracy
-from benchmarks.suite_systems import (
+from benchmarks.common.timing import log, versions
+from benchmarks.suite.accuracy import bi_accuracy, cross_accuracy
+from benchmarks.suite.systems import (
     BI_VARIANTS,
     CROSS_VARIANTS,
     HINTS,
@@ -344,18 +343,18 @@ def main() -> None:
         if setup.cross_model:
             reference_scores(setup.cross_model, setup.plan["pairs"], args.threads)
         if not args.no_install:
-            from benchmarks.suite_install import install_sizes
+            from benchmarks.suite.install import install_sizes
 
             install_sizes()
         return
     raw = measure(setup.bi, setup.cross, setup.plan_file, args, setup.sts[1][0], setup.notes)
     figures = collect(setup, raw, args)
     if not args.no_install:
-        from benchmarks.suite_install import install_sizes
+        from benchmarks.suite.install import install_sizes
 
         figures["install"] = install_sizes()
     figures["seconds"] = time.perf_counter() - began
-    from benchmarks.suite_report import write_report
+    from benchmarks.suite.report import write_report
 
     report = write_report(figures, args.output)
     log(f"took {figures['seconds']:.0f} s; wrote {report}")
