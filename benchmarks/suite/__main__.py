@@ -76,7 +76,9 @@ DEV_PACKAGES += ["sentence-transformers", "onnx"]
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.suite",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 round, 150 pairs, few calls")
     parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2", help="bi-encoder")

@@ -1,7 +1,7 @@
 """LangChain's ``OpenAIEmbeddings`` through `edgesbert serve` against the runtime in-process (issue 30).
 
 The documents: the first ``documents`` unique STSb and TrecQA texts of the bulk jobs' corpus (10,000
-in the full run). Through the server: the ``edgesbert`` system (benchmarks/serve_systems.py) on a free
+in the full run). Through the server: the ``edgesbert`` system (benchmarks/serve/systems.py) on a free
 port, and ``OpenAIEmbeddings`` configured as for any server that is not OpenAI: the served model's name,
 ``check_embedding_ctx_length=False`` (strings, not tiktoken's token ids, which mean nothing to this model)
 and ``chunk_size=1000`` (its default: 1,000 texts per request). In-process, with the server stopped:
@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.common.data import corpus_texts
 from benchmarks.common.timing import log
-from benchmarks.serve_load import WORK, System, free_port, start, stop
+from benchmarks.serve.load import WORK, Server, free_port, start, stop
 
 CHUNK_SIZE = 1000  # OpenAIEmbeddings' default: texts per request
 WARM_UP = 1000
@@ -35,7 +35,7 @@ def documents(count: int) -> list[str]:
     return texts[:count]
 
 
-def through_server(system: System, model: str, texts: list[str]) -> tuple[np.ndarray, float]:
+def through_server(system: Server, model: str, texts: list[str]) -> tuple[np.ndarray, float]:
     """The vectors ``OpenAIEmbeddings`` gets from the server's ``model``, and the seconds it took (after a
     warm-up)."""
     from langchain_openai import OpenAIEmbeddings
@@ -71,7 +71,7 @@ def in_process(folder: Path, variant: str, texts: list[str]) -> tuple[np.ndarray
     return vectors, time.perf_counter() - t0
 
 
-def measure(system: System, folder: Path, variant: str, count: int) -> dict[str, Any]:
+def measure(system: Server, folder: Path, variant: str, count: int) -> dict[str, Any]:
     """Documents/s through the server with LangChain and in-process, and how far apart the vectors are."""
     texts = documents(count)
     served, served_s = through_server(system, folder.name, texts)  # the server names it after its folder

@@ -4,15 +4,15 @@ all-MiniLM-L6-v2 in its fastest int8 variant offline (each int8 variant and hint
 measured in-process first: the reference for "serving keeps >= 85% of offline throughput"); when that is a
 packed variant, the fastest padded one is served too, as `edgesbert-padded`. `edgesbert-ray` serves the
 `edgesbert` folder and variant on Ray Serve: 2 replicas of one CPU and one thread each (the systems:
-benchmarks/serve_systems.py). Each server runs in its own process on a free port and is loaded by wrk (C,
+benchmarks/serve/systems.py). Each server runs in its own process on a free port and is loaded by wrk (C,
 one thread, keep-alive connections; Debian's package, unpacked into build/tools without installing it)
 with 1, 16, 64 and 256 concurrent clients, each request carrying one STSb-test sentence, then 32: a
 warm-up, then a window of at least 10 s and 3 round trips (at most 60 s); between windows the server is
 left to go idle. infinity-emb runs in its own environment (.venv-infinity, built here if missing) on the
 same int8 ONNX graph, cut before pooling (infinity pools itself). Then, against a fresh edgesbert server:
 its RSS after 1k and after 100k one-sentence requests (16 clients), and LangChain's `OpenAIEmbeddings`
-embedding 10,000 documents through it against in-process `encode` (benchmarks/serve_langchain.py).
-Starting servers and loading them: benchmarks/serve_load.py. Results: benchmarks/results/NAME-CPUKIND/
+embedding 10,000 documents through it against in-process `encode` (benchmarks/serve/langchain.py).
+Starting servers and loading them: benchmarks/serve/load.py. Results: benchmarks/results/NAME-CPUKIND/
 (serve.md, .json, .png; NAME: --name, "serve").
 
     .venv/bin/python -m benchmarks.serve            # about 25 minutes
@@ -35,14 +35,14 @@ from typing import Any
 
 from benchmarks.common.data import stsb_test
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
+from benchmarks.common.paths import RESULTS, ROOT
 from benchmarks.common.timing import log
-from benchmarks.serve_langchain import measure as langchain
-from benchmarks.serve_langchain import report as langchain_report
-from benchmarks.serve_load import (
+from benchmarks.serve.langchain import measure as langchain
+from benchmarks.serve.langchain import report as langchain_report
+from benchmarks.serve.load import (
     CHECK,
     CLIENTS,
     NAME,
-    ROOT,
     SIZES,
     WORK,
     measure,
@@ -50,17 +50,16 @@ from benchmarks.serve_load import (
     sh,
     wrk_command,
 )
-from benchmarks.serve_systems import INFINITY_VENV, NAMES, infinity, systems
+from benchmarks.serve.systems import INFINITY_VENV, NAMES, infinity, systems
 from edgesbert.runtime import Manifest
 
-RESULTS = ROOT / "benchmarks" / "results"
 GROUPS = (32, 64)  # random groups encoded one by one: the in-process ceiling of a batching server
 EXPORTS = {  # folder -> `edgesbert export` flags; each int8 variant is a candidate
     f"{NAME}-packed": ["--backend", "onnx", "--optimize", "O2", "--quantize", "int8-static", "--packed"],
     f"{NAME}-openvino-packed": ["--backend", "openvino", "--quantize", "int8", "--packed"],
 }
 
-# --- preparation: exports (infinity-emb's environment and folder: serve_systems.py) ------------------------
+# --- preparation: exports (infinity-emb's environment and folder: serve/systems.py) ------------------------
 
 
 def model_path() -> Path:
@@ -355,7 +354,7 @@ def main() -> None:
         folder, variant, hint, seconds, count = sys.argv[2:7]
         offline_worker(folder, variant, hint, float(seconds), int(count))
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short windows, 10k requests for memory")
     parser.add_argument(
         "--only", nargs="+", choices=NAMES, metavar="SYSTEM", help="systems to run: " + ", ".join(NAMES)

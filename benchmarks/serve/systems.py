@@ -1,4 +1,4 @@
-"""The servers benchmarks/serve.py measures, as command lines (``System``), their names for ``--only``, and
+"""The servers benchmarks.serve measures, as command lines (``Server``), their names for ``--only``, and
 infinity-emb's environment and model folder.
 
 - ``edgesbert``: `edgesbert serve` of the fastest packed int8 variant, every setting at its default (its
@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common.paths import ROOT
 from benchmarks.common.timing import log
-from benchmarks.serve_load import NAME, ROOT, WORK, System, sh
+from benchmarks.serve.load import NAME, WORK, Server, sh
 from edgesbert.runtime import Manifest
 
 NAMES = ("edgesbert", "edgesbert-padded", "edgesbert-ray", "infinity-emb", "fastapi-st")
@@ -63,25 +64,25 @@ def embed(request: Embed) -> list[list[float]]:
 
 def systems(
     serve: list[str], served: dict[str, Any], padded: dict[str, Any], infinity: Path | None, source: Path
-) -> list[System]:
+) -> list[Server]:
     """Every system, in the order they run (``infinity``: its model folder, None where it is not run)."""
     edgesbert = [*serve, served["folder"], "--variant", served["variant"]]  # every other setting: default
-    found = [System("edgesbert", [*edgesbert, *SERVE_OPTIONS], "/embed")]
+    found = [Server("edgesbert", [*edgesbert, *SERVE_OPTIONS], "/embed")]
     if padded is not served:
         argv = [*serve, padded["folder"], "--variant", padded["variant"], *SERVE_OPTIONS]
-        found.append(System("edgesbert-padded", argv, "/embed"))
+        found.append(Server("edgesbert-padded", argv, "/embed"))
     local = {"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"}  # a new local instance, never a cluster
-    found.append(System("edgesbert-ray", [*edgesbert, *RAY_OPTIONS], "/embed", env=local))
+    found.append(Server("edgesbert-ray", [*edgesbert, *RAY_OPTIONS], "/embed", env=local))
     if infinity is not None:
         argv = [str(INFINITY_VENV / "bin" / "infinity_emb"), *INFINITY_ARGS]
         quiet = {"DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0", "HF_HUB_OFFLINE": "1"}
-        found.append(System("infinity-emb", argv, "/embeddings", openai=True, cwd=infinity, env=quiet))
+        found.append(Server("infinity-emb", argv, "/embeddings", openai=True, cwd=infinity, env=quiet))
     (WORK / "st_app.py").write_text(ST_APP)
     uvicorn = (
         f"{ROOT}/.venv/bin/python -m uvicorn st_app:app --app-dir {WORK} --host 127.0.0.1 --no-access-log"
     )
     env = {"ST_MODEL": str(source), "HF_HUB_OFFLINE": "1"}
-    return [*found, System("fastapi-st", uvicorn.split(), "/embed", env=env)]
+    return [*found, Server("fastapi-st", uvicorn.split(), "/embed", env=env)]
 
 
 # --- infinity-emb: its environment and its model folder ------------------------------------------------

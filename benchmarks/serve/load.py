@@ -1,10 +1,10 @@
-"""Servers under load for benchmarks/serve.py: start a server, drive it with wrk, read its CPU and RSS.
+"""Servers under load for benchmarks.serve: start a server, drive it with wrk, read its CPU and RSS.
 
-A ``System`` is a server command line and how to talk to it (TEI's body and answer, or OpenAI's); ``measure``
-runs every clients x sentences-per-request cell against one running server, ``memory`` the RSS of a fresh
-one after many requests. CPU and RSS are the server's process tree's (a Ray instance's processes included);
-between windows the server is left until it uses no more CPU than it did idle after starting. wrk is
-Debian's package, unpacked into build/tools/wrk without installing it.
+A ``Server`` is a server's command line and how to talk to it (TEI's body and answer, or OpenAI's);
+``measure`` runs every clients x sentences-per-request cell against one running server, ``memory`` the
+RSS of a fresh one after many requests. CPU and RSS are the server's process tree's (a Ray instance's
+processes included); between windows the server is left until it uses no more CPU than it did idle after
+starting. wrk is Debian's package, unpacked into build/tools/wrk without installing it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common.paths import BENCH, ROOT
 from benchmarks.common.timing import log
 
-ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / "build" / "bench" / "serve"
+WORK = BENCH / "serve"
 WRK = ROOT / "build" / "tools" / "wrk"
 NAME = "all-MiniLM-L6-v2"
 CLIENTS = (1, 16, 64, 256)
@@ -59,7 +59,7 @@ end
 
 
 @dataclass
-class System:
+class Server:
     """A server to start: its command line, where, with what environment, and how to ask it."""
 
     name: str
@@ -111,7 +111,7 @@ def post(url: str, body: bytes) -> Any:
         return json.loads(answer.read())
 
 
-def start(system: System, port: int, log_file: Path) -> tuple[subprocess.Popen[bytes], float]:
+def start(system: Server, port: int, log_file: Path) -> tuple[subprocess.Popen[bytes], float]:
     """Start the server; return it and its start time (to GET /health == 200), or raise with its log."""
     env = os.environ | system.env
     out = log_file.open("wb")
@@ -255,7 +255,7 @@ def load(url: str, bodies: Path, clients: int, seconds: float, server: int, limi
     return result
 
 
-def write_bodies(system: System, texts: list[str]) -> dict[int, Path]:
+def write_bodies(system: Server, texts: list[str]) -> dict[int, Path]:
     files = {}
     for size in SIZES:
         files[size] = WORK / f"bodies-{system.name}-{size}.jsonl"
@@ -265,7 +265,7 @@ def write_bodies(system: System, texts: list[str]) -> dict[int, Path]:
     return files
 
 
-def agreement(system: System, url: str, reference: list[list[float]]) -> float:
+def agreement(system: Server, url: str, reference: list[list[float]]) -> float:
     """Smallest cosine between the server's embeddings of CHECK and the in-process variant's."""
     import numpy as np
 
@@ -282,7 +282,7 @@ def window(clients: int, size: int, rate: float | None, windows: tuple[float, fl
 
 
 def measure(
-    system: System,
+    system: Server,
     texts: list[str],
     reference: list[list[float]],
     windows: Any,
@@ -318,7 +318,7 @@ def measure(
     return figures
 
 
-def memory(system: System, texts: list[str], counts: tuple[int, int]) -> dict[str, Any]:
+def memory(system: Server, texts: list[str], counts: tuple[int, int]) -> dict[str, Any]:
     """RSS of a fresh server after counts[0] and after counts[1] one-sentence requests, 16 clients."""
     port = free_port()
     url = f"http://127.0.0.1:{port}{system.route}"
