@@ -32,10 +32,9 @@ from typing import Any
 
 from benchmarks.common.data import corpus_texts
 from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.paths import RESULTS, ROOT
 from benchmarks.common.timing import log
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).resolve().parent / "results"
 WORK = ROOT / "build" / "bench-bulk"
 FOLDER = ROOT / "exported" / "all-MiniLM-L6-v2"
 ST_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -25,15 +25,14 @@ from typing import Any
 from benchmarks.common.data import stsb_test
 from benchmarks.common.exports import BI_EXPORTS, cached_export
 from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.paths import RESULTS, ROOT
 from benchmarks.common.timing import log
-from benchmarks.int8_profile import profile_onnxruntime
+from benchmarks.int8.profile import profile_onnxruntime
 from benchmarks.suite.install import build_runtime_venv
 from edgesbert.runtime import BiEncoder
 from edgesbert.runtime.manifest import Manifest
 from edgesbert.runtime.tokenizer import TextTokenizer
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
 TARGET_P50_MS, TARGET_COLD_S = 1.5, 0.3  # issue 6
 PHASES = ["interpreter", "numpy", "onnxruntime", "tokenizers", "edgesbert.runtime", "load", "first encode"]
 CHILD = """

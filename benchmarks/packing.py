@@ -41,6 +41,7 @@ import numpy as np
 from benchmarks.common.data import stsb_test, unique_texts
 from benchmarks.common.interleaved import Encoder, arguments, measure, speedup
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
+from benchmarks.common.paths import RESULTS, ROOT
 from benchmarks.common.timing import log
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
@@ -49,13 +50,12 @@ from edgesbert.runtime.batching import BatchRunner
 from edgesbert.runtime.inputs import Text
 from edgesbert.runtime.packing import pack_features
 
-RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = {"onnx": ("fp32", "O2", "packed"), "openvino": ("openvino", "openvino-packed")}
 INT8 = {  # --quantize, and the padded and packed variants it makes
     "onnx": ("int8-static", ("int8-static", "packed-int8-static")),
     "openvino": ("int8", ("openvino-int8", "openvino-packed-int8")),
 }
-RERANKER = Path(__file__).resolve().parents[1] / "models" / "trecqa-reranker-minilm"
+RERANKER = ROOT / "models" / "trecqa-reranker-minilm"
 
 
 def padded_twin(name: str) -> str:

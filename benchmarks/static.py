@@ -28,11 +28,10 @@ import numpy as np
 from benchmarks.common.data import sts_spearman, stsb_test, unique_texts
 from benchmarks.common.interleaved import Encoder, arguments, measure
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
+from benchmarks.common.paths import PEERS_PYTHON, RESULTS, ROOT
 from benchmarks.common.timing import log
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS, BUILD = ROOT / "benchmarks" / "results", ROOT / "build" / "static-bench"
-PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+BUILD = ROOT / "build" / "static-bench"
 EXPORTS = {  # folder -> export options
     "onnx": {"optimize": "O2", "quantize": ["int8", "int8-static"], "static": True},
     "openvino": {"backend": "openvino", "quantize": ["int8"]},

@@ -1,6 +1,6 @@
 """Fidelity and speed of an exported bi-encoder on STSb-test against PyTorch and sentence-transformers.
 
-    python benchmarks/stsb_fidelity.py [MODEL] [--exported FOLDER] [--threads 2]
+    python -m benchmarks.stsb_fidelity [MODEL] [--exported FOLDER] [--threads 2]
 
 Prints a markdown table and writes it to benchmarks/results/stsb-fidelity.md.
 """
@@ -19,13 +19,14 @@ import torch
 
 from benchmarks.common.data import sts_spearman, stsb_test
 from benchmarks.common.machine import machine
+from benchmarks.common.paths import RESULTS
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
 from edgesbert.reference import BiEncoder
 from edgesbert.runtime import BiEncoder as RuntimeBiEncoder
 from edgesbert.runtime import load
 
-RESULTS = Path(__file__).resolve().parent / "results" / "stsb-fidelity.md"
+REPORT = RESULTS / "stsb-fidelity.md"
 
 
 def timed(encode: Callable[[list[str]], npt.ArrayLike], texts: list[str]) -> tuple[np.ndarray, float]:
@@ -82,8 +83,8 @@ def main() -> None:
         ]
     )
     print(table)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(table + "\n")
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(table + "\n")
 
 
 if __name__ == "__main__":

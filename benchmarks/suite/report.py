@@ -213,7 +213,7 @@ def write_report(figures: dict[str, Any], folder: Path) -> Path:
     lines += ['## Targets (issues 6 and 20, "Done when")', "", *targets_table(figures["targets"]), ""]
     lines += [
         "Where int8 time goes on this CPU, kernel by kernel (what limits the int8 targets): "
-        "[int8-profile.md](int8-profile.md), `python -m benchmarks.int8_profile`. What bounds one-sentence "
+        "[int8-profile.md](int8-profile.md), `python -m benchmarks.int8.profile`. What bounds one-sentence "
         "latency and cold start (the runtime against a bare onnxruntime session and the libraries' own "
         "imports): [floors.md](floors.md), `python -m benchmarks.floors`.",
         "",

@@ -1,6 +1,6 @@
 """Dynamic int8 settings on this CPU: weight type × per-channel × reduce-range, measured through the runtime.
 
-    python -m benchmarks.int8_presets [MODEL] [--exported FOLDER] [--repeats 3] [--threads 2]
+    python -m benchmarks.int8.presets [MODEL] [--exported FOLDER] [--repeats 3] [--threads 2]
                                       [--batch-size 32] [--no-save]
 
 Exports the model once with ``optimize="O2"`` (fp32 graphs only), then quantizes the O2 graph with
@@ -29,6 +29,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from benchmarks.common.data import sts_spearman, stsb_test, unique_texts, unit
 from benchmarks.common.interleaved import Encoder, arguments, measure, speedup
 from benchmarks.common.machine import machine
+from benchmarks.common.paths import RESULTS
 from benchmarks.common.timing import log
 from edgesbert.exporters import export_model
 from edgesbert.exporters.onnx_quantize import INT8_PRESETS, detect_int8_preset
@@ -36,7 +37,6 @@ from edgesbert.resolve import resolve_model
 from edgesbert.runtime import BiEncoder, load
 from edgesbert.runtime.manifest import MANIFEST_FILE, Manifest
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SOURCE = "O2"  # the variant quantized, as the exporter does with optimize="O2", quantize=["int8"]
 WEIGHT_TYPES = {"QInt8": QuantType.QInt8, "QUInt8": QuantType.QUInt8}
 FP32 = "O2 fp32"
@@ -234,7 +234,7 @@ def main() -> None:
     if args.no_save:
         return
     method = (
-        "Method: `python -m benchmarks.int8_presets`. The model is exported once with "
+        "Method: `python -m benchmarks.int8.presets`. The model is exported once with "
         f'`export_model(..., optimize="{SOURCE}")`; its O2 fp32 graph is then quantized eight times with '
         "onnxruntime's `quantize_dynamic(weight_type=..., per_channel=..., reduce_range=..., "
         'extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})`, as '

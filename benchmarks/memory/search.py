@@ -1,6 +1,6 @@
 """Peak memory and time of ``edgesbert.util.semantic_search`` over a 1,000,000 x 384 corpus.
 
-    python -m benchmarks.search_memory [--rows 1000000] [--dim 384] [--queries 100] [--top-k 10]
+    python -m benchmarks.memory.search [--rows 1000000] [--dim 384] [--queries 100] [--top-k 10]
 
 Each case runs in a fresh process, which imports numpy and edgesbert.util only, builds its corpus with
 numpy's random generator 10,000 rows at a time (int8 or float32 values, or packed sign bits), takes 100
@@ -23,10 +23,9 @@ import sys
 from pathlib import Path
 
 from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.paths import RESULTS, ROOT
 from benchmarks.common.timing import log
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
 TARGET_MB = 500  # issue 17, the int8 case
 CASES = {  # name: (kind, precision, corpus_chunk_size or None for the default)
     "int8, cosine": ("int8", None, None),
@@ -104,7 +103,7 @@ def main() -> None:
     lines = [
         "# Memory of semantic search over stored embeddings",
         "",
-        f"Machine: {machine()} ({cpu_flags()}). Command: `python -m benchmarks.search_memory --rows "
+        f"Machine: {machine()} ({cpu_flags()}). Command: `python -m benchmarks.memory.search --rows "
         f"{args.rows} --dim {args.dim} --queries {args.queries} --top-k {args.top_k}`",
         "",
         f"`edgesbert.util.semantic_search` of {args.queries} queries (rows of the corpus) over {args.rows:,} "

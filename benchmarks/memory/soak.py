@@ -6,8 +6,8 @@ with a 256-token text every 1,000th call, so every shape the arena will ever see
 from /proc every 1,000 calls; the figure is its growth from call 10,000 to the end. onnxruntime's CPU
 memory arena is compared on and off; the runtime keeps the setting that grows least.
 
-    python -m benchmarks.soak             # 100k calls per arena setting, then 1M on a tiny model
-    python -m benchmarks.soak --calls 12000 --tiny-calls 12000 --output build/bench/soak-quick   # smoke run
+    python -m benchmarks.memory.soak             # 100k calls per arena setting, then 1M on a tiny model
+    python -m benchmarks.memory.soak --calls 12000 --tiny-calls 12000 --output build/bench/soak-quick  # smoke
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from benchmarks.common.data import stsb_test
 from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.paths import RESULTS
 from benchmarks.common.timing import log
 
-RESULTS = Path(__file__).parent / "results"
 EXPORT = Path("build/bench/soak/all-MiniLM-L6-v2")
 SAMPLE_EVERY = 1_000
 BASELINE_CALL = 10_000
@@ -61,8 +61,8 @@ def worker(folder: Path, calls: int, arena: bool, threads: int) -> None:
 def start(folder: Path, calls: int, arena: bool, threads: int) -> subprocess.Popen[str]:
     """One setting in a fresh process; ``collect`` reads its samples."""
     log(f"soak: {calls:,} calls, arena {'on' if arena else 'off'}, {threads} thread(s)")
-    argv = [sys.executable, "-m", "benchmarks.soak", "--worker", str(folder), str(calls), str(int(arena))]
-    return subprocess.Popen([*argv, str(threads)], stdout=subprocess.PIPE, text=True)
+    argv = [sys.executable, "-m", "benchmarks.memory.soak", "--worker", str(folder), str(calls)]
+    return subprocess.Popen([*argv, str(int(arena)), str(threads)], stdout=subprocess.PIPE, text=True)
 
 
 def collect(process: subprocess.Popen[str]) -> list[list[float]]:
@@ -109,7 +109,7 @@ def write(rows: list[dict], curves: dict[str, list[list[float]]], output: Path, 
         "",
         f"Machine: {machine()}; {cpu_flags()}. Models: {folder} and the tests' tiny bi-encoder (default "
         "variants), one text per call, one inference thread; the two arena runs side by side.",
-        "Produced by `python -m benchmarks.soak`; RSS sampled every 1,000 calls.",
+        "Produced by `python -m benchmarks.memory.soak`; RSS sampled every 1,000 calls.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

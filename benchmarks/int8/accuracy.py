@@ -1,6 +1,6 @@
 """Accuracy-aware int8 on held-out data: what each model's int8 variants keep of its reference.
 
-    python -m benchmarks.int8_accuracy [--model FOLDER_OR_ID ...] [--backend openvino --backend onnx]
+    python -m benchmarks.int8.accuracy [--model FOLDER_OR_ID ...] [--backend openvino --backend onnx]
 
 Exports each bi-encoder as a user would (``--quantize int8`` on OpenVINO, ``int8-static`` on ONNX, default
 tolerances, so the accuracy-aware search runs), then measures every variant on STSb *test* (held out from
@@ -20,12 +20,12 @@ import numpy as np
 from benchmarks.common.data import sts_spearman, stsb_test, unique_texts
 from benchmarks.common.exports import reference_vectors
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
+from benchmarks.common.paths import BENCH, RESULTS
 from benchmarks.common.timing import log
 from edgesbert import DEFAULT_MODEL
 from edgesbert.resolve import resolve_model
 
-RESULTS = Path(__file__).resolve().parent / "results"
-WORK = Path(__file__).resolve().parents[1] / "build" / "bench" / "int8-accuracy"
+WORK = BENCH / "int8-accuracy"
 QUANTIZE = {"openvino": "int8", "onnx": "int8-static"}
 
 
@@ -87,7 +87,7 @@ def report(table: list[list[str]]) -> str:
     lines = [
         f"# Accuracy-aware int8 on held-out STSb test ({cpu_kind()})",
         "",
-        f"{machine()}; {cpu_flags()}. `python -m benchmarks.int8_accuracy`. Drops are the reference's",
+        f"{machine()}; {cpu_flags()}. `python -m benchmarks.int8.accuracy`. Drops are the reference's",
         "Spearman minus the variant's; cosines are to the PyTorch reference's embedding of the same text.",
         "",
         "| " + " | ".join(header) + " |",

@@ -1,6 +1,6 @@
 """Peak memory of an export, phase by phase, against the bytes of the model's weights.
 
-    python -m benchmarks.export_memory [--model FOLDER|ID|random-bert-base] [--backend onnx|openvino]
+    python -m benchmarks.memory.export [--model FOLDER|ID|random-bert-base] [--backend onnx|openvino]
         [--quantize Q] [--label before] [any edgesbert export option]
 
 Runs ``edgesbert export MODEL --backend B --quantize Q`` (int8-static for onnx, int8 for openvino) in a fresh
@@ -26,11 +26,10 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.paths import RESULTS, ROOT
 from benchmarks.common.timing import log
 from edgesbert import DEFAULT_MODEL
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 4.0  # issue 28
 DEFAULT_QUANTIZE = {"onnx": "int8-static", "openvino": "int8"}
 RANDOM = "random-bert-base"
@@ -134,7 +133,7 @@ def render(results: dict[str, dict]) -> str:
     lines = [
         "# Peak memory of an export",
         "",
-        f"Machine: {machine()} ({cpu_flags()}). Command: `python -m benchmarks.export_memory --model M "
+        f"Machine: {machine()} ({cpu_flags()}). Command: `python -m benchmarks.memory.export --model M "
         "--backend B [--label L]`. Each export runs in a fresh process; a phase's peak is its own "
         "(VmHWM reset at its start). Weights: the bytes of the safetensors tensors. Target (issue 28): "
         f"peak <= {TARGET_RATIO:g}x the weights. Loaded: RSS once the model is opened (imports, mostly: "

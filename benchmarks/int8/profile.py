@@ -1,6 +1,6 @@
 """Where the time goes: per-operator time of the fp32 and int8 graphs, onnxruntime and OpenVINO.
 
-    python -m benchmarks.int8_profile [MODEL] [--batches 8] [--threads 2] [--batch-size 32] [--rounds 5]
+    python -m benchmarks.int8.profile [MODEL] [--batches 8] [--threads 2] [--batch-size 32] [--rounds 5]
 
 Takes the suite's exports of the model (build/bench/exports, made if missing), runs the same batches of
 STSb-test sentences (longest first, as ``encode()`` orders them) through each graph with its backend's
@@ -23,11 +23,11 @@ import numpy as np
 from benchmarks.common.data import stsb_test, unique_texts
 from benchmarks.common.exports import BI_EXPORTS, cached_export
 from benchmarks.common.machine import cpu_flags, machine
+from benchmarks.common.paths import RESULTS
 from benchmarks.common.timing import log
 from edgesbert.runtime.manifest import Manifest
 from edgesbert.runtime.tokenizer import TextTokenizer
 
-RESULTS = Path(__file__).resolve().parent / "results"
 Features = dict[str, np.ndarray]
 Profile = Counter[tuple[str, str]]  # (operator, kernel) -> milliseconds over all timed batches
 GRAPHS = {"onnx": ["fp32", "O2", "O2-int8"], "openvino": ["openvino", "openvino-int8"]}
@@ -126,7 +126,7 @@ def main() -> None:
         f"{args.batches} timed batches of {args.batch_size} STSb-test sentences (one more not counted); "
         f"each graph profiled once per round, {args.rounds} rounds, the round with the least time kept "
         "(this shared machine only ever adds time).",
-        f"Command: `python -m benchmarks.int8_profile --batches {args.batches} --threads {args.threads} "
+        f"Command: `python -m benchmarks.int8.profile --batches {args.batches} --threads {args.threads} "
         f"--rounds {args.rounds}`",
         "",
     ]
