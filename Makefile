@@ -110,7 +110,7 @@ bench: $(if $(BENCH_PYTHON),,$(BIN)/edgesbert) $(PEERS_VENV)/.installed
 
 # The desktop app (examples/desktop) as a one-folder PyInstaller bundle on onnxruntime with both models as
 # ONNX int8-static, built in its own environment without torch, then measured: size, cold start to first
-# answer, peak RSS indexing 10,000 paragraphs (benchmarks/desktop.py; writes benchmarks/results/desktop.md).
+# answer, peak RSS indexing 10,000 paragraphs (benchmarks/desktop/; writes benchmarks/results/desktop.md).
 # A few minutes; not part of CI.
 DESKTOP_VENV := .venv-desktop
 DESKTOP_MODELS := exported/onnx-int8

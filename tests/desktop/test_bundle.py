@@ -17,7 +17,8 @@ LOOSE = {"max_spearman_drop": 1.0, "min_mean_cosine": 0.0, "min_score_spearman":
 
 
 def test_the_bundle_answers_its_self_test(tmp_path, tiny_bi_encoder_folder, tiny_cross_encoder_folder):
-    from benchmarks.desktop import NAME, build, self_test
+    from benchmarks.desktop.bundle import NAME, build
+    from benchmarks.desktop.measure import self_test
     from edgesbert.exporters import Tolerance, export_model
 
     models = tmp_path / "models"

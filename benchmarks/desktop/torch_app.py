@@ -2,7 +2,8 @@
 
 The same window, indexer and search as examples/desktop, with an engine that runs the PyTorch models
 through sentence-transformers (all-MiniLM-L6-v2 as packaged, the reranker of models/). PyInstaller's entry
-script for ``python -m benchmarks.desktop --torch``; not part of the app.
+script for the torch bundle (``python -m benchmarks.desktop --torch-pyinstaller PATH``, built by
+benchmarks/desktop/bundle.py); not part of the app.
 """
 
 from __future__ import annotations
