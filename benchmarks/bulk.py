@@ -33,7 +33,7 @@ from typing import Any
 from benchmarks.common.data import corpus_texts
 from benchmarks.common.machine import cpu_flags, machine
 from benchmarks.common.paths import RESULTS, ROOT
-from benchmarks.common.timing import log
+from benchmarks.common.timing import log, timed
 
 WORK = ROOT / "build" / "bench-bulk"
 FOLDER = ROOT / "exported" / "all-MiniLM-L6-v2"
@@ -104,9 +104,7 @@ def run_system(system: str, corpus: Path, args: argparse.Namespace) -> dict[str,
         "TRANSFORMERS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
-    start = time.perf_counter()
-    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment)
-    seconds = time.perf_counter() - start
+    seconds, out = timed(subprocess.run, command, capture_output=True, text=True, cwd=ROOT, env=environment)
     if out.returncode:
         raise RuntimeError(f"{system} failed:\n{out.stderr}")
     figures = json.loads(out.stdout.strip().splitlines()[-1])

@@ -18,15 +18,13 @@ import json
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from benchmarks.common.data import stsb_test
 from benchmarks.common.exports import BI_EXPORTS, cached_export
 from benchmarks.common.machine import cpu_flags, machine
 from benchmarks.common.paths import RESULTS, ROOT
-from benchmarks.common.timing import log
+from benchmarks.common.timing import call_ms, log
 from benchmarks.int8.profile import profile_onnxruntime
 from benchmarks.suite.install import build_runtime_venv
 from edgesbert.runtime import BiEncoder
@@ -54,16 +52,6 @@ print([b - a for a, b in zip(stamps, stamps[1:])])
 """
 
 
-def p50_ms(call: Callable[[Any], object], items: list[Any]) -> float:
-    """Median milliseconds of ``call(item)`` over the items."""
-    times = []
-    for item in items:
-        start = time.perf_counter()
-        call(item)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
 def latency(folder: Path, variant: str, threads: int, calls: int) -> list[str]:
     """p50 of encode() and of the bare session, and the profiled kernel time by operator."""
     import onnxruntime as ort
@@ -80,8 +68,8 @@ def latency(folder: Path, variant: str, threads: int, calls: int) -> list[str]:
     for text, feed in zip(texts[:20], feeds, strict=False):  # warm-up
         model.encode([text], batch_size=1)
         session.run(None, {n: feed[n] for n in names})
-    encode = p50_ms(lambda t: model.encode([t], batch_size=1), texts)
-    bare = p50_ms(lambda f: session.run(None, {n: f[n] for n in names}), feeds)
+    encode = statistics.median(call_ms(lambda t: model.encode([t], batch_size=1), texts))
+    bare = statistics.median(call_ms(lambda f: session.run(None, {n: f[n] for n in names}), feeds))
     profile = profile_onnxruntime(graph, feeds, threads)
     kernels = profile.total() / (len(feeds) - 1)
     tokens = statistics.median(f["input_ids"].shape[1] for f in feeds)

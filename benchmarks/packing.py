@@ -32,7 +32,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from benchmarks.common.data import stsb_test, unique_texts
 from benchmarks.common.interleaved import Encoder, arguments, measure, speedup
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
 from benchmarks.common.paths import RESULTS, ROOT
-from benchmarks.common.timing import log
+from benchmarks.common.timing import log, timed
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
 from edgesbert.runtime import BiEncoder, CrossEncoder
@@ -158,17 +157,11 @@ ORDERS = {"sorted": "sorted, longest first, batches of B", "random": "random, on
 def pass_worker(args: argparse.Namespace) -> None:
     """In a fresh process: load, then two passes over the sentences; print their seconds as JSON."""
     variant, order = args.pass_worker
-    started = time.perf_counter()
-    model = BiEncoder(args.exported, variant=variant, threads=args.threads)
-    loaded = time.perf_counter() - started
+    loaded, model = timed(BiEncoder, args.exported, variant=variant, threads=args.threads)
     sorted_texts, shuffled = ordered_texts()
     texts, call = (sorted_texts, len(sorted_texts)) if order == "sorted" else (shuffled, args.batch_size)
     encode = in_calls(model, call, args.batch_size)
-    seconds = []
-    for _ in range(2):
-        start = time.perf_counter()
-        encode(texts)
-        seconds.append(time.perf_counter() - start)
+    seconds = [timed(encode, texts)[0] for _ in range(2)]
     print(json.dumps({"load_s": loaded, "seconds": seconds, "texts": len(texts)}))
 
 

@@ -19,7 +19,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from benchmarks.common.data import sts_spearman, stsb_test, unique_texts
 from benchmarks.common.interleaved import Encoder, arguments, measure
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
 from benchmarks.common.paths import PEERS_PYTHON, RESULTS, ROOT
-from benchmarks.common.timing import log
+from benchmarks.common.timing import log, timed
 
 BUILD = ROOT / "build" / "static-bench"
 EXPORTS = {  # folder -> export options
@@ -44,46 +43,40 @@ SYSTEMS = [  # (folder, variant) of edgesbert
 LATENCY_CALLS = 200
 
 #: Run by the peers environment: distill with model2vec (once), then the same measurements as edgesbert's.
+#: (Both scripts run from the repository's root, so they time and weigh with benchmarks.common.timing.)
 MODEL2VEC = """
-import json, sys, time
+import json, sys
 from pathlib import Path
 import numpy as np
 from model2vec import StaticModel
+from benchmarks.common.timing import call_ms, peak_rss_mb, timed
 spec = json.loads(sys.stdin.read())
 folder = Path(spec["folder"])
 if not (folder / "model.safetensors").is_file():
     from model2vec.distill import distill
-    start = time.perf_counter()
-    distill(spec["model"]).save_pretrained(str(folder))
-    (folder / "distill_seconds").write_text(str(time.perf_counter() - start))
+    seconds, _ = timed(lambda: distill(spec["model"]).save_pretrained(str(folder)))
+    (folder / "distill_seconds").write_text(str(seconds))
 model, texts = StaticModel.from_pretrained(str(folder)), spec["texts"]
 model.encode(texts[:320], batch_size=spec["batch"])
+chunks = [texts[i : i + 320] for i in range(0, len(texts), 320)]
+encode = lambda c: model.encode(c, batch_size=spec["batch"], use_multiprocessing=False)
 speeds, vectors = [], None
 for _ in range(spec["repeats"]):
-    start = time.perf_counter()
-    chunks = [texts[i : i + 320] for i in range(0, len(texts), 320)]
-    encode = lambda c: model.encode(c, batch_size=spec["batch"], use_multiprocessing=False)
-    vectors = np.concatenate([encode(c) for c in chunks])
-    speeds.append(len(texts) / (time.perf_counter() - start))
-calls = []
-for text in spec["one"]:
-    start = time.perf_counter()
-    model.encode([text], use_multiprocessing=False)
-    calls.append(time.perf_counter() - start)
-hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
-print(json.dumps({"speeds": speeds, "vectors": vectors.tolist(), "p50_ms": float(np.median(calls)) * 1000,
-                  "rss_mb": int(hwm.split()[1]) / 1024,
-                  "distill_s": float((folder / "distill_seconds").read_text())}))
+    seconds, vectors = timed(lambda: np.concatenate([encode(c) for c in chunks]))
+    speeds.append(len(texts) / seconds)
+calls = call_ms(lambda text: model.encode([text], use_multiprocessing=False), spec["one"])
+print(json.dumps({"speeds": speeds, "vectors": vectors.tolist(), "p50_ms": float(np.median(calls)),
+                  "rss_mb": peak_rss_mb(), "distill_s": float((folder / "distill_seconds").read_text())}))
 """
 
 #: Run in a fresh process per edgesbert system: its peak RSS after loading and embedding once.
-#: (VmHWM, not ru_maxrss: a child forked from this big process inherits its ru_maxrss across exec)
 RSS = """
 import json, sys
 from edgesbert.runtime import load
+from benchmarks.common.timing import peak_rss_mb
 model = load(sys.argv[1], variant=sys.argv[2], threads=int(sys.argv[3]))
 model.encode(json.loads(sys.stdin.read()), batch_size=int(sys.argv[4]))
-print(int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]) / 1024)
+print(peak_rss_mb())
 """
 
 
@@ -112,7 +105,9 @@ def megabytes(folder: Path, variant: str) -> float:
 
 def peak_rss(folder: Path, variant: str, texts: list[str], threads: int, batch: int) -> float:
     command = [sys.executable, "-c", RSS, str(folder), variant, str(threads), str(batch)]
-    done = subprocess.run(command, input=json.dumps(texts), capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        command, input=json.dumps(texts), capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return float(done.stdout.split()[-1])
 
 
@@ -121,9 +116,7 @@ def latencies(encoders: list[Encoder], texts: list[str]) -> dict[str, float]:
     calls: dict[str, list[float]] = {e.variant: [] for e in encoders}
     for text in texts:
         for encoder in encoders:
-            start = time.perf_counter()
-            encoder.encode([text])
-            calls[encoder.variant].append(time.perf_counter() - start)
+            calls[encoder.variant].append(timed(encoder.encode, [text])[0])
     return {name: float(np.median(seconds)) * 1000 for name, seconds in calls.items()}
 
 
@@ -139,7 +132,12 @@ def model2vec_figures(
     spec |= {"texts": texts, "one": one, "repeats": repeats, "batch": batch}
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "true"}
     done = subprocess.run(
-        [str(PEERS_PYTHON), "-c", MODEL2VEC], input=json.dumps(spec), capture_output=True, text=True, env=env
+        [str(PEERS_PYTHON), "-c", MODEL2VEC],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     if done.returncode != 0:
         raise SystemExit(f"model2vec failed: {done.stderr[-3000:]}")
@@ -157,9 +155,7 @@ def distill_seconds(model: str, folder: Path) -> float:
     from edgesbert.exporters.static_distill import distill
 
     reference = load_reference(model)
-    start = time.perf_counter()
-    distill(reference, Tokenizer.from_file(str(folder / "tokenizer.json")), 256)
-    return time.perf_counter() - start
+    return timed(distill, reference, Tokenizer.from_file(str(folder / "tokenizer.json")), 256)[0]
 
 
 def main() -> None:

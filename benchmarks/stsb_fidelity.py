@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from benchmarks.common.data import sts_spearman, stsb_test
 from benchmarks.common.machine import machine
 from benchmarks.common.paths import RESULTS
+from benchmarks.common.timing import one_pass
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
 from edgesbert.reference import BiEncoder
@@ -27,14 +27,6 @@ from edgesbert.runtime import BiEncoder as RuntimeBiEncoder
 from edgesbert.runtime import load
 
 REPORT = RESULTS / "stsb-fidelity.md"
-
-
-def timed(encode: Callable[[list[str]], npt.ArrayLike], texts: list[str]) -> tuple[np.ndarray, float]:
-    """Embeddings and sentences per second (one warm-up batch first)."""
-    encode(texts[:32])
-    start = time.perf_counter()
-    vectors = np.asarray(encode(texts))
-    return vectors, len(texts) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -67,10 +59,11 @@ def main() -> None:
     except ImportError:
         pass
 
-    baseline, _ = timed(reference.encode, texts)
+    baseline = np.asarray(one_pass(reference.encode, texts)[1])
     rows = ["| encoder | STSb-test Spearman | max abs diff to reference | sentences/s |", "|---|---|---|---|"]
     for name, encode in encoders.items():
-        vectors, speed = timed(encode, texts)
+        speed, output = one_pass(encode, texts)
+        vectors = np.asarray(output)
         rho = sts_spearman(vectors, texts, first, second, gold)
         rows.append(f"| {name} | {rho:.4f} | {np.abs(vectors - baseline).max():.2e} | {speed:.0f} |")
     table = "\n".join(

@@ -32,6 +32,13 @@ def model_digest(folder: Path) -> str:
     return key.hexdigest()
 
 
+def graph_mb(graph: Path) -> float:
+    """MB of a graph and its weights (an OpenVINO IR's .bin, an ONNX graph's external data)."""
+    files = [graph, graph.with_suffix(".bin")] if graph.suffix == ".xml" else [graph]
+    files += graph.parent.glob(f"{graph.name}_data*")  # onnx external data
+    return sum(p.stat().st_size for p in files if p.is_file()) / 1e6
+
+
 def build_once(target: Path, build: Callable[[Path], None]) -> Path:
     """Build ``target`` in a temp folder beside it and move it in place: never a half-written folder."""
     if target.exists():

@@ -12,7 +12,7 @@ a quiet machine). Prints a markdown table and writes benchmarks/results/int8-acc
 from __future__ import annotations
 
 import argparse
-import time
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from benchmarks.common.data import sts_spearman, stsb_test, unique_texts
 from benchmarks.common.exports import reference_vectors
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
 from benchmarks.common.paths import BENCH, RESULTS
-from benchmarks.common.timing import log
+from benchmarks.common.timing import log, one_pass
 from edgesbert import DEFAULT_MODEL
 from edgesbert.resolve import resolve_model
 
@@ -55,10 +55,7 @@ def rows(model: Path, label: str, folder: Path, sts: tuple) -> list[list[str]]:
         runtime = load(folder, variant=variant.name, threads=2)
         if not isinstance(runtime, BiEncoder):
             raise SystemExit(f"{model} is a cross-encoder; this benchmark measures bi-encoders")
-        runtime.encode(texts[:64], batch_size=32)
-        start = time.perf_counter()
-        vectors = runtime.encode(texts, batch_size=32)
-        speed = len(texts) / (time.perf_counter() - start)
+        speed, vectors = one_pass(functools.partial(runtime.encode, batch_size=32), texts, warm_up=64)
         cosines = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True) * unit_reference).sum(axis=1)
         held_out = sts_spearman(vectors, texts, first, second, gold)
         recipe, dev = variant.recipe, variant.validation

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -35,11 +34,7 @@ DEFAULT_QUANTIZE = {"onnx": "int8-static", "openvino": "int8"}
 RANDOM = "random-bert-base"
 CHILD = """
 import json, logging, re, sys, time
-
-def status(key):
-    for line in open("/proc/self/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024 / 1e6
+from benchmarks.common.timing import status_mb as status
 
 class PhaseMeter(logging.Filter):  # sees each record of the export's logger, whatever its handlers
     def __init__(self):
@@ -84,13 +79,12 @@ sys.exit(code)
 
 def weight_bytes(folder: Path) -> int:
     """The bytes of every tensor in the folder's safetensors files (headers left out)."""
-    total = 0
-    for file in folder.rglob("*.safetensors"):
-        with file.open("rb") as f:
-            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
-        total += sum(end - start for key, (start, end) in
-                     ((k, v["data_offsets"]) for k, v in header.items() if k != "__metadata__"))  # fmt: skip
-    return total
+    from edgesbert.runtime.safetensors_numpy import read_header
+
+    headers = (read_header(path)[0] for path in folder.rglob("*.safetensors"))
+    return sum(
+        end - start for header in headers for start, end in (v["data_offsets"] for v in header.values())
+    )
 
 
 def model_folder(name: str, scratch: Path) -> Path:

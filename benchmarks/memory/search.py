@@ -34,14 +34,10 @@ CASES = {  # name: (kind, precision, corpus_chunk_size or None for the default)
     "int8, cosine, corpus_chunk_size=500,000": ("int8", None, 500_000),
 }
 CHILD = """
-import json, sys, time
+import json, sys
 import numpy as np
 from edgesbert.util import semantic_search
-
-def memory_mb(key):
-    for line in open("/proc/self/status"):
-        if line.startswith(key):
-            return int(line.split()[1]) * 1024 / 1e6
+from benchmarks.common.timing import status_mb, timed
 
 kind, precision, chunk, rows, dim, n_queries, top_k = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
@@ -56,13 +52,11 @@ for start in range(0, rows, 10_000):
         corpus[start : start + block[0]] = rng.integers(low, high, block, dtype=corpus.dtype)
 picked = rng.choice(rows, n_queries, replace=False)
 queries = corpus[picked].copy()
-before = memory_mb("VmRSS")
+before = status_mb("VmRSS")
 options = {"precision": precision} if chunk is None else {"precision": precision, "corpus_chunk_size": chunk}
-start = time.perf_counter()
-hits = semantic_search(queries, corpus, top_k=top_k, **options)
-seconds = time.perf_counter() - start
+seconds, hits = timed(semantic_search, queries, corpus, top_k=top_k, **options)
 found = sum(row[0]["corpus_id"] == i for row, i in zip(hits, picked.tolist()))
-print(json.dumps({"corpus": corpus.nbytes / 1e6, "before": before, "peak": memory_mb("VmHWM"),
+print(json.dumps({"corpus": corpus.nbytes / 1e6, "before": before, "peak": status_mb("VmHWM"),
                   "seconds": seconds, "found": found}))
 """
 

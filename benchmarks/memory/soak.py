@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks.common.data import stsb_test
 from benchmarks.common.machine import cpu_flags, machine
 from benchmarks.common.paths import RESULTS
-from benchmarks.common.timing import log
+from benchmarks.common.timing import log, status_mb
 
 EXPORT = Path("build/bench/soak/all-MiniLM-L6-v2")
 SAMPLE_EVERY = 1_000
@@ -49,12 +49,11 @@ def worker(folder: Path, calls: int, arena: bool, threads: int) -> None:
     first, second, _ = stsb_test()
     texts = list(dict.fromkeys(first + second))
     long_text = " ".join(texts[:40])  # well past the 256-token limit: truncated to it
-    page = 4096 / 1e6
     start = time.perf_counter()
     for call in range(1, calls + 1):
         model.encode(long_text if call % 1000 == 0 else texts[call % len(texts)])
         if call % SAMPLE_EVERY == 0:
-            resident = int(Path("/proc/self/statm").read_text().split()[1]) * page
+            resident = status_mb("VmRSS")
             print(json.dumps([call, round(resident, 1), round(time.perf_counter() - start, 1)]), flush=True)
 
 

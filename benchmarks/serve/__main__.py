@@ -24,7 +24,6 @@ Starting servers and loading them: benchmarks/serve/load.py. Results: benchmarks
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import subprocess
@@ -36,7 +35,8 @@ from typing import Any
 from benchmarks.common.data import stsb_test
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
 from benchmarks.common.paths import RESULTS, ROOT
-from benchmarks.common.timing import log
+from benchmarks.common.timing import log, timed
+from benchmarks.common.timing import versions as installed
 from benchmarks.serve.langchain import measure as langchain
 from benchmarks.serve.langchain import report as langchain_report
 from benchmarks.serve.load import (
@@ -94,16 +94,14 @@ def offline_worker(folder: str, variant: str, hint: str, seconds: float, count: 
     rates: list[float] = []
     start = time.perf_counter()
     while time.perf_counter() - start < seconds or not rates:
-        t0 = time.perf_counter()
-        model.encode(texts, batch_size=32)
-        rates.append(len(texts) / (time.perf_counter() - t0))
+        rates.append(len(texts) / timed(model.encode, texts, batch_size=32)[0])
     result: dict[str, Any] = {"sent_s": round(sorted(rates)[len(rates) // 2], 1), "passes": len(rates)}
     shuffled = random.Random(0).sample(texts, len(texts))
     for size in GROUPS:  # what a batching server can reach at most: encode() per random group, no HTTP
-        t0 = time.perf_counter()
-        for i in range(0, len(shuffled), size):
-            model.encode(shuffled[i : i + size])  # as the server's batcher calls it: sorted, batches of 32
-        result[f"groups_{size}_s"] = round(len(shuffled) / (time.perf_counter() - t0), 1)
+        # as the server's batcher calls it: sorted, batches of 32
+        groups = [shuffled[i : i + size] for i in range(0, len(shuffled), size)]
+        took = timed(lambda parts: [model.encode(part) for part in parts], groups)[0]
+        result[f"groups_{size}_s"] = round(len(shuffled) / took, 1)
     print(json.dumps(result | {"check": model.encode(CHECK, normalize_embeddings=True).tolist()}))
 
 
@@ -126,13 +124,8 @@ def offline(folders: dict[str, Path], seconds: float, count: int = 0) -> list[di
 
 
 def versions() -> dict[str, str]:
-    from importlib import metadata
-
     names = ["edgesbert", "onnxruntime", "openvino", "sentence-transformers", "torch", "fastapi", "uvicorn"]
-    found = {n: metadata.version(n) for n in names}
-    for name in ("ray", "langchain-openai"):  # edgesbert-ray's and the LangChain run's, where installed
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
+    found = installed([*names, "ray", "langchain-openai"])  # the last two: edgesbert-ray's and LangChain's
     others = ["infinity-emb", "optimum", "optimum-onnx", "onnxruntime", "transformers", "torch", "fastapi"]
     probe = f"import importlib.metadata as m, json; print(json.dumps({{n: m.version(n) for n in {others}}}))"
     python = INFINITY_VENV / "bin" / "python"

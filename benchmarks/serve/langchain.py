@@ -12,7 +12,6 @@ documents/s, and the largest absolute difference between the two sets of vectors
 
 from __future__ import annotations
 
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common.data import corpus_texts
-from benchmarks.common.timing import log
+from benchmarks.common.timing import log, timed
 from benchmarks.serve.load import WORK, Server, free_port, start, stop
 
 CHUNK_SIZE = 1000  # OpenAIEmbeddings' default: texts per request
@@ -53,9 +52,8 @@ def through_server(system: Server, model: str, texts: list[str]) -> tuple[np.nda
             max_retries=0,
         )
         client.embed_documents(texts[:WARM_UP])
-        t0 = time.perf_counter()
-        vectors = client.embed_documents(texts)
-        return np.array(vectors, dtype=np.float32), time.perf_counter() - t0
+        seconds, vectors = timed(client.embed_documents, texts)
+        return np.array(vectors, dtype=np.float32), seconds
     finally:
         stop(process)
 
@@ -66,9 +64,8 @@ def in_process(folder: Path, variant: str, texts: list[str]) -> tuple[np.ndarray
 
     model = BiEncoder(folder, variant=variant)
     model.encode(texts[:WARM_UP], normalize_embeddings=True)
-    t0 = time.perf_counter()
-    vectors = model.encode(texts, normalize_embeddings=True)
-    return vectors, time.perf_counter() - t0
+    seconds, vectors = timed(model.encode, texts, normalize_embeddings=True)
+    return vectors, seconds
 
 
 def measure(system: Server, folder: Path, variant: str, count: int) -> dict[str, Any]:

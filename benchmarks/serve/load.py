@@ -193,11 +193,12 @@ def busy_s() -> float:
 
 
 def rss_mb(pid: int) -> float:
+    """Resident memory of the process tree (MB: 10^6 bytes)."""
     total = 0
     for p in tree(pid):
         with contextlib.suppress(OSError):
             total += int(Path(f"/proc/{p}/statm").read_text().split()[1])
-    return round(total * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    return round(total * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
 
 
 def idle_share(pid: int, seconds: float = 2) -> float:

@@ -98,12 +98,6 @@ def exported(options: Options, name: str) -> Path:
     return build_once(model_cache(options) / peer.folder, lambda temp: build(options, name, temp))
 
 
-def megabytes(model_file: Path) -> float:
-    files = [model_file, model_file.with_suffix(".bin")] if model_file.suffix == ".xml" else [model_file]
-    files += model_file.parent.glob(f"{model_file.name}_data*")  # onnx external data
-    return sum(p.stat().st_size for p in files if p.is_file()) / 1e6
-
-
 # --- sentence-transformers -----------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common.cache import graph_mb
 from benchmarks.common.exports import BF16
 from benchmarks.common.paths import BENCH, PEERS_PYTHON, ROOT
 
@@ -120,12 +121,6 @@ def cross_encoder_model(choice: str | None, base: Path, notes: list[str]) -> Pat
     return folder
 
 
-def graph_mb(folder: Path, file: str) -> float:
-    path = folder / file
-    files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
-    return sum(p.stat().st_size for p in files if p.is_file()) / 1e6
-
-
 # --- systems --------------------------------------------------------------------------------------
 
 
@@ -137,7 +132,7 @@ def edgesbert_system(name: str, kind: str, folder: Path, variant: str) -> System
     family = "edgesbert OpenVINO" if graph.backend == "openvino" else "edgesbert onnxruntime"
     spec = {"runner": "edgesbert", "kind": kind, "folder": str(folder), "variant": variant}
     system = System(name, f"edgesbert {variant}", family, kind, graph.precision.value, sys.executable, spec)
-    system.model_mb, system.model_file = graph_mb(folder, graph.file), str(folder / graph.file)
+    system.model_mb, system.model_file = graph_mb(folder / graph.file), str(folder / graph.file)
     system.default = manifest.default_variant == variant
     return system
 

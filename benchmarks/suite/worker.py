@@ -242,6 +242,7 @@ def describe(job: dict[str, Any]) -> dict[str, Any]:
     """The folder (and for fastembed, the graph and whether it pools) a peer runs; exports if needed."""
     from pathlib import Path
 
+    from benchmarks.common.cache import graph_mb
     from benchmarks.suite import peers as ps
 
     system = job["system"]
@@ -250,14 +251,14 @@ def describe(job: dict[str, Any]) -> dict[str, Any]:
     if spec.backend == "fastembed":
         onnx = Path(system["onnx"]) if system.get("onnx") else ps.exported(options, "st-onnx") / ps.ST_ONNX
         return {"onnx": str(onnx.resolve()), "pooled": ps.graph_output_rank(onnx) == 2,
-                "model_file": str(onnx), "model_mb": ps.megabytes(onnx)}  # fmt: skip
+                "model_file": str(onnx), "model_mb": graph_mb(onnx)}  # fmt: skip
     folder = ps.exported(options, system["peer"])
     if spec.file:
         model_file = folder / spec.file
     else:
         weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
         model_file = weights[0]
-    return {"folder": str(folder), "model_file": str(model_file), "model_mb": ps.megabytes(model_file)}
+    return {"folder": str(folder), "model_file": str(model_file), "model_mb": graph_mb(model_file)}
 
 
 def main() -> None:
