@@ -8,9 +8,9 @@
 Exports the model once with ``packed=True`` (``optimize="O2"`` for onnx; with ``--int8`` also its static
 int8 variants: onnx int8-static, openvino int8) unless ``--exported`` names such a folder, then embeds every
 unique STSb-test sentence with the padded variants and their packed twins in interleaved rounds
-(``benchmarks.interleaved``), twice: longest first in batches of 32 (offline, little padding), and in a
-random order one batch of 32 per call (as a server forms batches from one-sentence requests). Counts the
-tokens each graph computes against the real ones. Writes benchmarks/results/packing-<backend>[-int8]-<cpu
+(``benchmarks.common.interleaved``), twice: longest first in batches of 32 (offline, little padding), and
+in a random order one batch of 32 per call (as a server forms batches from one-sentence requests). Counts
+the tokens each graph computes against the real ones. Writes benchmarks/results/packing-<backend>[-int8]-<cpu
 kind>.md and .png.
 
 ``--rank`` times a cross-encoder (default: models/trecqa-reranker-minilm) instead: each TREC-dev question

@@ -6,9 +6,10 @@ Exports MODEL (default all-MiniLM-L6-v2) unless build/static-bench holds it: ONN
 static int8 and ``--static``; OpenVINO with int8. Distills the same model with model2vec's own method (its
 defaults: 256 dimensions, float16) in the peers environment (``make peers-venv``). Then measures, on every
 unique STSb-test sentence: sentences/s at batch 32 (edgesbert's variants in interleaved rounds in one
-process, ``benchmarks.interleaved``; model2vec in its own process), one sentence's latency (p50 of 200 calls),
-STSb-test Spearman, the files the variant needs (graph or table, tokenizer) and the peak RSS of a fresh
-process that loads the variant and embeds the sentences once. Writes benchmarks/results/static-<cpu kind>.md.
+process, ``benchmarks.common.interleaved``; model2vec in its own process), one sentence's latency (p50 of
+200 calls), STSb-test Spearman, the files the variant needs (graph or table, tokenizer) and the peak RSS of
+a fresh process that loads the variant and embeds the sentences once. Writes
+benchmarks/results/static-<cpu kind>.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 Exports the model once with ``optimize="O2"`` (fp32 graphs only), then quantizes the O2 graph with
 onnxruntime's ``quantize_dynamic`` for each of QInt8/QUInt8 weights × per_channel × reduce_range, as
 ``exporters/onnx_quantize.py`` does, into scratch copies of the folder. The fp32 O2 graph and the eight
-int8 graphs embed every unique STSb-test sentence in interleaved rounds (``benchmarks.interleaved``).
+int8 graphs embed every unique STSb-test sentence in interleaved rounds (``benchmarks.common.interleaved``).
 Writes benchmarks/results/int8-presets.md; backs the choice of the ``avx2`` preset.
 """
 
@@ -242,7 +242,7 @@ def main() -> None:
         "graph sits in a scratch copy of the folder under the O2 graph's file name and runs through the "
         f'runtime (`load(copy, variant="{SOURCE}", threads={args.threads})`). Every system embeds every '
         f"unique STSb-test sentence {args.repeats} times, longest first in batches of {batch}, interleaved "
-        "as in `benchmarks.interleaved` (chunks of ten batches, every system per chunk, order rotated "
+        "as in `benchmarks.common.interleaved` (chunks of ten batches, every system per chunk, order rotated "
         "each round, one warm-up batch each); sent/s is the median of the rounds, the speed-up the median "
         "of same-round ratios to the O2 fp32 graph. Cosines compare each sentence's int8 embedding with "
         "the O2 fp32 graph's. The closing sentence compares speed by speed-up (same-round ratios shift less "
