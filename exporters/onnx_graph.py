@@ -11,6 +11,7 @@ from torch import nn
 
 from edgesbert.exporters.context import ExportContext
 from edgesbert.exporters.layout import LOGITS_OUTPUT, TOKEN_OUTPUT, onnx_file
+from edgesbert.exporters.onnx_files import gather_weights
 from edgesbert.exporters.onnx_weights import weights_apart, write_weights
 from edgesbert.reference import BiEncoder
 from edgesbert.reference.bi_encoder import EmbeddingNetwork
@@ -78,6 +79,7 @@ def export_onnx(
     if weights:
         write_weights(path, weights)
         weights.clear()
+    gather_weights(path)  # over 2 GB torch wrote a file per weight: one beside the graph
     return inputs
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import onnx
 
 from edgesbert.errors import ExportError, require
 from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.exporters.layout import onnx_file
+from edgesbert.exporters.onnx_files import save_onnx
 from edgesbert.exporters.progress import quiet
 from edgesbert.runtime.manifest import GraphVariant, Precision
 
@@ -52,7 +54,8 @@ class Int4Weights:
             op_types_to_quantize=("MatMul", "Gather"),
             quant_axes=(("MatMul", 0), ("Gather", 1)),
         )
-        with quiet("onnxruntime.quantization.matmul_nbits_quantizer"):
+        # a group of zeros (a padding token's row) has no scale: the quantizer divides by zero, then uses 8
+        with quiet("onnxruntime.quantization.matmul_nbits_quantizer"), np.errstate(invalid="ignore"):
             quantizer = MatMulNBitsQuantizer(model, algo_config=config)
             quantizer.process()
         quantized = quantizer.model.model
@@ -61,7 +64,7 @@ class Int4Weights:
                 entry.version = opset
         name = "int4-weights" if source.name == "fp32" else f"{source.name}-int4-weights"
         file = onnx_file("model_" + name.replace("-", "_"))
-        onnx.save(quantized, str(ctx.path(file)))
+        save_onnx(quantized, ctx.path(file))
         recipe = {
             "quantize": "int4-weights",
             "tool": "onnxruntime",

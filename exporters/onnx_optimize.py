@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from edgesbert.errors import ExportError
 from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.exporters.layout import onnx_file
+from edgesbert.exporters.onnx_files import save_onnx
 from edgesbert.runtime.manifest import GraphVariant, Precision
 
 LEVELS = ("O1", "O2", "O3", "O4")
@@ -63,6 +64,6 @@ class OptimizeGraph:
             log.info("%s fusions: %s", self.level, fused)
             if self.level == "O4":
                 model.convert_float_to_float16(keep_io_types=True)
-        model.save_model_to_file(str(ctx.path(file)))
+        save_onnx(model.model, ctx.path(file))
         precision = Precision.FP16 if self.level == "O4" else Precision.FP32
         return derived_variant(ctx, source, self.level, file, precision, {"optimize": self.level})

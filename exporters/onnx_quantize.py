@@ -25,6 +25,7 @@ from edgesbert.exporters.context import ExportContext, derived_variant
 from edgesbert.exporters.int8_search import Int8Recipe
 from edgesbert.exporters.layout import onnx_file
 from edgesbert.exporters.memory import release_memory
+from edgesbert.exporters.onnx_files import save_onnx
 from edgesbert.exporters.ort_quantize import (
     calibrate,
     in_parts,
@@ -201,7 +202,7 @@ class Float16:
         name = _variant_name(source, "fp16")
         file = onnx_file("model_" + name.replace("-", "_"))
         model = convert_float_to_float16(onnx.load(str(ctx.folder / source.file)), keep_io_types=True)
-        onnx.save(model, str(ctx.path(file)))
+        save_onnx(model, ctx.path(file))
         return derived_variant(ctx, source, name, file, Precision.FP16, {"quantize": "fp16"})
 
 
@@ -244,7 +245,7 @@ class DynamicInt8:
                 use_external_data_format=True,
             )
             release_memory()  # what the quantizer held, before its output is read
-            onnx.save(onnx.load(str(parts)), str(ctx.path(file)))
+            save_onnx(onnx.load(str(parts)), ctx.path(file))
         recipe = {
             "quantize": "int8-dynamic",
             "preset": self.preset.name,
@@ -322,7 +323,7 @@ class StaticInt8:
                 release_memory()  # what the quantizer held, before its output is read
                 model = onnx.load(str(parts))
         int8_float_weights(model)
-        onnx.save(model, str(ctx.path(file)))
+        save_onnx(model, ctx.path(file))
         recipe = {
             "quantize": "int8-static",
             "preset": self.preset.name,

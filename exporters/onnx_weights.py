@@ -5,7 +5,8 @@ second copy and hands Python a third: three times the weights on top of the mode
 438 MB: 2.4 GB peak). Here the encoder gets empty placeholders for the weights instead, so the file torch
 writes is only the graph, and ``write_weights`` then rewrites it with each weight's bytes taken from its
 tensor: the same file, byte for byte, at 1.4 GB peak. Models whose weights pass protobuf's 2 GB limit are
-left to torch, which writes their weights as external data files.
+left to torch, which writes their weights as external data files (``onnx_files.gather_weights`` then makes
+them one).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 import onnx
 import torch
 
-#: above this many bytes of weights torch writes them as external data itself
-PROTOBUF_LIMIT = 2**31 - 1
+from edgesbert.exporters.onnx_files import PROTOBUF_LIMIT  # above it torch writes the weights apart itself
+
 #: field numbers (onnx.proto) of ModelProto.graph, GraphProto.initializer and TensorProto.raw_data
 _GRAPH, _INITIALIZER, _RAW_DATA = 7, 5, 9
 _encoding = threading.Lock()

@@ -67,6 +67,7 @@ def _onnx_twin(ctx: ExportContext, source: GraphVariant, file: str, output: str,
     import onnx
     from onnx import compose
 
+    from edgesbert.exporters.onnx_files import save_onnx
     from edgesbert.exporters.onnx_tokenizer import tokenizer_graph
 
     if output not in source.outputs:
@@ -83,7 +84,7 @@ def _onnx_twin(ctx: ExportContext, source: GraphVariant, file: str, output: str,
     inputs = [i.name for i in model.graph.input]  # model's input names, which its graph may also declare
     io_map = [(f"tokenizer/{name}", name) for name in inputs]
     merged = compose.merge_models(tokenizer, model, io_map=io_map, outputs=[output])
-    onnx.save(merged, str(ctx.path(file)))
+    save_onnx(merged, ctx.path(file))
 
 
 def _openvino_twin(ctx: ExportContext, source: GraphVariant, file: str, output: str, pairs: bool) -> None:

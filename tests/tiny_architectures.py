@@ -166,5 +166,5 @@ def tiny_config(architecture: str, vocab_size: int, **kwargs: Any) -> Pretrained
         The architecture's config.
     """
     spec = TINY_ARCHITECTURES[architecture]
-    fields = {"vocab_size": vocab_size, "pad_token_id": 0, **spec.config_kwargs, **kwargs}
+    fields = {"vocab_size": vocab_size, "pad_token_id": 0, **spec.config_kwargs, **kwargs}  # kwargs win
     return spec.config_class(**fields)

@@ -33,7 +33,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import BertTokenizerFast, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from tests import tiny_architectures
-from tests.tiny_architectures import ARCHITECTURES, HIDDEN_SIZE, TINY_ARCHITECTURES
+from tests.tiny_architectures import ARCHITECTURES, TINY_ARCHITECTURES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STSB_TEST_CSV = REPO_ROOT / "data" / "stsb-en-test.csv"
@@ -210,7 +210,7 @@ def tiny_config(architecture: str = "bert", **kwargs: Any) -> PretrainedConfig:
         The architecture's config, sized to the tiny tokenizer's vocabulary.
     """
     _check_choice("architecture", architecture, ARCHITECTURES)
-    vocab_size = train_wordpiece_tokenizer().get_vocab_size()
+    vocab_size = kwargs.pop("vocab_size", None) or train_wordpiece_tokenizer().get_vocab_size()
     return tiny_architectures.tiny_config(architecture, vocab_size, **kwargs)
 
 
@@ -248,6 +248,7 @@ def build_bi_encoder(
     similarity_fn_name: str | None = None,
     seed: int = 0,
     layout: str = "legacy",
+    config: dict[str, Any] | None = None,
 ) -> Path:
     """Write a tiny random sentence-transformers bi-encoder folder.
 
@@ -266,6 +267,8 @@ def build_bi_encoder(
         similarity_fn_name: e.g. ``"cosine"``, ``"dot"``; ``None`` leaves the library default.
         seed: Seed for the random weights (global torch RNG state is left untouched).
         layout: ``"legacy"`` (Hub-style files) or ``"st6"`` (re-saved by sentence-transformers 6.x).
+        config: config fields over the tiny ones (e.g. ``hidden_size``, ``vocab_size``: a model as
+            large as a real one, with the tiny tokenizer).
 
     Returns:
         ``folder``.
@@ -289,16 +292,18 @@ def build_bi_encoder(
                 default_prompt_name=default_prompt_name,
                 similarity_fn_name=similarity_fn_name,
                 seed=seed,
+                config=config,
             )
             SentenceTransformer(tmp, device="cpu").save(str(folder))
         return folder
 
     folder.mkdir(parents=True, exist_ok=True)
-    config = tiny_config(architecture)
+    model_config = tiny_config(architecture, **(config or {}))
+    hidden = model_config.hidden_size
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = TINY_ARCHITECTURES[architecture].model_class(config)
-        linear = torch.nn.Linear(HIDDEN_SIZE, dense_out, bias=True) if dense_out is not None else None
+        model = TINY_ARCHITECTURES[architecture].model_class(model_config)
+        linear = torch.nn.Linear(hidden, dense_out, bias=True) if dense_out is not None else None
     _save_hf_model(model, folder)
     save_tokenizer(folder, architecture)
 
@@ -314,7 +319,7 @@ def build_bi_encoder(
     )
 
     add_module("Pooling", "1_Pooling")
-    pooling_config: dict[str, Any] = {"word_embedding_dimension": HIDDEN_SIZE}
+    pooling_config: dict[str, Any] = {"word_embedding_dimension": hidden}
     pooling_config.update({flag: mode == pooling for mode, flag in _POOLING_FLAGS.items()})
     pooling_config["include_prompt"] = True
     _write_json(folder / "1_Pooling" / "config.json", pooling_config)
@@ -323,7 +328,7 @@ def build_bi_encoder(
         dense_path = f"{len(modules)}_Dense"
         add_module("Dense", dense_path)
         dense_config = {
-            "in_features": HIDDEN_SIZE,
+            "in_features": hidden,
             "out_features": linear.out_features,
             "bias": True,
             "activation_function": TANH,

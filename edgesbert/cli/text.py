@@ -12,7 +12,7 @@ import numpy as np
 from edgesbert.runtime.manifest import Manifest
 from edgesbert.runtime.packing import packing_note
 from edgesbert.runtime.tuning import TUNED_FILE, portable_default, tuned_choice
-from edgesbert.runtime.verify import FileCheck, files_of
+from edgesbert.runtime.verify import FileCheck, files_of, weights_file
 
 if TYPE_CHECKING:
     from edgesbert.runtime.numbers import VariantNumbers
@@ -52,7 +52,8 @@ def validation_table(manifest: Manifest, folder: Path) -> str:
         figures = [
             format(v.validation[c], FIGURES.get(c, ".6g")) if c in v.validation else "" for c in columns
         ]
-        files = [folder / v.file, (folder / v.file).with_suffix(".bin")]  # OpenVINO keeps weights in .bin
+        # OpenVINO keeps weights in .bin, an ONNX graph over 2 GB in .onnx_data
+        files = [folder / v.file, (folder / v.file).with_suffix(".bin"), folder / weights_file(v.file)]
         size = f"{sum(f.stat().st_size for f in files if f.is_file()) / 1e6:.1f}"
         name = f"{v.name}*" if v.name == manifest.default_variant else v.name
         rows.append([name, v.file, size, v.precision.value, *figures])

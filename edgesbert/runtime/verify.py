@@ -49,11 +49,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_file(graph: str) -> str:
+    """Where an ONNX graph over 2 GB keeps its weights: ``model.onnx`` -> ``model.onnx_data``."""
+    return graph + "_data"
+
+
 def files_of(manifest: Manifest, variant: GraphVariant) -> list[str]:
-    """The files ``variant`` needs: its graph (and an OpenVINO graph's weights) and the tokenizer."""
+    """The files ``variant`` needs: its graph (and its weights file, if apart) and the tokenizer."""
     files = [variant.file]
     if variant.file.endswith(".xml"):
         files.append(variant.file.removesuffix(".xml") + ".bin")
+    elif weights_file(variant.file) in manifest.provenance.checksums:
+        files.append(weights_file(variant.file))
     return [*files, manifest.tokenizer.file]
 
 
