@@ -14,7 +14,7 @@ ANSWERS := "The telephone network spread quickly across American cities." \
 	"Thomas Edison improved the carbon microphone used in telephones."
 RERANKER := models/trecqa-reranker-minilm
 
-.PHONY: demo test test-slow lint unit runtime-only clean
+.PHONY: demo test test-slow lint docs unit runtime-only clean
 
 $(BIN)/edgesbert: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,11 @@ demo: $(BIN)/edgesbert
 	$(BIN)/edgesbert export $(RERANKER) --backend openvino --quantize int8
 	$(BIN)/edgesbert rank exported/trecqa-reranker-minilm $(QUESTION) $(ANSWERS)
 
-# CI's run (lint, unit, runtime-only). The environments are built side by side (an install keeps about one
-# core busy), with lint and runtime-only as soon as .venv is there; then the tests.
+# CI's run (lint, docs, unit, runtime-only). The environments are built side by side (an install keeps about
+# one core busy), with lint, docs and runtime-only as soon as .venv is there; then the tests.
 test:
-	$(MAKE) -j3 --output-sync=target lint runtime-only $(PEERS_VENV)/.installed $(INTEROP_JS)/node_modules/.installed
+	$(MAKE) -j3 --output-sync=target lint docs runtime-only $(PEERS_VENV)/.installed \
+		$(INTEROP_JS)/node_modules/.installed
 	$(MAKE) unit
 
 lint: $(BIN)/edgesbert
@@ -41,14 +42,20 @@ lint: $(BIN)/edgesbert
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The docs site (mkdocs.yml, docs/) into build/site, strict: a warning, a broken link or anchor, or a page of
+# docs/ missing from the nav fails. tests/test_readme.py runs the pages' code blocks.
+docs: $(BIN)/edgesbert
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
 # tests/interop load export folders in sentence-transformers and fastembed themselves (the peers environment)
 # and in transformers.js (Node; onnxruntime-node's install script would download from NuGet: its CPU binaries
 # ship in the npm package)
 #
 # Two pytest processes side by side: one alone keeps about one of CI's two cores busy (subprocesses, servers and
-# single-threaded Python). The README test runs `ray start` and `ray stop` (which would end the Ray instances
-# of the Ray tests) and `make demo`, whose exports the real-model tests reuse (tests/conftest.py): they run in
-# one process, one after another (log: build/unit-readme.log, printed at the end); the rest in the other.
+# single-threaded Python). The README test (the code blocks of README.md and of docs/) runs `ray start` and
+# `ray stop` (which would end the Ray instances of the Ray tests) and `make demo`, whose exports the real-model
+# tests reuse (tests/conftest.py): they run in one process, one after another (log: build/unit-readme.log,
+# printed at the end); the rest in the other.
 README_TESTS := tests/test_readme.py tests/bulk/test_ray.py tests/serve/test_ray_serve.py \
 	tests/desktop/test_real_model.py tests/integration
 PYTEST := EDGESBERT_REQUIRE_PEERS=1 $(BIN)/pytest -q --durations=25

@@ -1,9 +1,11 @@
-"""The docs site's hooks (issue 34): the manifest reference says what ``edgesbert/runtime/manifest.py``
-says, and links out of docs/ find the repository's files."""
+"""The docs site's own checks (issue 34): the layout table matches the tree, the manifest reference says what
+``edgesbert/runtime/manifest.py`` says, and links out of docs/ find the repository's files. `make docs`
+builds the site in strict mode; tests/test_readme.py runs the pages' code blocks."""
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import importlib.util
 import re
 from pathlib import Path
@@ -25,6 +27,38 @@ def hook(name: str) -> ModuleType:
     return module
 
 
+def layout_rows() -> list[tuple[list[str], str]]:
+    """The layout table's rows: the paths its first column names, and the whole row."""
+    rows = [
+        line
+        for line in (DOCS / "layout.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `")
+    ]
+    return [(re.findall(r"`([^`]+)`", row.split("|")[1]), row) for row in rows]
+
+
+def ignored(name: str) -> bool:
+    patterns = [p.strip().rstrip("/") for p in (ROOT / ".gitignore").read_text().splitlines() if p.strip()]
+    return name == ".git" or any(fnmatch.fnmatch(name, p) for p in patterns if "/" not in p)
+
+
+def test_the_layout_table_names_every_folder_and_nothing_that_is_not_there():
+    rows = layout_rows()
+    listed = {path for paths, _ in rows for path in paths}
+    assert [path for path in listed if not (ROOT / path).exists()] == []
+    folders = {f"{d.name}/" for d in ROOT.iterdir() if d.is_dir() and not ignored(d.name)}
+    packages = {
+        f"edgesbert/{d.name}/" for d in (ROOT / "edgesbert").iterdir() if (d / "__init__.py").is_file()
+    }
+    assert sorted(folders - listed) == []
+    assert sorted(packages - listed) == []
+    package_row = next(row for paths, row in rows if paths == ["edgesbert/"])
+    modules = [p for p in (ROOT / "edgesbert").glob("*.py") if p.name != "__init__.py"]
+    assert [
+        p.name for p in modules if f"`{p.stem}`" not in package_row and f"edgesbert/{p.name}" not in listed
+    ] == []
+
+
 def test_the_manifest_reference_has_every_key_and_what_the_code_says_of_it():
     text = hook("manifest_reference").reference()
     sections = dict(re.findall(r"^## (\w+)\n\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S))
@@ -39,6 +73,10 @@ def test_the_manifest_reference_has_every_key_and_what_the_code_says_of_it():
     assert "| `bf16` | `BF16` | fp32 weights, bf16 arithmetic" in sections["Precision"]  # an end-of-line one
     assert "- `batch_dependent`: Whether its output for one text changes" in sections["GraphVariant"]
     assert '| `MANIFEST_FILE` | `"edgesbert.json"` |' in sections["Constants"]
+
+
+def test_the_manifest_page_has_the_place_of_the_reference():
+    assert hook("manifest_reference").MARKER in (DOCS / "manifest.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """The app on the real int8 all-MiniLM-L6-v2 and real TREC QA answers, through its widgets; takes the
-README's screenshot (docs/desktop.png, rewritten with EDGESBERT_UPDATE_SCREENSHOT=1)."""
+desktop page's screenshot (docs/desktop.png, rewritten with EDGESBERT_UPDATE_SCREENSHOT=1)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.desktop.trec_files import write_trec_folder
 
 pytestmark = pytest.mark.integration
 
-#: the README's screenshot, rewritten only with EDGESBERT_UPDATE_SCREENSHOT=1 (test runs leave the tree clean)
+#: the docs' screenshot, rewritten only with EDGESBERT_UPDATE_SCREENSHOT=1 (test runs leave the tree clean)
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "desktop.png"
 #: hit@3 of the bi-encoder alone over the 78 answered TREC QA dev questions, measured 56/78 = 0.718
 MIN_HIT_AT_3 = 0.68
