@@ -154,8 +154,10 @@ def distill_seconds(model: str, folder: Path) -> float:
 
     from edgesbert.exporters import load_reference
     from edgesbert.exporters.static_distill import distill
+    from edgesbert.reference import BiEncoder
 
     reference = load_reference(model)
+    assert isinstance(reference, BiEncoder), f"{model} is not a bi-encoder"
     return timed(distill, reference, Tokenizer.from_file(str(folder / "tokenizer.json")), 256)[0]
 
 

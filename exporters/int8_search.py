@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class Attempt:
     stash: Path | None = None  # where its files wait while later recipes are tried
 
 
-def searchable(step: Step) -> bool:
+def searchable(step: Step) -> TypeGuard[Int8Step]:
     """Whether ``step`` is an int8 step the search can retry."""
     return hasattr(step, "recipe") and hasattr(step, "alternatives")
 

@@ -65,7 +65,7 @@ class Int4Weights:
         name = "int4-weights" if source.name == "fp32" else f"{source.name}-int4-weights"
         file = onnx_file("model_" + name.replace("-", "_"))
         save_onnx(quantized, ctx.path(file))
-        recipe = {
+        recipe: dict[str, str | int | float | bool] = {
             "quantize": "int4-weights",
             "tool": "onnxruntime",
             "group_size": self.group_size,

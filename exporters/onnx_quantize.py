@@ -246,7 +246,7 @@ class DynamicInt8:
             )
             release_memory()  # what the quantizer held, before its output is read
             save_onnx(onnx.load(str(parts)), ctx.path(file))
-        recipe = {
+        recipe: dict[str, str | int | float | bool] = {
             "quantize": "int8-dynamic",
             "preset": self.preset.name,
             "per_channel": self.preset.per_channel,
@@ -324,7 +324,7 @@ class StaticInt8:
                 model = onnx.load(str(parts))
         int8_float_weights(model)
         save_onnx(model, ctx.path(file))
-        recipe = {
+        recipe: dict[str, str | int | float | bool] = {
             "quantize": "int8-static",
             "preset": self.preset.name,
             "per_channel": self.preset.per_channel,

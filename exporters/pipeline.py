@@ -172,8 +172,8 @@ def export_model(
     if isinstance(reference, BiEncoder) and reference.layout.dense and not pooling_in_graph:
         raise ExportError("a model with Dense layers needs pooling inside the graph")
     for step in steps:  # read calibration text now: a bad file fails before any work
-        if isinstance(getattr(step, "calibration", None), CalibrationSource):
-            step.calibration.texts(pairs=isinstance(reference, CrossEncoder))
+        if isinstance(calibration := getattr(step, "calibration", None), CalibrationSource):
+            calibration.texts(pairs=isinstance(reference, CrossEncoder))
     data = stsb_pairs(validation_size) if isinstance(reference, BiEncoder) else trec_groups(validation_size)
     with staged_folder(output) as staging:
         ctx = ExportContext(reference, staging, pooling_in_graph, tolerance or Tolerance(), validation_size)

@@ -146,6 +146,8 @@ def write_folder(
 ) -> None:
     """Write the model2vec folder ``name``: table, tokenizer, config (and sentence-transformers' files)."""
     reference = ctx.reference
+    if not isinstance(reference, BiEncoder):  # export_model refuses --static for a cross-encoder first
+        raise ExportError(STATIC_NEEDS_BI_ENCODER)
     folder = ctx.path(f"{name}/{TABLE_FILE}").parent
     write_safetensors(folder / TABLE_FILE, tensors)
     # model2vec and StaticEmbedding tokenize without special tokens; truncate where the graphs do
