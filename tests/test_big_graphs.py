@@ -107,7 +107,7 @@ def test_a_model_over_2_gb_exports_to_both_backends_and_runs(tmp_path):
     from tests.tiny_models import build_bi_encoder
 
     config = {"vocab_size": 300_000, "hidden_size": 2048, "intermediate_size": 256, "num_attention_heads": 4,
-              "num_key_value_heads": 1, "head_dim": 16, "num_hidden_layers": 1}  # fmt: skip
+              "num_key_value_heads": 1, "head_dim": 32, "num_hidden_layers": 1}  # fmt: skip
     source = build_bi_encoder(tmp_path / "big", architecture="qwen3", pooling="lasttoken", config=config)
     for backend in ("onnx", "openvino"):
         output = tmp_path / backend
