@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from edgesbert.cli.files import DEFAULT_COLUMN, decoded, json_kind
 from edgesbert.runtime.inputs import invalid_text_error
+from edgesbert.text_files import DEFAULT_COLUMN, decoded, json_kind
 
 if TYPE_CHECKING:
     import pyarrow as pa
