@@ -298,7 +298,7 @@ def test_int8_presets():
 
 
 def test_default_variant_policy():
-    from edgesbert.exporters.pipeline import default_variant
+    from edgesbert.exporters.manifest_writer import default_variant
     from edgesbert.runtime.manifest import GraphVariant, Precision
 
     def variant(name, precision, spearman, recipe=None):
