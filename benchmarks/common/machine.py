@@ -21,14 +21,16 @@ def cpu_flags() -> str:
 
 
 def cpu_kind() -> str:
-    """A short name for the class of CPU the figures hold for, from its widest int8 instructions.
+    """A short name for the class of CPU the figures hold for: its maker and its widest int8 instructions.
 
-    Results that depend on it are written per kind, side by side (``suite-avx2.md``,
-    ``suite-avx512-vnni.md``).
+    Results that depend on it are written per kind, side by side (``suite-amd-avx2.md``,
+    ``suite-intel-avx512-vnni.md``): Intel's and AMD's cores with the same instructions run them at
+    different speeds.
     """
-    flags = this_cpu().flags
+    cpu = this_cpu()
+    maker = next((m.lower() + "-" for m in ("Intel", "AMD") if m in cpu.name), "")
     for flag, kind in [("amx_int8", "amx"), ("avx512_vnni", "avx512-vnni"), ("avx512f", "avx512"),
                        ("avx2", "avx2"), ("asimddp", "arm64-dotprod"), ("asimd", "arm64")]:  # fmt: skip
-        if flag in flags:
-            return kind
-    return "generic"
+        if flag in cpu.flags:
+            return maker + kind
+    return maker + "generic"

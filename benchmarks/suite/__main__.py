@@ -14,8 +14,9 @@ random head): pairs/s, latency of ranking 100 documents and agreement with PyTor
 runtime against a CPU sentence-transformers install. Every system runs in fresh processes, once per round,
 in an order rotated each round; ratios are taken within a round, then medianed.
 
-Writes benchmarks/results/suite-<CPU kind>.md (suite-avx2.md, suite-avx512-vnni.md, suite-amx.md: one per
-kind of CPU, side by side), its .json and two plots (``--quick``: into build/bench/quick/).
+Writes benchmarks/results/suite-<CPU kind>.md (suite-amd-avx2.md, suite-intel-avx512-vnni.md,
+suite-intel-amx.md: one per kind of CPU, side by side), its .json and two plots (``--quick``: into
+build/bench/quick/).
 ``--systems`` takes comma-separated globs of names (``--list`` prints them), e.g. ``'edgesbert-*,st-torch'``.
 ``--prepare-only`` fills the caches (exports, peer exports, install environments) without timing anything.
 """

@@ -1,7 +1,8 @@
 """The suite's report: figures in, the targets table, a Markdown report, its JSON and two PNG plots out.
 
-The files are named after the CPU's kind (``suite-avx2.md``, ``suite-avx512-vnni.md``, ``suite-amx.md``;
-benchmarks.common.cpu_kind), so that the results of each kind of CPU stay side by side. The tables and
+The files are named after the CPU's kind (``suite-amd-avx2.md``, ``suite-intel-avx512-vnni.md``,
+``suite-intel-amx.md``; benchmarks.common.machine.cpu_kind), so that the results of each kind of CPU stay
+side by side. The tables and
 the reading of the figures are in benchmarks/suite/tables.py.
 """
 
