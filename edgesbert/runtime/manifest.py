@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 
 from edgesbert.errors import ManifestError
 
+#: The version of this format, in every manifest's ``schema_version``; the runtime refuses any other.
 SCHEMA_VERSION = 1
+#: The manifest's file name in a model folder.
 MANIFEST_FILE = "edgesbert.json"
 #: The graph output that holds pooled (and normalized) sentence embeddings; a bi-encoder graph without it
 #: outputs token embeddings first, which the runtime pools.
@@ -34,43 +36,63 @@ STATIC_BACKEND = "static"
 class ModelKind(str, Enum):
     """What the model does: embed texts, or score text pairs."""
 
+    #: embeds each text on its own (``encode``); the manifest has an ``embedding`` section
     BI_ENCODER = "bi-encoder"
+    #: scores each text pair together (``predict``, ``rank``); the manifest has a ``classifier`` section
     CROSS_ENCODER = "cross-encoder"
 
 
 class Pooling(str, Enum):
     """How token embeddings become one sentence embedding (sentence-transformers' names)."""
 
+    #: the average of the attended tokens' embeddings (padding left out)
     MEAN = "mean"
+    #: the first attended token's embedding ([CLS] or ``<s>``)
     CLS = "cls"
+    #: per dimension, the largest value over the attended tokens
     MAX = "max"
+    #: the sum of the attended tokens' embeddings divided by the square root of their count
     MEAN_SQRT_LEN = "mean_sqrt_len_tokens"
+    #: the last attended token's embedding (decoder-style models)
     LAST_TOKEN = "lasttoken"
 
 
 class SimilarityFunction(str, Enum):
     """How two embeddings are compared; distances are negated so that higher is always closer."""
 
+    #: cosine of the angle between the two, in [-1, 1]
     COSINE = "cosine"
+    #: dot product (the cosine, for normalized embeddings)
     DOT = "dot"
+    #: the Euclidean (L2) distance, negated
     EUCLIDEAN = "euclidean"
+    #: the Manhattan (L1) distance, negated
     MANHATTAN = "manhattan"
 
 
 class Activation(str, Enum):
     """What turns a cross-encoder's logits into scores."""
 
+    #: 1 / (1 + exp(-logit)) per logit: scores in (0, 1); the default for one label
     SIGMOID = "sigmoid"
+    #: the logits as they are; the default for several labels
     IDENTITY = "identity"
+    #: softmax over the labels: each pair's scores sum to 1
     SOFTMAX = "softmax"
+    #: tanh per logit: scores in (-1, 1)
     TANH = "tanh"
 
 
 class Precision(str, Enum):
     """Numeric precision of a graph variant's weights and arithmetic."""
 
+    #: 32-bit float weights and arithmetic, as in PyTorch
     FP32 = "fp32"
+    #: 16-bit float weights (fp16 arithmetic where the device has it), float32 inputs and outputs;
+    #: a GPU format
     FP16 = "fp16"
+    #: 8-bit integer weights; activations too (recipe ``quantize``: int8-dynamic, int8-static) or
+    #: float ones (int8-weights)
     INT8 = "int8"
     BF16 = "bf16"  # fp32 weights, bf16 arithmetic on CPUs that have it (OpenVINO; fp32 elsewhere)
     INT4 = "int4"  # 4-bit weights in groups (the embedding table in int8), float activations
@@ -81,6 +103,8 @@ E = TypeVar("E", bound=Enum)
 #: A variant is batch-dependent when, in its validation, a text's embedding alone and beside a long text
 #: had a cosine below this, or a pair's score moved by more than ``BATCH_MAX_SCORE_DIFF``.
 BATCH_MIN_COSINE = 0.99999
+#: A cross-encoder variant is batch-dependent when a pair's score, scored alone and beside the longest
+#: pair, moved by more than this (``validation.batch_max_score_diff``).
 BATCH_MAX_SCORE_DIFF = 1e-5
 
 
@@ -88,16 +112,31 @@ BATCH_MAX_SCORE_DIFF = 1e-5
 class GraphVariant:
     """One graph file of the folder and how to run it."""
 
+    #: what the variant is called, unique in the folder ("fp32", "O2-int8", "openvino-int8", ...);
+    #: ``load(variant=...)`` and ``default_variant`` name it
     name: str
+    #: the graph file, relative to the folder ("onnx/model.onnx"; an OpenVINO IR's .xml, its .bin
+    #: beside it; a static table's .safetensors)
     file: str
+    #: the runtime backend that runs it, a module of ``runtime/backends``: "onnxruntime", "openvino"
+    #: or "static"
     backend: str
+    #: numeric precision of its weights and arithmetic
     precision: Precision
+    #: the graph's input names, in order: token inputs (input_ids, attention_mask, token_type_ids),
+    #: ``TEXT_INPUTS`` or ``packing.PACKED_INPUTS``
     inputs: tuple[str, ...]
+    #: the graph's output names; the runtime reads ``sentence_embedding`` where present, else the first
+    #: (token embeddings, logits or a packed graph's segment_embedding)
     outputs: tuple[str, ...]
+    #: SHA-256 of the graph file, hex; its weights file (IR .bin, ONNX over 2 GB: ``<file>_data``) is
+    #: checksummed in ``provenance.checksums``
     sha256: str
     #: (batch, sequence) shapes to compile for, e.g. for NPUs; inputs are padded to the nearest one.
     #: Empty: the graph runs any shape.
     static_shapes: tuple[tuple[int, int], ...] = ()
+    #: figures measured at export against the PyTorch reference, by name: e.g. mean_cosine, spearman,
+    #: score_spearman, samples, texts_per_second (on the export machine), batch_min_cosine
     validation: Mapping[str, float] = field(default_factory=dict)
     #: how the exporter made it, e.g. {"optimize": "O2", "quantize": "int8-dynamic", "per_channel": True}
     recipe: Mapping[str, str | int | float | bool] = field(default_factory=dict)
@@ -142,12 +181,19 @@ class GraphVariant:
 class EmbeddingSpec:
     """How a bi-encoder's graph output becomes the embeddings ``encode`` returns."""
 
+    #: how many numbers an embedding has (after any dense layers); a variant's ``dimension`` may be fewer
     dimension: int
+    #: how token embeddings become one sentence embedding, in the graph or in the runtime
     pooling: Pooling
     pooling_in_graph: bool  # in every variant's graph; the runtime pools a graph with no sentence_embedding
+    #: whether sentence embeddings are scaled to unit L2 length after pooling (in the graph where it pools)
     normalize: bool
+    #: how ``similarity`` compares two embeddings (sentence-transformers' ``similarity_fn_name``)
     similarity: SimilarityFunction = SimilarityFunction.COSINE
+    #: prompt name -> the text ``encode`` puts before each sentence for that ``prompt_name``,
+    #: e.g. {"query": "query: "}
     prompts: Mapping[str, str] = field(default_factory=dict)
+    #: the prompt ``encode`` uses when given none; null: no prompt
     default_prompt_name: str | None = None
 
 
@@ -155,8 +201,11 @@ class EmbeddingSpec:
 class ClassifierSpec:
     """How a cross-encoder's logits become the scores ``predict`` returns."""
 
+    #: logits per pair: 1 for a relevance score, more for classes (e.g. 3 for NLI)
     num_labels: int
+    #: what ``predict`` applies to the logits to make scores
     activation: Activation
+    #: the name of each logit, in order (the model config's ``id2label``); empty where unknown
     labels: tuple[str, ...] = ()
 
 
@@ -164,9 +213,14 @@ class ClassifierSpec:
 class TokenizerSpec:
     """The tokenizer file and the padding it needs."""
 
+    #: the Hugging Face ``tokenizers`` file, relative to the folder ("tokenizer.json"); the runtime sets its
+    #: truncation and padding
     file: str
+    #: the padding token's text, e.g. "[PAD]"
     pad_token: str
+    #: the padding token's id, which pads ``input_ids`` (and packed rows, static shapes)
     pad_token_id: int
+    #: which end of a sequence padding goes to: "right" or "left"
     padding_side: str = "right"
 
 
@@ -174,13 +228,20 @@ class TokenizerSpec:
 class Provenance:
     """Where the model came from and what the export measured."""
 
+    #: the model the export read, as given to ``edgesbert export``: a Hugging Face id or a local folder
     source_model: str
+    #: when the export wrote the manifest: UTC, ISO 8601 to the second ("2025-01-31T12:00:00+00:00")
     exported_at: str
+    #: package -> the version the export ran with (edgesbert, torch, transformers, onnxruntime,
+    #: openvino, ...; packages not installed left out)
     versions: Mapping[str, str] = field(default_factory=dict)
+    #: path relative to the folder -> SHA-256, hex, of every file the export wrote but the manifest (graphs
+    #: and their weights files, tokenizer, configs); ``edgesbert verify`` and ``load()`` check them
     checksums: Mapping[str, str] = field(default_factory=dict)
     #: the CPU kind the variants were validated and the default chosen on (``runtime.cpu.Cpu.key``; its
     #: name in ``cpu_name``); "" in folders exported before it was recorded: an unknown CPU
     cpu: str = ""
+    #: that CPU's model name as the system reports it, for messages; "": not recorded
     cpu_name: str = ""
 
 
@@ -188,14 +249,25 @@ class Provenance:
 class Manifest:
     """The whole contract of a model folder; see the module docstring."""
 
+    #: what the model does; it decides which of ``embedding`` and ``classifier`` is read
     kind: ModelKind
+    #: the longest input the graphs take, in tokens (special tokens included); longer texts are
+    #: truncated (a variant's ``static_shapes`` may lower it)
     max_seq_length: int
+    #: the tokenizer file and its padding
     tokenizer: TokenizerSpec
+    #: the graph variants in the folder, each validated at export; at least one
     variants: tuple[GraphVariant, ...]
+    #: where the model came from: source, versions, checksums, the CPU it was validated on
     provenance: Provenance
+    #: the variant ``load()`` runs when none is named: the best validated one whose outputs do not depend
+    #: on the batch (a tuned choice or, on another CPU kind, a portable one may replace it)
     default_variant: str
+    #: a bi-encoder's pooling, normalization, similarity and prompts; null for a cross-encoder
     embedding: EmbeddingSpec | None = None
+    #: a cross-encoder's labels and activation; null for a bi-encoder
     classifier: ClassifierSpec | None = None
+    #: the format version the manifest was written in (``SCHEMA_VERSION``)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
