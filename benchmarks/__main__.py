@@ -57,6 +57,9 @@ BENCHMARKS = (
     Benchmark("benchmarks.memory.export", "2 to 8 min per export", "export-memory.md, .json"),
     Benchmark("benchmarks.memory.search", "about a minute", "search-memory.md"),
     Benchmark(
+        "benchmarks.memory.big_model", "about an hour (two exports of 2.4 GB)", "big-model-<cpu kind>.md"
+    ),
+    Benchmark(
         "benchmarks.memory.soak", "about an hour; a smoke run: see its --help", "soak.md, .json, soak-rss.png"
     ),
     Benchmark("benchmarks.desktop", "several minutes; more with the torch app", "desktop.md"),
