@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from edgesbert.runtime.manifest import plain
+
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
     from mkdocs.structure.files import Files
@@ -58,7 +60,7 @@ def reference() -> str:
         table = "| value | name | meaning |\n| --- | --- | --- |\n" + "\n".join(rows)
         parts.append(f"## {enum.__name__}\n\n{_markdown(inspect.getdoc(enum))}\n\n{table}")
     constants = [
-        f"| `{name}` | `{json.dumps(_plain(value))}` | {notes.of('', name)} |"
+        f"| `{name}` | `{json.dumps(plain(value))}` | {notes.of('', name)} |"
         for name, value in vars(module).items()
         if name.isupper() and len(name) > 1 and isinstance(value, str | int | float | tuple)
     ]
@@ -165,7 +167,7 @@ def _required_keys(module: types.ModuleType) -> dict[str, str]:
             except module.ManifestError:
                 failing[_key(path)].add(kind)
             else:
-                absent[_key(path), kind] = _plain(_attribute(parsed, path))
+                absent[_key(path), kind] = plain(_attribute(parsed, path))
     result = {}
     for key, kinds_failing in failing.items():
         section = key.rsplit(".", 1)[0].removesuffix("[]") if "." in key else ""
@@ -259,16 +261,6 @@ def _type(tp: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join("null" if arg is type(None) else _type(arg) for arg in args)
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, str(tp))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _join(key: str, name: str) -> str:

@@ -295,7 +295,7 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form, enums as their values."""
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
     def save(self, folder: str | Path) -> Path:
         """Write the manifest into ``folder`` and return its path."""
@@ -324,13 +324,14 @@ class Manifest:
         return cls.from_dict(data, str(path))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as JSON holds it: enums as their values, tuples as lists, mappings as dicts."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
