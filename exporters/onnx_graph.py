@@ -9,9 +9,9 @@ import onnx
 import torch
 from torch import nn
 
+from edgesbert.exporters import onnx_files
 from edgesbert.exporters.context import ExportContext
 from edgesbert.exporters.layout import LOGITS_OUTPUT, TOKEN_OUTPUT, onnx_file
-from edgesbert.exporters.onnx_files import gather_weights
 from edgesbert.exporters.onnx_weights import weights_apart, write_weights
 from edgesbert.reference import BiEncoder
 from edgesbert.reference.bi_encoder import EmbeddingNetwork
@@ -76,10 +76,13 @@ def export_onnx(
             dynamo=False,
         )
     inputs = graph_inputs(path)  # read while the file holds no weights
-    if weights:
+    if not weights:  # over 2 GB: torch wrote a file per weight; they go into one beside the graph
+        onnx_files.gather_weights(path)
+    else:
         write_weights(path, weights)
         weights.clear()
-    gather_weights(path)  # over 2 GB torch wrote a file per weight: one beside the graph
+        if path.stat().st_size >= onnx_files.PROTOBUF_LIMIT:  # under the limit only with the weights apart
+            onnx_files.gather_weights(path)
     return inputs
 
 
