@@ -76,13 +76,11 @@ def export_onnx(
             dynamo=False,
         )
     inputs = graph_inputs(path)  # read while the file holds no weights
-    if not weights:  # over 2 GB: torch wrote a file per weight; they go into one beside the graph
-        onnx_files.gather_weights(path)
-    else:
+    if weights:
         write_weights(path, weights)
         weights.clear()
-        if path.stat().st_size >= onnx_files.PROTOBUF_LIMIT:  # under the limit only with the weights apart
-            onnx_files.gather_weights(path)
+    else:  # over the limit torch wrote them, a file each: into one beside the graph
+        onnx_files.gather_weights(path)
     return inputs
 
 
