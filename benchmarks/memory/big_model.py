@@ -11,9 +11,10 @@ OpenVINO fp32, int8-weights, int4-weights and NNCF int8. Random weights make acc
 the export runs with its tolerances open and 32 validation pairs; the cosine to fp32 is reported instead.
 Then, per variant, in one process: sentences/s over the first ``--texts`` unique STSb-test sentences
 (batches of 32, after one warm-up pass), the p50 of 20 one-sentence calls, the folder's files for the
-variant; and for the long texts, with each backend's default variant: a 10,000-token document embedded
-whole in windows of the model's 512 tokens (``long_texts="chunk"``) against truncated to its first window,
-in tokens computed per second (20 windows take minutes in fp32 on 2 cores: one variant each). Writes
+variant; and for the long texts, with each backend's default variant: a document of 7,500 words (14,123
+tokens with the tests' tokenizer) embedded whole in windows of the model's 512 tokens
+(``long_texts="chunk"``) against truncated to its first window, in tokens computed per second (its 28
+windows take minutes in fp32 on 2 cores: one variant each). Writes
 benchmarks/results/big-model-<cpu kind>.md.
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common.cache import graph_mb
 from benchmarks.common.data import stsb_test, unique_texts
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
 from benchmarks.common.paths import RESULTS, ROOT
@@ -75,20 +77,10 @@ def export(model: Path, backend: str) -> tuple[Path, list[dict[str, float]]]:
     return output, json.loads(phases_file.read_text())
 
 
-def variant_bytes(folder: Path, file: str) -> int:
-    """The graph's files: the graph, an OpenVINO .bin, an ONNX graph's weights file over 2 GB."""
-    from edgesbert.runtime.verify import weights_file
-
-    paths = [folder / file, (folder / file).with_suffix(".bin"), folder / weights_file(file)]
-    return sum(p.stat().st_size for p in paths if p.is_file())
-
-
-def documents(count: int, tokens: int) -> list[str]:
-    """``count`` documents of about ``tokens`` tokens each: STSb sentences run together."""
-    first, second, _ = stsb_test()
-    words = " ".join(unique_texts(first, second)).split()
-    per = tokens * 3 // 4  # the tests' tokenizer cuts about 1.3 tokens per word
-    return [" ".join(words[i * per : (i + 1) * per]) for i in range(count)]
+def documents(texts: list[str], count: int, words: int) -> list[str]:
+    """``count`` documents of ``words`` words each: ``texts`` run together."""
+    found = " ".join(texts).split()
+    return [" ".join(found[i * words : (i + 1) * words]) for i in range(count)]
 
 
 def measure(folder: Path, variant: str, texts: list[str], docs: list[str], threads: int) -> dict[str, Any]:
@@ -164,7 +156,8 @@ def main() -> None:
     model = build_model(BUILD / "qwen3-0.6b-random")
     weights = float(weight_bytes(model))
     first, second, _ = stsb_test()
-    texts, docs = unique_texts(first, second)[: args.texts], documents(1, 10_000)
+    unique = unique_texts(first, second)
+    texts, docs = unique[: args.texts], documents(unique, 1, 7_500)  # 14,123 tokens with this tokenizer
     rows, exports = [], {}
     for backend in args.backends.split(","):
         folder, exports[backend] = export(model, backend)
@@ -176,7 +169,7 @@ def main() -> None:
             found = measure(folder, variant.name, texts, long, args.threads)
             vectors = np.array(found.pop("vectors"))
             fp32 = vectors if fp32 is None else fp32
-            mb, fp32_mb = (variant_bytes(folder, v.file) / 1e6 for v in (variant, manifest.variants[0]))
+            mb, fp32_mb = (graph_mb(folder / v.file) for v in (variant, manifest.variants[0]))
             cosine = float((vectors * fp32).sum(axis=1).mean())
             rows.append({"backend": backend, "variant": variant.name, "mb": mb, "size_ratio": mb / fp32_mb,
                          "cosine": cosine, **found})  # fmt: skip
