@@ -224,6 +224,6 @@ class PackedGraph:
             inputs=names,
             outputs=(output,),
             sha256=sha256_of(path),
-            row_length=reference.max_seq_length,  # the runtime's rows: as long as a batch's longest text
+            row_length=reference.max_seq_length,  # its longest row (the runtime fills Backend.row_tokens)
             recipe={"packed": True},
         )

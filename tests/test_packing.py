@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesbert.runtime.packing import pack, unpadded
+from edgesbert.runtime.packing import pack, packed_passes, unpadded
 
 #: random tiny models have no quality to keep: these tests compare packed with padded outputs directly
 LOOSE = {"max_spearman_drop": 1.0, "min_mean_cosine": 0.0}
@@ -53,6 +53,23 @@ def test_one_text_and_no_text():
     assert batch.inputs["input_ids"].tolist() == [[5, 6]]  # one row as long as the text: nothing wasted
     with pytest.raises(ValueError, match="no texts"):
         pack([], 0)
+
+
+def test_passes_fill_rows_of_a_fixed_length_and_split_across_runs():
+    rng = np.random.default_rng(0)
+    lengths = [int(n) for n in rng.integers(3, 30, size=200)] + [40, 64, 70]  # three of a row or more
+    passes = packed_passes(lengths, 32, 8, runs=2)
+    placed = np.concatenate(passes)
+    assert sorted(placed.tolist()) == list(range(len(lengths)))  # every text once
+    assert placed[:3].tolist() == [202, 201, 200]  # the longest first, each in a row of its own
+    batches = [pack([[1] * lengths[i] for i in index], 0, row_length=32) for index in passes]
+    shapes = [batch.inputs["input_ids"].shape for batch in batches]
+    assert all(rows <= 8 for rows, _ in shapes) and {length for _, length in shapes[1:]} == {32}
+    real = sum(lengths[i] for index in passes[1:] for i in index)
+    assert real / sum(rows * length for rows, length in shapes[1:]) > 0.9  # random padded batches of 8: 0.62
+    small = packed_passes([5, 5, 5, 5, 5, 5], 16, 8, runs=2)  # two rows of 15: one pass for each run
+    assert [len(index) for index in small] == [3, 3]
+    assert packed_passes([5], 16, 8, runs=4)[0].tolist() == [0]
 
 
 def test_unpadded_reads_the_attention_mask():
@@ -122,6 +139,18 @@ def test_packed_equals_padded_per_text(name, packed_folder):
         np.testing.assert_allclose(packed.encode(TEXTS[i]), padded[i], atol=1e-5)
 
 
+@pytest.mark.parametrize("hint", ["latency", "throughput"])
+def test_rows_shorter_than_some_texts_give_every_text_its_padded_vector(packed_folder, hint):
+    from edgesbert.runtime import load
+
+    folder = packed_folder("bert-mean")
+    padded = load(folder, variant="fp32").encode(TEXTS)
+    packed = load(folder, variant="packed", performance_hint=hint, threads=2)
+    packed.row_tokens = 8  # most texts fill a row or more: rows of their own, beside shared ones
+    for batch_size in (1, 3, 32):
+        np.testing.assert_allclose(packed.encode(TEXTS, batch_size=batch_size), padded, atol=1e-5)
+
+
 def test_packed_runs_prompts_and_truncation_as_padded(packed_folder):
     from edgesbert.runtime import load
 
@@ -186,8 +215,10 @@ def test_openvino_runs_the_packed_graph_as_its_padded_ir(architecture, tmp_path)
     assert manifest.default_variant == "openvino-packed"
     assert not (tmp_path / "out" / "onnx").exists()  # the packed ONNX graph it came from is gone
     padded = load(tmp_path / "out", variant="openvino").encode(TEXTS, batch_size=8)
-    packed = load(tmp_path / "out", variant="openvino-packed").encode(TEXTS, batch_size=8)
-    np.testing.assert_allclose(packed, padded, atol=1e-5)
+    packed = load(tmp_path / "out", variant="openvino-packed", performance_hint="throughput", threads=2)
+    assert packed.row_tokens == min(64, manifest.max_seq_length)  # full rows of one length: few shapes
+    for batch_size in (2, 8):  # passes of 2 rows (several), of 8 (one per run)
+        np.testing.assert_allclose(packed.encode(TEXTS, batch_size=batch_size), padded, atol=1e-5)
 
 
 def test_the_packed_graph_gets_no_tokenizer_twin():

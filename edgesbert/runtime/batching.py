@@ -38,16 +38,23 @@ class BatchRunner:
 
 
 def map_concurrently(
-    fn: BatchFunction[Item], batches: Iterable[list[Item]], pool: ThreadPoolExecutor, workers: int
+    fn: BatchFunction[Item],
+    batches: Iterable[list[Item]],
+    pool: ThreadPoolExecutor,
+    workers: int,
+    *,
+    split: bool = True,
 ) -> Iterator[np.ndarray]:
     """Like ``map(fn, batches)``, with each batch cut into up to ``workers`` slices run on ``pool``.
 
     The next batch's slices are queued while one batch is awaited, so no worker idles between batches.
+    Without ``split``, each batch is one run, and ``workers`` of them run side by side.
     """
     in_flight: deque[list[Future[np.ndarray]]] = deque()
+    ahead = 1 if split else workers - 1  # batches queued beyond the one awaited
     for batch in batches:
-        in_flight.append([pool.submit(fn, part) for part in _split(batch, workers)])
-        if len(in_flight) > 1:
+        in_flight.append([pool.submit(fn, part) for part in (_split(batch, workers) if split else [batch])])
+        if len(in_flight) > ahead:
             yield _join(in_flight.popleft())
     while in_flight:
         yield _join(in_flight.popleft())

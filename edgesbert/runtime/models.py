@@ -27,7 +27,7 @@ from edgesbert.runtime.manifest import (
     ModelKind,
     Precision,
 )
-from edgesbert.runtime.packing import PACKED_INPUTS, TOKEN_TYPES, pack_features
+from edgesbert.runtime.packing import PACKED_INPUTS, TOKEN_TYPES, pack_features, packed_passes
 from edgesbert.runtime.pooling import pool
 from edgesbert.runtime.ranking import PairScorer
 from edgesbert.runtime.similarity import normalize
@@ -120,6 +120,9 @@ class ExportedModel(BatchRunner):
         self._graph_limit = graph_limit
         self._tokenizer: TextTokenizer | None = None if self.variant.takes_text else self._token_tokenizer()
         self._backend = self._open_graph(options)
+        #: a packed variant's rows: texts fill rows of this many tokens, ``batch_size`` rows a pass; 0: each
+        #: pass holds ``batch_size`` texts of similar length, in rows as long as the longest of them
+        self.row_tokens = min(self._backend.row_tokens, graph_limit) if self.variant.packed else 0
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._configure()
@@ -175,6 +178,12 @@ class ExportedModel(BatchRunner):
         As sentence-transformers' ``tokenize``, with numpy arrays; truncated to ``max_seq_length``.
         """
         return self.tokenizer(list(texts))
+
+    def batch_indices(self, lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+        """``batch_size`` texts of similar length a pass; with ``row_tokens``, ``batch_size`` full rows."""
+        if self.row_tokens:  # one pass per run, at least one for each run that can go side by side
+            return packed_passes(lengths, self.row_tokens, batch_size, self.concurrent_runs)
+        return super().batch_indices(lengths, batch_size)
 
     def _lengths(self, items: Sequence[Text]) -> Sequence[int]:
         """Tokens per text, truncated as the graph gets them: batches sorted by characters pad a third more.
@@ -233,7 +242,7 @@ class ExportedModel(BatchRunner):
         with self._pool_lock:  # two first calls at once must not make two pools
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(workers, thread_name_prefix="edgesbert")
-        return map_concurrently(fn, batches, self._pool, workers)
+        return map_concurrently(fn, batches, self._pool, workers, split=not self.row_tokens)
 
     def _run(self, texts: list[Text]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if self.variant.takes_text:
@@ -249,7 +258,7 @@ class ExportedModel(BatchRunner):
         pad_id = self.manifest.tokenizer.pad_token_id
         if self.variant.packed:  # texts side by side in rows, no padding: one output row per text
             types = TOKEN_TYPES in self.variant.inputs
-            batch = pack_features(features, pad_id, types)
+            batch = pack_features(features, pad_id, types, row_length=self.row_tokens)
             return batch.vectors(self._backend.run(batch.inputs)), features
         if self.variant.static_shapes:
             return run_static(self._backend.run, features, self.variant.static_shapes, pad_id), features

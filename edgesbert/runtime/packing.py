@@ -107,6 +107,37 @@ def pack(
     return PackedBatch(inputs, row, segment)
 
 
+def packed_passes(lengths: Sequence[int], row_tokens: int, rows: int, runs: int = 1) -> list[np.ndarray]:
+    """The texts of each pass of a packed graph, by index: up to ``rows`` rows of ``row_tokens`` tokens.
+
+    Texts are placed longest first, each in the fullest row it fits (best fit), so short texts fill the
+    gaps longer ones leave and almost no token is padding. A text of ``row_tokens`` or more gets a row of
+    its own (``pack`` makes a pass's rows as long as its longest text). Rows go to passes in order, the
+    long ones first, so passes have a few shapes only, and in at least ``runs`` passes of as many rows
+    (where there are that many), so that runs side by side all get work.
+    """
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    filled: list[list[int]] = []  # the texts of each row
+    by_free: list[list[int]] = [[] for _ in range(row_tokens)]  # rows by the tokens they have left
+    for i in order.tolist():
+        size = lengths[i]
+        free = next((f for f in range(size, row_tokens) if by_free[f]), None) if size < row_tokens else None
+        if free is None:  # a new row (a text of a row's length or more: its own)
+            filled.append([i])
+            if size < row_tokens:
+                by_free[row_tokens - size].append(len(filled) - 1)
+            continue
+        r = by_free[free].pop()
+        filled[r].append(i)
+        by_free[free - size].append(r)
+    passes = max(-(-len(filled) // rows), min(runs, len(filled)))
+    per_pass = -(-len(filled) // passes)
+    return [
+        np.array([i for row in filled[start : start + per_pass] for i in row], dtype=np.int64)
+        for start in range(0, len(filled), per_pass)
+    ]
+
+
 def pack_features(
     features: dict[str, np.ndarray], pad_token_id: int, token_types: bool = False, *, row_length: int = 0
 ) -> PackedBatch:

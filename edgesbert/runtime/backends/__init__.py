@@ -85,6 +85,10 @@ class Backend(ABC):
     #: whether padded positions cost compute (a graph's); if not (a table lookup), texts are batched by
     #: characters, without counting their tokens first
     padding_costs: bool = True
+    #: a packed graph's row length: texts fill rows of this many tokens (few shapes, full rows); 0: rows as
+    #: long as the longest text of a pass of similar ones, where each token's attention over a longer row
+    #: costs more than the shapes save
+    row_tokens: int = 0
 
     @abstractmethod
     def __init__(self, graph: Path, options: RunOptions) -> None:
