@@ -168,7 +168,8 @@ class ExportedModel(BatchRunner):
     def concurrent_runs(self) -> int:
         """How many batches the graph runs side by side: 1, or one per thread under the throughput hint.
 
-        ``encode`` and ``predict`` cut each batch into this many slices, one per run.
+        ``encode`` and ``predict`` cut each batch into this many slices, one per run (a packed variant
+        with ``row_tokens`` makes at least this many passes instead).
         """
         return self._backend.concurrent_runs
 
