@@ -4,9 +4,12 @@ Each variant that may be a default (``runtime.tuning.tunable``) runs under the b
 under the throughput hint, on short texts (the packaged English sentences, batches of 32), long ones
 (eight sentences joined, about 150 tokens) and both shuffled together in calls of 32 (as a server's
 batcher forms them, where padding costs most and packed graphs gain most), a third of ``seconds`` each,
-after a warm-up; then 30 one-text calls give the latency. The figure that decides is sentences per second
-over the three sets (their total count over their total time). The manifest's default keeps its place
-unless another candidate beats it by ``MARGIN``: a noisy machine must not flip the default between runs.
+after a warm-up; then 30 one-text calls give the latency. A packed variant is timed so with each row
+length of ``ROW_TOKENS`` its graph takes (0, rows as long as each pass's longest text, only on a backend
+that packs so by default: elsewhere a text's row would change with its batch, and so its int8 output).
+The figure that decides is sentences per second over the three sets (their total count over their total
+time). The manifest's default keeps its place unless another candidate beats it by ``MARGIN``: a noisy
+machine must not flip the default between runs.
 First every variant's numbers are measured against the folder's fp32 graph here (``runtime.numbers``): a
 candidate whose output depends on its batch on this CPU, or that strays from fp32 more than it did from
 PyTorch at export, is not timed and cannot be chosen, whatever the manifest's default. The result goes to
@@ -20,7 +23,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,8 @@ HINTS: tuple[str | None, ...] = (None, "throughput")
 MARGIN = 0.05
 BATCH_SIZE = 32
 ONE_TEXT_CALLS = 30
+#: the row lengths a packed variant is timed with (OpenVINO's default 64 and onnxruntime's 0 among them)
+ROW_TOKENS = (0, 32, 64, 128)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Figures:
     unsorted_per_s: float = 0.0  # short and long shuffled, one call per batch
     one_p50_ms: float = 0.0
     error: str | None = None
+    row_tokens: int | None = None  # a packed variant's row length (0: each pass's longest text)
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ def tune(
                 measured.append(Figures(variant.name, hint, error=unfit))
                 continue
             say(f"timing {variant.name} ({hint or 'default'} hint)")
-            measured.append(_measure(folder, variant.name, hint, threads, seconds, short, long))
+            measured.extend(_measure(folder, variant.name, hint, threads, seconds, short, long))
     ran = [f for f in measured if f.error is None]
     if not ran:
         reasons = "; ".join(f"{f.variant}: {f.error}" for f in measured) or "it has no candidate variant"
@@ -133,11 +139,12 @@ def _measure(
     seconds: float,
     short: list[str],
     long: list[str],
-) -> Figures:
+) -> list[Figures]:
+    """The figures of ``variant`` under ``hint``: one, or one per row length of a packed variant."""
     try:
         model = load(folder, variant=variant, performance_hint=hint, threads=threads)
     except EdgesbertError as e:  # a backend that is not installed, a device it cannot use
-        return Figures(variant, hint, error=str(e).splitlines()[0])
+        return [Figures(variant, hint, error=str(e).splitlines()[0])]
     try:
         if isinstance(model, BiEncoder):
 
@@ -149,24 +156,42 @@ def _measure(
                 pairs = [(short[i % len(short)], text) for i, text in enumerate(texts)]
                 return model.predict(pairs, batch_size=BATCH_SIZE)
 
-        run(short[:BATCH_SIZE] + long[:BATCH_SIZE])  # warm-up: first runs compile and allocate
-        short_s = _seconds_per_text(run, short, seconds / 3)
-        long_s = _seconds_per_text(run, long, seconds / 3)
-        unsorted = short + long
-        random.Random(0).shuffle(unsorted)
-
-        def in_calls(texts: Sequence[str]) -> None:
-            for start in range(0, len(texts), BATCH_SIZE):
-                run(texts[start : start + BATCH_SIZE])
-
-        unsorted_s = _seconds_per_text(in_calls, unsorted, seconds / 3)
-        one = []
-        for text in short[:ONE_TEXT_CALLS]:
-            start = time.perf_counter()
-            run([text])
-            one.append(time.perf_counter() - start)
+        if not model.variant.packed:
+            return [_timed(run, variant, hint, seconds, short, long)]
+        figures = []  # rows of each pass's longest text only where that is the backend's own way (see pack)
+        for rows in (r for r in ROW_TOKENS if r <= model.max_seq_length and (r or not model.row_tokens)):
+            model.row_tokens = rows
+            figures.append(replace(_timed(run, variant, hint, seconds, short, long), row_tokens=rows))
+        return figures
     finally:
         model.close()
+
+
+def _timed(
+    run: Callable[[Sequence[str]], object],
+    variant: str,
+    hint: str | None,
+    seconds: float,
+    short: list[str],
+    long: list[str],
+) -> Figures:
+    """``run`` timed on the three sets, then on one text at a time."""
+    run(short[:BATCH_SIZE] + long[:BATCH_SIZE])  # warm-up: first runs compile and allocate
+    short_s = _seconds_per_text(run, short, seconds / 3)
+    long_s = _seconds_per_text(run, long, seconds / 3)
+    unsorted = short + long
+    random.Random(0).shuffle(unsorted)
+
+    def in_calls(texts: Sequence[str]) -> None:
+        for start in range(0, len(texts), BATCH_SIZE):
+            run(texts[start : start + BATCH_SIZE])
+
+    unsorted_s = _seconds_per_text(in_calls, unsorted, seconds / 3)
+    one = []
+    for text in short[:ONE_TEXT_CALLS]:
+        start = time.perf_counter()
+        run([text])
+        one.append(time.perf_counter() - start)
     texts = 2 * (len(short) + len(long))
     overall = texts / ((short_s + unsorted_s) * len(short) + (long_s + unsorted_s) * len(long))
     one_ms = statistics.median(one) * 1000
@@ -193,7 +218,11 @@ def _record(result: TuneResult) -> None:
         "cpu": result.cpu.name,
         "cores": result.cpu.cores,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "choice": {"variant": result.choice.variant, "performance_hint": result.choice.performance_hint},
+        "choice": {
+            "variant": result.choice.variant,
+            "performance_hint": result.choice.performance_hint,
+            "row_tokens": result.choice.row_tokens,
+        },
         "figures": [_rounded(asdict(f)) for f in result.figures],
         "numbers": [_rounded(asdict(n), 6) for n in result.numbers],
     }

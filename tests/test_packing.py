@@ -8,7 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesbert.runtime import load
+from edgesbert.runtime.cpu import this_cpu
 from edgesbert.runtime.packing import pack, packed_passes, unpadded
+from edgesbert.runtime.tuning import TUNED_FILE, manifest_sha256
+from edgesbert.tune import ROW_TOKENS
 
 #: random tiny models have no quality to keep: these tests compare packed with padded outputs directly
 LOOSE = {"max_spearman_drop": 1.0, "min_mean_cosine": 0.0}
@@ -42,15 +46,16 @@ def test_rows_are_as_long_as_the_longest_text_unless_asked_longer():
     assert batch.inputs["input_ids"].tolist() == [[1] * 5, [4] * 4 + [0], [2] * 3 + [3] * 2]
 
 
-def test_a_text_longer_than_a_row_makes_the_rows_its_length():
-    batch = pack([[7] * 12, [8] * 3], 9, row_length=8)
-    assert batch.inputs["input_ids"].tolist() == [[7] * 12, [8] * 3 + [9] * 9]
-    assert batch.inputs["segment_ids"][1].tolist() == [1] * 3 + [0] * 9  # the tail belongs to no text
+def test_a_text_longer_than_a_row_makes_the_rows_the_next_multiple_of_its_length():
+    batch = pack([[7] * 12, [8] * 5], 9, row_length=8)
+    assert batch.inputs["input_ids"].tolist() == [[7] * 12 + [9] * 4, [8] * 5 + [9] * 11]
+    assert batch.inputs["segment_ids"][1].tolist() == [1] * 5 + [0] * 11  # the tail belongs to no text
 
 
 def test_one_text_and_no_text():
+    assert pack([np.array([5, 6])], 0).inputs["input_ids"].tolist() == [[5, 6]]  # as long as the text
     batch = pack([np.array([5, 6])], 0, row_length=4)
-    assert batch.inputs["input_ids"].tolist() == [[5, 6]]  # one row as long as the text: nothing wasted
+    assert batch.inputs["input_ids"].tolist() == [[5, 6, 0, 0]]  # the row it would share in any batch
     with pytest.raises(ValueError, match="no texts"):
         pack([], 0)
 
@@ -64,9 +69,11 @@ def test_passes_fill_rows_of_a_fixed_length_and_split_across_runs():
     assert placed[:3].tolist() == [202, 201, 200]  # the longest first, each in a row of its own
     batches = [pack([[1] * lengths[i] for i in index], 0, row_length=32) for index in passes]
     shapes = [batch.inputs["input_ids"].shape for batch in batches]
-    assert all(rows <= 8 for rows, _ in shapes) and {length for _, length in shapes[1:]} == {32}
-    real = sum(lengths[i] for index in passes[1:] for i in index)
-    assert real / sum(rows * length for rows, length in shapes[1:]) > 0.9  # random padded batches of 8: 0.62
+    # rows of one length a pass, the length each text gets alone: 70 -> 96, 64 and 40 -> 64, the rest 32
+    assert [length for _, length in shapes[:3]] == [96, 64, 64] and {n for _, n in shapes[3:]} == {32}
+    assert all(rows <= 8 for rows, _ in shapes)
+    real = sum(lengths[i] for index in passes[3:] for i in index)
+    assert real / sum(rows * length for rows, length in shapes[3:]) > 0.9  # random padded batches of 8: 0.62
     small = packed_passes([5, 5, 5, 5, 5, 5], 16, 8, runs=2)  # two rows of 15: one pass for each run
     assert [len(index) for index in small] == [3, 3]
     assert packed_passes([5], 16, 8, runs=4)[0].tolist() == [0]
@@ -244,6 +251,48 @@ def test_tune_times_the_packed_graph_beside_the_padded_ones(packed_folder, tmp_p
     packed = [f for f in result.figures if f.variant == "packed"]
     assert packed and all(f.error is None and f.sentences_per_s > 0 for f in packed)
     assert all(f.unsorted_per_s > 0 for f in result.figures)  # server-like batches are timed too
+    limit = load(folder, variant="packed").max_seq_length
+    assert sorted(f.row_tokens for f in packed) == sorted(
+        2 * [r for r in ROW_TOKENS if r <= limit]
+    )  # onnx: 0 too
+    assert all(f.row_tokens is None for f in result.figures if f.variant != "packed")  # padded: no rows
+    chosen = json.loads((folder / TUNED_FILE).read_text())["machines"][this_cpu().key]["choice"]
+    assert chosen["row_tokens"] == result.choice.row_tokens
+    if result.choice.variant == "packed":  # load() fills rows of the length that ran fastest here
+        assert load(folder).row_tokens == result.choice.row_tokens
+
+
+def test_a_tuned_row_length_applies_to_the_packed_variant_only(packed_folder, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(packed_folder("bert-mean"), folder)
+    for variant, rows, expected in (("packed", 16, 16), ("packed", 0, 0), ("fp32", 16, 0)):
+        choice = {"variant": variant, "performance_hint": None, "row_tokens": rows}
+        machines = {this_cpu().key: {"cpu": "test CPU", "measured_at": "now", "choice": choice}}
+        record = {"format": 1, "manifest_sha256": manifest_sha256(folder), "machines": machines}
+        (folder / TUNED_FILE).write_text(json.dumps(record))
+        model = load(folder)
+        assert (model.variant.name, model.row_tokens) == (variant, expected)
+    padded = load(folder, variant="fp32").encode(TEXTS)
+    np.testing.assert_allclose(load(folder, variant="packed").encode(TEXTS), padded, atol=1e-5)
+
+
+def test_row_tokens_takes_a_row_length_the_graph_can_run(packed_folder):
+    folder = packed_folder("bert-mean")
+    packed, padded = load(folder, variant="packed"), load(folder, variant="fp32")
+    limit = packed.max_seq_length
+    packed.row_tokens = limit
+    with pytest.raises(ValueError, match=rf"row_tokens must be 0 or 1..{limit} .*got {limit + 1}"):
+        packed.row_tokens = limit + 1
+    with pytest.raises(ValueError, match="got -1"):
+        packed.row_tokens = -1
+    with pytest.raises(TypeError, match="must be an int"):
+        packed.row_tokens = 64.0
+    with pytest.raises(ValueError, match=r"'fp32' pads its batches.*--packed"):
+        padded.row_tokens = 64
+    padded.row_tokens = 0
+    assert (packed.row_tokens, padded.row_tokens) == (limit, 0)
 
 
 PAIRS = [
@@ -295,9 +344,9 @@ def test_pairs_are_packed_with_their_token_types():
     assert batch.inputs["segment_ids"].tolist() == [[1, 1, 1, 2], [1, 1, 0, 0]]
 
 
-def test_texts_filling_less_than_a_row_get_one_row_of_their_length():
-    batch = pack([[1, 2, 3], [4, 5]], 0, row_length=128)
-    assert batch.inputs["input_ids"].tolist() == [[1, 2, 3, 4, 5]]
+def test_texts_filling_less_than_a_row_still_get_a_whole_row():
+    batch = pack([[1, 2, 3], [4, 5]], 0, row_length=8)  # the row length they get in any batch
+    assert batch.inputs["input_ids"].tolist() == [[1, 2, 3, 4, 5, 0, 0, 0]]
 
 
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])

@@ -72,6 +72,7 @@ def test_tune_times_every_candidate_and_records_the_choice(folder):
     assert entry["choice"] == {
         "variant": result.choice.variant,
         "performance_hint": result.choice.performance_hint,
+        "row_tokens": None,  # none of these variants is packed
     }
     assert (folder / MANIFEST_FILE).read_bytes() == manifest_before  # graphs and manifest untouched
     model = load(folder)
@@ -115,7 +116,7 @@ def test_an_unreadable_tuned_file_warns_and_loads_the_default(folder):
 
 def measured(rates):
     def fake(folder, variant, hint, threads, seconds, short, long):
-        return Figures(variant, hint, rates.get((variant, hint), 1.0), 1.0, 1.0, 1.0, 1.0)
+        return [Figures(variant, hint, rates.get((variant, hint), 1.0), 1.0, 1.0, 1.0, 1.0)]
 
     return fake
 
@@ -138,7 +139,7 @@ def test_the_default_keeps_its_place_unless_beaten_by_the_margin(folder, monkeyp
 
 def test_no_candidate_that_runs_is_an_error_naming_why(folder, monkeypatch):
     def failing(folder, variant, hint, threads, seconds, short, long):
-        return Figures(variant, hint, error="the backend is not installed")
+        return [Figures(variant, hint, error="the backend is not installed")]
 
     monkeypatch.setattr(tuning_run, "_measure", failing)
     with pytest.raises(EdgesbertError, match=r"could be timed here: .*the backend is not installed"):

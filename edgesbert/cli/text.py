@@ -109,7 +109,9 @@ def print_description(manifest: Manifest, folder: Path) -> None:
     portable = portable_default(folder, manifest, say=lambda _: None)
     if tuned is not None:
         hint = f", {tuned.performance_hint} hint" if tuned.performance_hint else ""
-        print(f"  on this CPU   {tuned.variant}{hint} (edgesbert tune, {tuned.measured_at}, {tuned.cpu})")
+        rows = "" if tuned.row_tokens is None else f", {rows_label(tuned.row_tokens)}"
+        where = f"(edgesbert tune, {tuned.measured_at}, {tuned.cpu})"
+        print(f"  on this CPU   {tuned.variant}{hint}{rows} {where}")
     elif portable is not None:
         print(
             f"  on this CPU   {portable}: the default was chosen on another CPU kind and {portable} holds on "
@@ -193,19 +195,28 @@ def write_embeddings_json(texts: Sequence[str], embeddings: np.ndarray, out: Tex
 
 def tuning_table(result: TuneResult) -> str:
     """What ``edgesbert tune`` measured, a row per variant and hint, and what it chose."""
-    rows = [["variant", "hint", "sentences/s", "short/s", "long/s", "unsorted/s", "one text p50 ms", ""]]
+    header = ["variant", "hint", "rows", "sentences/s", "short/s", "long/s", "unsorted/s", "one text p50 ms"]
+    rows = [[*header, ""]]
     for f in result.figures:
         mark = "chosen" if f == result.choice else ("default" if f.variant == result.default_variant else "")
         hint = f.performance_hint or "default"
+        packing = "padded" if f.row_tokens is None else str(f.row_tokens or "longest")
         if f.error is not None:
-            rows.append([f.variant, hint, "-", "-", "-", "-", "-", f"not run: {f.error}"])
+            rows.append([f.variant, hint, "-", "-", "-", "-", "-", "-", f"not run: {f.error}"])
             continue
         speeds = (f.sentences_per_s, f.short_per_s, f.long_per_s, f.unsorted_per_s)
         figures = [f"{speed:.0f}" for speed in speeds]
-        rows.append([f.variant, hint, *figures, f"{f.one_p50_ms:.2f}", mark])
-    chosen_hint = result.choice.performance_hint
-    chosen = result.choice.variant + (f" ({chosen_hint} hint)" if chosen_hint else "")
+        rows.append([f.variant, hint, packing, *figures, f"{f.one_p50_ms:.2f}", mark])
+    choice = result.choice
+    how = [f"{choice.performance_hint} hint"] if choice.performance_hint else []
+    how += [rows_label(choice.row_tokens)] if choice.row_tokens is not None else []
+    chosen = choice.variant + (f" ({', '.join(how)})" if how else "")
     return (
         f"{result.folder} on {result.cpu.describe()}\n\n{table(rows)}\n\n"
         f"chosen: {chosen}; load() takes it on CPUs with these flags (written to {TUNED_FILE})"
     )
+
+
+def rows_label(row_tokens: int) -> str:
+    """How a packed variant fills its rows, in words: "rows of 64 tokens", or of each pass's longest text."""
+    return f"rows of {row_tokens} tokens" if row_tokens else "rows of each pass's longest text"

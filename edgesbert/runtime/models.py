@@ -120,9 +120,9 @@ class ExportedModel(BatchRunner):
         self._graph_limit = graph_limit
         self._tokenizer: TextTokenizer | None = None if self.variant.takes_text else self._token_tokenizer()
         self._backend = self._open_graph(options)
-        #: a packed variant's rows: texts fill rows of this many tokens, ``batch_size`` rows a pass; 0: each
-        #: pass holds ``batch_size`` texts of similar length, in rows as long as the longest of them
-        self.row_tokens = min(self._backend.row_tokens, graph_limit) if self.variant.packed else 0
+        self._row_tokens = min(self._backend.row_tokens, graph_limit) if self.variant.packed else 0
+        if self.variant.packed and self.tuned is not None and self.tuned.row_tokens is not None:
+            self._row_tokens = min(self.tuned.row_tokens, graph_limit)  # what ran fastest on this CPU kind
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._configure()
@@ -163,6 +163,31 @@ class ExportedModel(BatchRunner):
                 "max_seq_length"
             )
         self.tokenizer.max_length = value
+
+    @property
+    def row_tokens(self) -> int:
+        """A packed variant's rows: texts fill rows of this many tokens, ``batch_size`` rows a pass.
+
+        0 (always, for a padded variant): each pass holds ``batch_size`` texts of similar length, in rows as
+        long as the longest of them. The default is the backend's (OpenVINO 64, onnxruntime 0), or what
+        ``edgesbert tune`` found fastest on this CPU's kind. Settable: 0, or 1 up to the longest input the
+        graph takes (a text longer than a row gets a row of its own); ValueError otherwise.
+        """
+        return self._row_tokens
+
+    @row_tokens.setter
+    def row_tokens(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"row_tokens must be an int, got {value!r}")
+        if value and not self.variant.packed:
+            raise ValueError(
+                f"variant {self.variant.name!r} pads its batches: only a packed variant fills rows; load one "
+                "exported with --packed to set row_tokens"
+            )
+        if not 0 <= value <= self._graph_limit:
+            longest = self._graph_limit
+            raise ValueError(f"row_tokens must be 0 or 1..{longest} (the graph's longest input), got {value}")
+        self._row_tokens = value
 
     @property
     def concurrent_runs(self) -> int:

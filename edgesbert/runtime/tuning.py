@@ -2,23 +2,24 @@
 
 ``edgesbert.tuned.json`` never changes the validated graphs or the manifest. It holds, per CPU kind (its
 architecture and speed flags, ``cpu.Cpu.key``), what ``edgesbert tune`` measured there: every candidate
-variant's figures and the fastest one (with the OpenVINO performance hint it ran best under). ``load()``
-without a variant takes that choice when this CPU's kind is in the file and the manifest is the one that
-was tuned (its SHA-256 is recorded). Without such a record, the manifest's ``default_variant`` holds where
-the folder was exported (``provenance.cpu``, the same CPU kind); on any other CPU kind ``load()`` runs the
-best ``portable`` variant instead, whose batch independence does not depend on the CPU, and says so once
-(``portable_default``). Format::
+variant's figures and the fastest one (with the OpenVINO performance hint it ran best under, and for a
+packed variant the row length). ``load()`` without a variant takes that choice when this CPU's kind is in
+the file and the manifest is the one that was tuned (its SHA-256 is recorded). Without such a record, the
+manifest's ``default_variant`` holds where the folder was exported (``provenance.cpu``, the same CPU kind);
+on any other CPU kind ``load()`` runs the best ``portable`` variant instead, whose batch independence does
+not depend on the CPU, and says so once (``portable_default``). Format::
 
     {"format": 1, "manifest_sha256": "...",
      "machines": {"x86_64 avx2 fma ...": {"cpu": "AMD EPYC", "cores": 2, "measured_at": "...",
-                                          "choice": {"variant": "openvino-int8", "performance_hint": null},
+                                          "choice": {"variant": "openvino-packed-int8",
+                                                     "performance_hint": null, "row_tokens": 64},
                                           "numbers": [{"variant": ..., "mean_agreement": ...,
                                                        "batch_effect": ..., "steady": ...,
                                                        "as_validated": ...}, ...],
                                           "figures": [{"variant": ..., "performance_hint": ...,
                                                        "sentences_per_s": ..., "short_per_s": ...,
                                                        "long_per_s": ..., "unsorted_per_s": ...,
-                                                       "one_p50_ms": ...}, ...]}}}
+                                                       "one_p50_ms": ..., "row_tokens": ...}, ...]}}}
 """
 
 from __future__ import annotations
@@ -42,12 +43,16 @@ log = logging.getLogger("edgesbert")
 
 @dataclass(frozen=True)
 class TunedChoice:
-    """The variant (and OpenVINO hint, or None) that ran fastest on a CPU kind, and where it was measured."""
+    """The variant (and OpenVINO hint, or None) that ran fastest on a CPU kind, and where it was measured.
+
+    ``row_tokens``: a packed variant's row length that ran fastest (None: the backend's own).
+    """
 
     variant: str
     performance_hint: str | None
     cpu: str
     measured_at: str
+    row_tokens: int | None = None
 
 
 def tunable(variant: GraphVariant) -> bool:
@@ -102,7 +107,9 @@ def tuned_choice(folder: Path, manifest: Manifest, cpu: Cpu | None = None) -> Tu
     if not any(v.name == name and tunable(v) for v in manifest.variants):
         return None
     hint = entry["choice"].get("performance_hint")
-    return TunedChoice(name, hint, str(entry.get("cpu", "")), str(entry.get("measured_at", "")))
+    rows = entry["choice"].get("row_tokens")
+    rows = rows if isinstance(rows, int) and not isinstance(rows, bool) and rows >= 0 else None
+    return TunedChoice(name, hint, str(entry.get("cpu", "")), str(entry.get("measured_at", "")), rows)
 
 
 def portable(variant: GraphVariant) -> bool:
