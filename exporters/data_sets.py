@@ -40,8 +40,15 @@ class SentencePairs:
 
 
 def stsb_pairs(count: int = 512) -> SentencePairs:
-    """The first ``count`` STSb-dev pairs."""
-    rows = stsb_dev()[:count]
+    """``count`` STSb-dev pairs spread evenly over the set (all of it when ``count`` is 1,500 or more).
+
+    The set runs by genre, image captions first, then news and forum posts: its first 512 pairs are all
+    captions, on which all-MiniLM-L6-v2's OpenVINO int8 held a mean cosine of 0.9974 to the reference
+    while forum sentences of STSb test ("How do you do that?") fell to 0.58.
+    """
+    dev = stsb_dev()
+    step = max(1.0, len(dev) / count)
+    rows = [dev[int(i * step)] for i in range(min(count, len(dev)))]
     sentences = list(dict.fromkeys(s for row in rows for s in row[:2]))
     index = {s: i for i, s in enumerate(sentences)}
     return SentencePairs(
