@@ -168,10 +168,11 @@ class ExportedModel(BatchRunner):
     def row_tokens(self) -> int:
         """A packed variant's rows: texts fill rows of this many tokens, ``batch_size`` rows a pass.
 
-        0 (always, for a padded variant): each pass holds ``batch_size`` texts of similar length, in rows as
-        long as the longest of them. The default is the backend's (OpenVINO 64, onnxruntime 0), or what
-        ``edgesbert tune`` found fastest on this CPU's kind. Settable: 0, or 1 up to the longest input the
-        graph takes (a text longer than a row gets a row of its own); ValueError otherwise.
+        Every row is this long, a lone text's too (a longer text gets a row of its own, the next multiple
+        long), so a text is computed alike alone or in any batch. 0 (always, for a padded variant): each
+        pass holds ``batch_size`` texts of similar length, in rows as long as the longest of them. The
+        default is the backend's (OpenVINO 64, onnxruntime 0), or what ``edgesbert tune`` found fastest on
+        this CPU's kind. Settable: 0, or 1 up to the longest input the graph takes; ValueError otherwise.
         """
         return self._row_tokens
 
