@@ -172,7 +172,8 @@ def export_model(
         ctx.tokenizer = write_tokenizer(reference, staging)
         copy_description(reference.folder, staging)
         with phase(f"running the PyTorch reference on {len(data)} validation texts"):
-            expected = reference_outputs(reference, data)
+            longest = max((sequence for _, sequence in shapes), default=None)
+            expected = reference_outputs(reference, data, longest)
         release_memory()
         with no_telemetry():  # OpenVINO's and NNCF's steps would report usage over the network
             failures = [failure for step in steps if (failure := produce(step, ctx, data, expected, shapes))]
@@ -203,10 +204,10 @@ def produce(
     """
     try:
         if searchable(step):
-            variant, figures = search(step, ctx, lambda v: measure(ctx, v, data, expected), run_step)
+            variant, figures = search(step, ctx, lambda v: measure(ctx, v, data, expected, shapes), run_step)
         else:
             variant = run_step(step, ctx)
-            figures = measure(ctx, variant, data, expected, getattr(step, "reference_space", None))
+            figures = measure(ctx, variant, data, expected, shapes, getattr(step, "reference_space", None))
             check(variant, figures, ctx.tolerance)
     except SourceFailedError as e:
         ctx.written.append(None)
@@ -291,11 +292,22 @@ def write_tokenizer(reference: BiEncoder | CrossEncoder, folder: Path) -> Tokeni
     return TokenizerSpec(TOKENIZER_FILE, str(hf.pad_token), int(hf.pad_token_id), str(hf.padding_side))
 
 
-def reference_outputs(reference: BiEncoder | CrossEncoder, data: SentencePairs | RankingGroups) -> np.ndarray:
-    """The reference's embeddings or scores on the validation data, computed once for all variants."""
-    if isinstance(data, SentencePairs):
-        return reference.encode(data.sentences, batch_size=64)  # type: ignore[union-attr]
-    return reference.predict(data.pairs, batch_size=64)  # type: ignore[union-attr]
+def reference_outputs(
+    reference: BiEncoder | CrossEncoder, data: SentencePairs | RankingGroups, limit: int | None = None
+) -> np.ndarray:
+    """The reference's embeddings or scores on the validation data, computed once for all variants.
+
+    ``limit``: the most tokens the graphs take (static shapes); the reference truncates there too, so that
+    a variant is measured against what it can compute, not against text it never sees.
+    """
+    kept = reference.max_seq_length
+    reference.max_seq_length = min(kept, limit or kept)
+    try:
+        if isinstance(data, SentencePairs):
+            return reference.encode(data.sentences, batch_size=64)  # type: ignore[union-attr]
+        return reference.predict(data.pairs, batch_size=64)  # type: ignore[union-attr]
+    finally:
+        reference.max_seq_length = kept
 
 
 def measure(
@@ -303,14 +315,17 @@ def measure(
     variant: GraphVariant,
     data: SentencePairs | RankingGroups,
     expected: np.ndarray,
+    shapes: tuple[tuple[int, int], ...] = (),
     project: Callable[[np.ndarray, list[str]], np.ndarray] | None = None,
 ) -> dict[str, float]:
-    """Run ``variant`` through the runtime on the validation data.
+    """Run ``variant`` through the runtime on the validation data, in its static ``shapes`` if any.
 
     Returns its agreement with ``expected`` (mapped by ``project``, with the texts, where the variant's
     embeddings live in another space: a static table's), its speed there (texts per second, on this
     machine) and its batch effect.
     """
+    if shapes:  # run as it will be: padded to its shapes, cut at the longest
+        ctx.variants = [replace(v, static_shapes=shapes) if v == variant else v for v in ctx.variants]
     build_manifest(ctx).save(ctx.folder)  # provisional, so the runtime can open the folder
     model = runtime.load(ctx.folder, variant=variant.name)
     with phase(f"validating {variant.name} on {len(data)} texts"):
