@@ -333,6 +333,10 @@ def test_default_variant_policy():
     assert default_variant([fp32, packed, int8_steady, packed_int8]) == "packed-int8-static"
     unsteady = replace(packed_int8, validation={"spearman": 0.79, "batch_min_cosine": 0.99})
     assert default_variant([fp32, packed, int8_steady, unsteady]) == "int8"  # never a batch-dependent twin
+    padded_batchy = replace(int8_steady, validation={"spearman": 0.79, "batch_min_cosine": 0.9996})
+    # OpenVINO int8: padded rows change length with the batch, packed ones do not; the steady twin stands in
+    assert default_variant([fp32, packed, padded_batchy, packed_int8]) == "packed-int8-static"
+    assert default_variant([fp32, packed, padded_batchy, unsteady]) == "packed"  # neither is steady
 
 
 def test_static_int8_keeps_feed_forward_down_projections_float(all_variants):
