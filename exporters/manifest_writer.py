@@ -55,8 +55,9 @@ def default_variant(variants: Sequence[GraphVariant]) -> str:
 
     def steadiest(variant: GraphVariant) -> GraphVariant:
         twin = packed_twin(variant, variants)
-        steadier = variant.batch_dependent and twin is not None and not twin.batch_dependent
-        return twin if steadier and twin is not None else variant
+        if variant.batch_dependent and twin is not None and not twin.batch_dependent:
+            return twin
+        return variant
 
     options = [steadiest(v) for v in candidates]
     steady = [v for v in options if not v.batch_dependent] or options

@@ -128,7 +128,6 @@ def packed_folder(tmp_path_factory):
 
 @pytest.mark.parametrize("name", PACKED_MODELS)
 def test_packed_equals_padded_per_text(name, packed_folder):
-    from edgesbert.runtime import load
     from edgesbert.runtime.manifest import Manifest
 
     folder = packed_folder(name)
@@ -148,8 +147,6 @@ def test_packed_equals_padded_per_text(name, packed_folder):
 
 @pytest.mark.parametrize("hint", ["latency", "throughput"])
 def test_rows_shorter_than_some_texts_give_every_text_its_padded_vector(packed_folder, hint):
-    from edgesbert.runtime import load
-
     folder = packed_folder("bert-mean")
     padded = load(folder, variant="fp32").encode(TEXTS)
     packed = load(folder, variant="packed", performance_hint=hint, threads=2)
@@ -159,8 +156,6 @@ def test_rows_shorter_than_some_texts_give_every_text_its_padded_vector(packed_f
 
 
 def test_packed_runs_prompts_and_truncation_as_padded(packed_folder):
-    from edgesbert.runtime import load
-
     folder = packed_folder("bert-max-prompts")
     padded, packed = load(folder, variant="fp32"), load(folder, variant="packed")
     np.testing.assert_allclose(
@@ -204,7 +199,6 @@ def test_a_negative_row_length_is_refused(packed_folder, tmp_path):
 def test_openvino_runs_the_packed_graph_as_its_padded_ir(architecture, tmp_path):
     pytest.importorskip("openvino")
     from edgesbert.exporters import Tolerance, export_model
-    from edgesbert.runtime import load
     from tests.tiny_models import build_bi_encoder
 
     pooling = "lasttoken" if architecture == "qwen3" else "mean"
@@ -226,6 +220,12 @@ def test_openvino_runs_the_packed_graph_as_its_padded_ir(architecture, tmp_path)
     assert packed.row_tokens == min(64, manifest.max_seq_length)  # full rows of one length: few shapes
     for batch_size in (2, 8):  # passes of 2 rows (several), of 8 (one per run)
         np.testing.assert_allclose(packed.encode(TEXTS, batch_size=batch_size), padded, atol=1e-5)
+    choice = {"variant": "openvino-packed", "performance_hint": None, "row_tokens": 0}
+    machines = {this_cpu().key: {"cpu": "test CPU", "measured_at": "now", "choice": choice}}
+    record = {"format": 1, "manifest_sha256": manifest_sha256(tmp_path / "out"), "machines": machines}
+    (tmp_path / "out" / TUNED_FILE).write_text(json.dumps(record))
+    tuned = load(tmp_path / "out")  # rows of each pass's longest text would follow the batch: not taken
+    assert tuned.tuned is not None and tuned.row_tokens == min(64, manifest.max_seq_length)
 
 
 def test_the_packed_graph_gets_no_tokenizer_twin():
@@ -314,7 +314,6 @@ PACKED_CROSS_ENCODERS = {
 @pytest.mark.parametrize("architecture", PACKED_CROSS_ENCODERS)
 def test_packed_cross_encoders_score_each_pair_as_padded(architecture, tmp_path):
     from edgesbert.exporters import Tolerance, export_model
-    from edgesbert.runtime import load
     from tests.tiny_models import build_cross_encoder
 
     labels = PACKED_CROSS_ENCODERS[architecture]
@@ -354,7 +353,6 @@ def test_int8_variants_have_packed_twins_as_steady_as_the_padded_ones(backend, t
     if backend == "openvino":
         pytest.importorskip("nncf")
     from edgesbert.exporters import Tolerance, export_model
-    from edgesbert.runtime import load
     from tests.tiny_models import build_bi_encoder
 
     source = build_bi_encoder(tmp_path / "source", architecture="bert", pooling="mean")

@@ -120,9 +120,10 @@ class ExportedModel(BatchRunner):
         self._graph_limit = graph_limit
         self._tokenizer: TextTokenizer | None = None if self.variant.takes_text else self._token_tokenizer()
         self._backend = self._open_graph(options)
-        self._row_tokens = min(self._backend.row_tokens, graph_limit) if self.variant.packed else 0
-        if self.variant.packed and self.tuned is not None and self.tuned.row_tokens is not None:
-            self._row_tokens = min(self.tuned.row_tokens, graph_limit)  # what ran fastest on this CPU kind
+        rows, tuned_rows = self._backend.row_tokens, self.tuned.row_tokens if self.tuned else None
+        if tuned_rows is not None and (tuned_rows or not rows):  # as tune times them: fixed rows stay fixed
+            rows = tuned_rows  # what ran fastest on this CPU kind
+        self._row_tokens = min(rows, graph_limit) if self.variant.packed else 0
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._configure()
@@ -173,6 +174,7 @@ class ExportedModel(BatchRunner):
         pass holds ``batch_size`` texts of similar length, in rows as long as the longest of them. The
         default is the backend's (OpenVINO 64, onnxruntime 0), or what ``edgesbert tune`` found fastest on
         this CPU's kind. Settable: 0, or 1 up to the longest input the graph takes; ValueError otherwise.
+        (0 on OpenVINO makes a text's row, and so an int8 variant's output, change with its batch.)
         """
         return self._row_tokens
 

@@ -76,7 +76,7 @@ def pack(
     if not token_ids:
         raise ValueError("nothing to pack: no texts")
     sizes = [len(ids) for ids in token_ids]
-    length = max(1, -(-max(sizes) // row_length)) * row_length if row_length else max(sizes)
+    length = whole_row(max(sizes), row_length) if row_length else max(sizes)
     free: list[int] = []  # tokens left in each row
     row = np.empty(len(token_ids), dtype=np.int64)
     segment = np.empty(len(token_ids), dtype=np.int64)
@@ -109,6 +109,11 @@ def pack(
     return PackedBatch(inputs, row, segment)
 
 
+def whole_row(tokens: int, row_tokens: int) -> int:
+    """The length of the row a text of ``tokens`` gets: ``row_tokens``, or the next multiple of it."""
+    return max(1, -(-tokens // row_tokens)) * row_tokens
+
+
 def packed_passes(lengths: Sequence[int], row_tokens: int, rows: int, runs: int = 1) -> list[np.ndarray]:
     """The texts of each pass of a packed graph, by index: up to ``rows`` rows of ``row_tokens`` tokens.
 
@@ -135,7 +140,7 @@ def packed_passes(lengths: Sequence[int], row_tokens: int, rows: int, runs: int 
         by_free[free - size].append(r)
     by_length: dict[int, list[list[int]]] = {}  # rows by the length pack gives them, longest first
     for row in filled:
-        by_length.setdefault(max(1, -(-lengths[row[0]] // row_tokens)), []).append(row)
+        by_length.setdefault(whole_row(lengths[row[0]], row_tokens), []).append(row)
     plan = []
     for group in by_length.values():
         passes = max(-(-len(group) // rows), min(runs, len(group)))
