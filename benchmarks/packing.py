@@ -31,7 +31,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -40,7 +39,7 @@ import numpy as np
 from benchmarks.common.data import stsb_test, unique_texts
 from benchmarks.common.interleaved import Encoder, arguments, measure, speedup
 from benchmarks.common.machine import cpu_flags, cpu_kind, machine
-from benchmarks.common.paths import RESULTS, ROOT
+from benchmarks.common.paths import RESULTS, ROOT, scratch
 from benchmarks.common.timing import log, timed
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
@@ -108,7 +107,7 @@ def main() -> None:
         variants = variants + int8_variants
     folder = args.exported
     if folder is None:
-        folder = Path(tempfile.mkdtemp(prefix="edgesbert-packing.")) / "exported"
+        folder = scratch("edgesbert-packing.") / "exported"
         log(f"exporting {args.model} with its packed graph")
         optimize = "O2" if args.backend == "onnx" else None
         export_model(args.model, folder, backend=args.backend, optimize=optimize, packed=True,
@@ -212,7 +211,7 @@ def rank(args: argparse.Namespace) -> None:
     model = args.model if args.model != DEFAULT_MODEL else str(RERANKER)
     folder = args.exported
     if folder is None:
-        folder = Path(tempfile.mkdtemp(prefix="edgesbert-packing.")) / "exported"
+        folder = scratch("edgesbert-packing.") / "exported"
         log(f"exporting {model} with its packed graph")
         export_model(model, folder, backend=args.backend, packed=True)
     names: tuple[str, ...] = {"onnx": ("fp32", "packed"), "openvino": ("openvino", "openvino-packed")}[

@@ -8,7 +8,6 @@ Prints a markdown table and writes it to benchmarks/results/stsb-fidelity.md.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 
 from benchmarks.common.data import sts_spearman, stsb_test
 from benchmarks.common.machine import machine
-from benchmarks.common.paths import RESULTS
+from benchmarks.common.paths import RESULTS, scratch
 from benchmarks.common.timing import one_pass
 from edgesbert import DEFAULT_MODEL
 from edgesbert.exporters import export_model
@@ -39,7 +38,7 @@ def main() -> None:
 
     first, second, gold = stsb_test()
     texts = list(dict.fromkeys(first + second))
-    folder = args.exported or Path(tempfile.mkdtemp()) / "model"
+    folder = args.exported or scratch("edgesbert-fidelity.") / "model"
     if args.exported is None:
         export_model(args.model, folder)
 

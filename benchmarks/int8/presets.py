@@ -12,11 +12,9 @@ Writes benchmarks/results/int8-presets.md; backs the choice of the ``avx2`` pres
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import logging
 import shutil
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from benchmarks.common import paths
 from benchmarks.common.data import sts_spearman, stsb_test, unique_texts, unit
 from benchmarks.common.interleaved import Encoder, arguments, measure, speedup
 from benchmarks.common.machine import machine
@@ -197,8 +196,7 @@ def main() -> None:
 
     first, second, gold = stsb_test()
     texts = unique_texts(first, second)
-    temp = Path(tempfile.mkdtemp())
-    atexit.register(shutil.rmtree, temp, ignore_errors=True)  # the export and the eight quantized copies
+    temp = paths.scratch("edgesbert-presets.")  # the export and the eight quantized copies
     folder = args.exported or temp / "model"
     if args.exported is None:
         log(f"exporting {args.model} to {folder}")
