@@ -1071,3 +1071,33 @@ def test_output_replaces_an_old_file_with_a_plain_files_permissions(capsys, tmp_
     assert output.stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
     np.testing.assert_allclose(np.load(output), bi_model.encode(TEXTS[:2]), atol=1e-6, rtol=0)
     assert list(tmp_path.iterdir()) == [output]
+
+
+def test_info_says_why_a_variant_that_moves_with_its_batch_is_not_the_default():
+    from dataclasses import replace
+
+    from edgesbert.cli.text import unsteady_lines
+    from tests.test_manifest import bi_manifest, cross_manifest
+
+    bi = bi_manifest()
+    fp32, int8 = bi.variants
+    moved = replace(int8, name="openvino-int8", backend="openvino", validation={"batch_min_cosine": 0.99984})
+    manifest = replace(bi, variants=(replace(fp32, validation={"batch_min_cosine": 1.0}), moved))
+    assert unsteady_lines(manifest) == [
+        "openvino-int8: not the default: with its batch, a vector moves to cosine 0.999840"
+        " (steady: >= 0.99999); run it with --variant openvino-int8; export with --packed for a steady twin"
+    ]
+    packed = replace(moved, name="openvino-packed-int8", row_length=64, validation={"batch_min_cosine": 1.0})
+    with_twin = replace(manifest, variants=(*manifest.variants, packed), default_variant=packed.name)
+    assert unsteady_lines(with_twin) == [
+        unsteady_lines(manifest)[0].split("; export")[0]
+    ]  # the twin is there
+    assert unsteady_lines(replace(manifest, default_variant="openvino-int8")) == []  # asked for: no advice
+
+    cross = cross_manifest()
+    scores = replace(cross.variants[0], name="int8", validation={"batch_max_score_diff": 3.6e-4})
+    onnx = replace(cross, variants=(*cross.variants, scores))
+    assert unsteady_lines(onnx) == [  # ONNX Runtime's dynamic int8: rows do not fix it, no --packed advice
+        "int8: not the default: with its batch, a score moves by 3.6e-04 (steady: <= 1e-05);"
+        " run it with --variant int8"
+    ]

@@ -117,7 +117,7 @@ def _rank(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
-    from edgesbert.cli.text import print_description, recipe_lines, validation_table
+    from edgesbert.cli.text import print_description, recipe_lines, unsteady_lines, validation_table
     from edgesbert.runtime.manifest import Manifest
     from edgesbert.runtime.verify import check_folder
 
@@ -128,7 +128,7 @@ def _info(args: argparse.Namespace) -> None:
     print_description(manifest, args.folder)
     print()
     print(validation_table(manifest, args.folder))
-    for line in recipe_lines(manifest):
+    for line in recipe_lines(manifest) + unsteady_lines(manifest):
         print(line)
     _report_checks(args.folder, manifest, check_folder(args.folder, manifest))
 

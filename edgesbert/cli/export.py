@@ -178,14 +178,14 @@ def _show_progress() -> None:
 
 def _describe(args: argparse.Namespace, output: Path) -> None:
     """The validation table of what was written, and each variant's recipe."""
-    from edgesbert.cli.text import recipe_lines, validation_table
+    from edgesbert.cli.text import recipe_lines, unsteady_lines, validation_table
     from edgesbert.runtime.manifest import Manifest
 
     manifest = Manifest.load(output)
     print(f"wrote {output}")
     print(validation_table(manifest, Path(output)))
     print("* the default variant: the best validated one for CPUs")
-    for line in recipe_lines(manifest, detected_preset=not args.int8_preset):
+    for line in recipe_lines(manifest, detected_preset=not args.int8_preset) + unsteady_lines(manifest):
         print(line)
 
 

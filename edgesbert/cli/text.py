@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
-from edgesbert.runtime.manifest import Manifest
+from edgesbert.runtime.manifest import BATCH_MAX_SCORE_DIFF, BATCH_MIN_COSINE, Manifest
 from edgesbert.runtime.packing import packing_note
 from edgesbert.runtime.tuning import TUNED_FILE, portable_default, tuned_choice
 from edgesbert.runtime.verify import FileCheck, files_of, weights_file
@@ -72,6 +72,31 @@ def recipe_lines(manifest: Manifest, detected_preset: bool = False) -> list[str]
                 else ""
             )
             lines.append(f"{variant.name}: {made}{detected}")
+    return lines
+
+
+def unsteady_lines(manifest: Manifest) -> list[str]:
+    """Why each variant whose output follows its batch is not the default, and how to run or replace it."""
+    lines = []
+    packed = any(v.packed for v in manifest.variants)
+    for v in manifest.variants:
+        if not v.batch_dependent or v.name == manifest.default_variant:
+            continue
+        figures = v.validation
+        if "batch_max_score_diff" in figures:
+            moved = f"a score moves by {figures['batch_max_score_diff']:.1e}"
+            moved += f" (steady: <= {BATCH_MAX_SCORE_DIFF:g})"
+        elif "batch_min_cosine" in figures:
+            moved = (
+                f"a vector moves to cosine {figures['batch_min_cosine']:.6f} (steady: >= {BATCH_MIN_COSINE})"
+            )
+        else:
+            moved = "activations are quantized per batch"
+        # OpenVINO's attention sums a row in an order set by the row's length: whole packed rows fix it
+        fix = "; export with --packed for a steady twin" if v.backend == "openvino" and not packed else ""
+        lines.append(
+            f"{v.name}: not the default: with its batch, {moved}; run it with --variant {v.name}{fix}"
+        )
     return lines
 
 
