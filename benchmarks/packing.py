@@ -2,7 +2,7 @@
 
     python -m benchmarks.packing [MODEL] [--backend onnx|openvino] [--int8] [--exported FOLDER]
                                  [--repeats 3] [--threads 2] [--batch-size 32] [--no-save]
-    python -m benchmarks.packing --rank [CROSS_ENCODER] [--exported FOLDER] [--documents 100] ...
+    python -m benchmarks.packing --rank [CROSS_ENCODER] [--int8] [--exported FOLDER] [--documents 100] ...
     python -m benchmarks.packing --first-pass [--int8] [--backend onnx|openvino] [--exported FOLDER] ...
 
 Exports the model once with ``packed=True`` (``optimize="O2"`` for onnx; with ``--int8`` also its static
@@ -14,8 +14,9 @@ the tokens each graph computes against the real ones. Writes benchmarks/results/
 kind>.md and .png.
 
 ``--rank`` times a cross-encoder (default: models/trecqa-reranker-minilm) instead: each TREC-dev question
-ranks ``--documents`` answers drawn at random from all questions' (mixed lengths), padded against packed.
-Writes benchmarks/results/packing-rank-<backend>-<cpu kind>.md.
+ranks ``--documents`` answers drawn at random from all questions' (mixed lengths), padded against packed
+(with ``--int8``, the int8 variants too, and how far each moves a score with its batch, which decides the
+folder's default). Writes benchmarks/results/packing-rank-<backend>[-int8]-<cpu kind>.md.
 
 ``--first-pass`` runs each variant in fresh processes (``--repeats`` of them per order): the first pass over
 the sentences, as a new CLI call, bulk job or server meets them (graphs compiled and memory allocated for
@@ -213,10 +214,15 @@ def rank(args: argparse.Namespace) -> None:
     if folder is None:
         folder = scratch("edgesbert-packing.") / "exported"
         log(f"exporting {model} with its packed graph")
-        export_model(model, folder, backend=args.backend, packed=True)
+        quantize = INT8[args.backend][0]
+        export_model(
+            model, folder, backend=args.backend, packed=True, quantize=[quantize] if args.int8 else []
+        )
     names: tuple[str, ...] = {"onnx": ("fp32", "packed"), "openvino": ("openvino", "openvino-packed")}[
         args.backend
     ]
+    if args.int8:
+        names += INT8[args.backend][1]
     models = {name: CrossEncoder(folder, variant=name, threads=args.threads) for name in names}
     before = f"{names[0]}, batches by characters"  # the padded path before it sorted by tokens
     models[before] = ByCharacters(folder, variant=names[0], threads=args.threads)
@@ -237,9 +243,21 @@ def rank(args: argparse.Namespace) -> None:
     encoders = [Encoder(name, name, ranker(models[name]), 0.0) for name in names]
     log(f"{len(queries)} queries x {args.documents} documents, batches of {args.batch_size}")
     measure(encoders, queries, args.repeats, 1)
-    by_characters, padded, packed = encoders
+    by_characters, padded = encoders[:2]
     lengths = [len(models[names[0]].tokenizer([(queries[0], d)])["input_ids"][0]) for d in pool]
-    gap = float(np.abs(np.asarray(packed.vectors) - np.asarray(padded.vectors)).max())
+    by_name = {e.name: e for e in encoders}
+
+    def twin(e: Encoder) -> Encoder:
+        return by_name[padded_twin(e.name)] if models[e.name].variant.packed else e
+
+    def gap(e: Encoder) -> float:
+        return float(np.abs(np.asarray(e.vectors) - np.asarray(twin(e).vectors)).max())
+
+    def moves(e: Encoder) -> str:
+        moved = models[e.name].variant.validation.get("batch_max_score_diff", float("nan"))
+        return f"{moved:.1e}" + (" (not steady)" if models[e.name].variant.batch_dependent else "")
+
+    flag = " --int8" if args.int8 else ""
     report = "\n".join([
         "# Packed against padded: a cross-encoder ranking mixed-length documents",
         "",
@@ -247,20 +265,26 @@ def rank(args: argparse.Namespace) -> None:
         f"ranking {args.documents} answers drawn at random from all {len(pool)} (pair lengths "
         f"{min(lengths)}-{max(lengths)} tokens, median {int(np.median(lengths))}), {args.threads} threads, "
         f"batches of {args.batch_size}, median of {args.repeats} interleaved rounds "
-        f"(`python -m benchmarks.packing --rank --backend {args.backend}`). Padded batches hold pairs of "
-        "similar length in tokens; \"by characters\" is how they were formed before (as "
-        "sentence-transformers forms them).",
+        f"(`python -m benchmarks.packing --rank --backend {args.backend}{flag}`). Padded batches hold pairs "
+        "of similar length in tokens; \"by characters\" is how they were formed before (as "
+        "sentence-transformers forms them). Twin: a packed variant's padded twin (itself for the others), "
+        "against which its speed and its largest score difference are given. Batch: how far a score moved "
+        "with its batch in the export's validation; a variant that moves it more than 1e-5 is never the "
+        "folder's default.",
         "",
-        "| variant | queries/s | documents/s | vs padded | vs padded by characters | max score diff |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| variant | queries/s | documents/s | vs padded fp32 | vs twin | vs by characters "
+        "| max diff to twin | batch |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         *(f"| {e.name} | {np.median(e.speeds):.2f} | {np.median(e.speeds) * args.documents:,.0f} | "
-          f"{speedup(e, padded)} | {speedup(e, by_characters)} | {gap if e is packed else 0.0:.1e} |"
+          f"{speedup(e, padded)} | {speedup(e, twin(e))} | {speedup(e, by_characters)} | {gap(e):.1e} | "
+          f"{moves(by_name[names[1]] if e is by_characters else e)} |"
           for e in encoders),
     ]) + "\n"  # fmt: skip
     print(report)
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"packing-rank-{args.backend}-{cpu_kind()}.md").write_text(report, encoding="utf-8")
+        name = f"packing-rank-{args.backend}{'-int8' if args.int8 else ''}-{cpu_kind()}.md"
+        (RESULTS / name).write_text(report, encoding="utf-8")
 
 
 class ByCharacters(CrossEncoder):
