@@ -410,3 +410,25 @@ def test_info_says_whether_a_folder_packs_and_why_not():
     assert "export --packed adds" in packing_note("bert", [], 0)
     assert packing_note("t5", [], 0) == "none: t5 models cannot be packed yet, padded batches only"
     assert "export --packed adds" in packing_note("qwen3", [], 0)
+
+
+def test_a_packed_variant_that_moves_with_its_place_in_its_row_is_recorded_batch_dependent(
+    packed_folder, monkeypatch
+):
+    from edgesbert.exporters.data_sets import stsb_pairs
+    from edgesbert.exporters.validation import batch_figures
+    from edgesbert.runtime.packing import PackedBatch
+
+    model = load(packed_folder("bert-mean"), variant="packed")
+    data = stsb_pairs(16)
+    assert batch_figures(model, data)["batch_min_cosine"] >= 0.99999
+    vectors = PackedBatch.vectors
+
+    def behind_another(self: PackedBatch, output: np.ndarray) -> np.ndarray:
+        moved = vectors(self, output).copy()
+        moved[self.segment > 0, 0] += 0.5  # as int8 rounding moves a text computed behind others
+        return moved
+
+    monkeypatch.setattr(PackedBatch, "vectors", behind_another)
+    assert batch_figures(model, data)["batch_min_cosine"] < 0.99
+    assert model.row_tokens == 0  # the probe's rows were given back
