@@ -10,7 +10,7 @@ import pytest
 
 from edgesbert.runtime import load
 from edgesbert.runtime.cpu import this_cpu
-from edgesbert.runtime.packing import pack, packed_passes, unpadded
+from edgesbert.runtime.packing import pack, pack_features, packed_passes, unpadded
 from edgesbert.runtime.tuning import TUNED_FILE, manifest_sha256
 from edgesbert.tune import ROW_TOKENS
 
@@ -50,6 +50,39 @@ def test_a_text_longer_than_a_row_makes_the_rows_the_next_multiple_of_its_length
     batch = pack([[7] * 12, [8] * 5], 9, row_length=8)
     assert batch.inputs["input_ids"].tolist() == [[7] * 12 + [9] * 4, [8] * 5 + [9] * 11]
     assert batch.inputs["segment_ids"][1].tolist() == [1] * 5 + [0] * 11  # the tail belongs to no text
+
+
+def test_aligned_texts_start_at_multiples_of_the_alignment():
+    batch = pack([[1] * 5, [2] * 3, [3] * 2], 0, row_length=16, align=4)
+    assert batch.inputs["segment_ids"].tolist() == [[1] * 5 + [0] * 3 + [2] * 3 + [0] + [3] * 2 + [0] * 2]
+    assert batch.inputs["position_ids"][0, 8:11].tolist() == [0, 1, 2]  # each text's positions from 0
+    # rows as long as the longest text: the 2 fit behind the 3 only in a row of 6 or more
+    assert pack([[1] * 5, [2] * 3, [3] * 2], 0, align=4).row.tolist() == [0, 1, 2]
+    assert pack([[1] * 6, [2] * 3, [3] * 2], 0, align=4).inputs["input_ids"][1].tolist() == [2, 2, 2, 0, 3, 3]
+    assert pack([[1] * 3, [2] * 3], 0, row_length=7, align=4).inputs["segment_ids"].tolist() == [
+        [1, 1, 1, 0, 2, 2, 2]
+    ]
+    assert pack([[1] * 3, [2] * 3], 0, row_length=6, align=4).row.tolist() == [0, 1]  # from 4, 2 are left
+
+
+def test_onnx_runtime_starts_packed_texts_at_multiples_of_four(packed_folder, monkeypatch):
+    from edgesbert.runtime import models
+
+    batches = []
+
+    def kept(*args, **kwargs):
+        batches.append(pack_features(*args, **kwargs))
+        return batches[-1]
+
+    model = load(packed_folder("bert-mean"), variant="packed")
+    monkeypatch.setattr(models, "pack_features", kept)
+    texts = ["d e f g h i j k l m", "a b c", "x"]  # 12, 5 and 3 tokens: the last two share a row
+    together = model.encode(texts)
+    segments = batches[0].inputs["segment_ids"]
+    shifted = np.pad(segments[:, :-1], ((0, 0), (1, 0)))
+    rows, starts = np.nonzero((segments > 0) & (segments != shifted))
+    assert len(starts) == 3 and len(set(rows)) == 2 and (starts % 4 == 0).all()
+    np.testing.assert_allclose(together, np.stack([model.encode(t) for t in texts]), atol=1e-6)
 
 
 def test_one_text_and_no_text():

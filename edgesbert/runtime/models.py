@@ -287,7 +287,8 @@ class ExportedModel(BatchRunner):
         pad_id = self.manifest.tokenizer.pad_token_id
         if self.variant.packed:  # texts side by side in rows, no padding: one output row per text
             types = TOKEN_TYPES in self.variant.inputs
-            batch = pack_features(features, pad_id, types, row_length=self.row_tokens)
+            align = self._backend.text_alignment
+            batch = pack_features(features, pad_id, types, row_length=self.row_tokens, align=align)
             return batch.vectors(self._backend.run(batch.inputs)), features
         if self.variant.static_shapes:
             return run_static(self._backend.run, features, self.variant.static_shapes, pad_id), features

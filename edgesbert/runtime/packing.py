@@ -62,6 +62,7 @@ def pack(
     token_types: Sequence[Sequence[int] | np.ndarray] | None = None,
     *,
     row_length: int = 0,
+    align: int = 1,
 ) -> PackedBatch:
     """Pack texts' token ids (and their token types, if given) into rows, first fit, longest first.
 
@@ -71,7 +72,9 @@ def pack(
     128; batches sorted by length 1.09x against 0.79x.) With ``row_length``, rows are exactly that long (a
     longer text's: the next multiple of it), however few texts there are: OpenVINO's attention sums a row
     in an order that depends on its length, and int8 graphs turn that last-bit difference into up to 2e-4
-    of cosine, so a text is computed alike only in rows of one length, alone or in any batch.
+    of cosine, so a text is computed alike only in rows of one length, alone or in any batch. With ``align``,
+    texts start at multiples of it (a backend's ``text_alignment``): each takes its length rounded up to one,
+    the last of a row what is left.
     """
     if not token_ids:
         raise ValueError("nothing to pack: no texts")
@@ -89,7 +92,7 @@ def pack(
             free.append(length)
             filled.append(0)
         row[i], segment[i], start[i] = r, filled[r], length - free[r]
-        free[r] -= size
+        free[r] = max(free[r] - -(-size // align) * align, 0)  # the next text starts aligned, or nowhere
         filled[r] += 1
     shape = (len(free), length)
     input_ids = np.full(shape, pad_token_id, dtype=np.int64)
@@ -153,11 +156,16 @@ def packed_passes(lengths: Sequence[int], row_tokens: int, rows: int, runs: int 
 
 
 def pack_features(
-    features: dict[str, np.ndarray], pad_token_id: int, token_types: bool = False, *, row_length: int = 0
+    features: dict[str, np.ndarray],
+    pad_token_id: int,
+    token_types: bool = False,
+    *,
+    row_length: int = 0,
+    align: int = 1,
 ) -> PackedBatch:
     """Pack a tokenizer's padded batch (``input_ids``, ``attention_mask``, ...), its padding left out."""
     types = unpadded(features, TOKEN_TYPES) if token_types else None
-    return pack(unpadded(features), pad_token_id, types, row_length=row_length)
+    return pack(unpadded(features), pad_token_id, types, row_length=row_length, align=align)
 
 
 def unpadded(features: dict[str, np.ndarray], name: str = "input_ids") -> list[np.ndarray]:

@@ -89,6 +89,8 @@ class Backend(ABC):
     #: long as the longest text of a pass of similar ones, where each token's attention over a longer row
     #: costs more than the shapes save
     row_tokens: int = 0
+    #: where a packed text may start in its row: a multiple of this many tokens (1: anywhere)
+    text_alignment: int = 1
 
     @abstractmethod
     def __init__(self, graph: Path, options: RunOptions) -> None:
