@@ -104,34 +104,33 @@ def batch_figures(model: BiEncoder | CrossEncoder, data: SentencePairs | Ranking
     """How much an output depends on the rest of its batch: each text alone, then beside the longest text.
 
     Bi-encoders: the lowest cosine between the two embeddings of a text; cross-encoders: the largest
-    change of a pair's score.
+    change of a pair's score. A packed variant's texts are also measured behind another in their row.
     """
+    packed = model.variant.packed
+    count = PACKED_PROBES if packed else BATCH_PROBES  # each measured alone once
     if isinstance(model, BiEncoder) and isinstance(data, SentencePairs):
-        texts = data.sentences[:BATCH_PROBES]
+        texts = data.sentences[:count]
         longest = max(data.sentences, key=len)
         alone = model.encode(texts, batch_size=1, normalize_embeddings=True)
-        beside = np.stack([model.encode([t, longest], normalize_embeddings=True)[0] for t in texts])
-        worst = float((alone * beside).sum(axis=1).min())
-        if model.variant.packed:
-            probes = data.sentences[:PACKED_PROBES]
-            single = model.encode(probes, batch_size=1, normalize_embeddings=True)
+        beside = np.stack(
+            [model.encode([t, longest], normalize_embeddings=True)[0] for t in texts[:BATCH_PROBES]]
+        )
+        worst = float((alone[: len(beside)] * beside).sum(axis=1).min())
+        if packed:
             behind, index = _behind_fillers(
-                model, probes, lambda t: model.encode(t, normalize_embeddings=True)
+                model, texts, lambda t: model.encode(t, normalize_embeddings=True)
             )
-            worst = min(worst, float((single[index] * behind).sum(axis=1).min(initial=1.0)))
+            worst = min(worst, float((alone[index] * behind).sum(axis=1).min(initial=1.0)))
         return {"batch_min_cosine": worst}
     if isinstance(model, CrossEncoder) and isinstance(data, RankingGroups):
-        pairs = data.pairs[:BATCH_PROBES]
+        pairs = data.pairs[:count]
         longest_pair = max(data.pairs, key=lambda pair: len(pair[0]) + len(pair[1]))
         alone_scores = model.predict(pairs, batch_size=1)
-        moved = float(
-            np.abs(alone_scores - np.stack([model.predict([p, longest_pair])[0] for p in pairs])).max()
-        )
-        if model.variant.packed:
-            probe_pairs = data.pairs[:PACKED_PROBES]
-            single = model.predict(probe_pairs, batch_size=1)
-            behind, index = _behind_fillers(model, probe_pairs, model.predict)
-            moved = max(moved, float(np.abs(single[index] - behind).max(initial=0.0)))
+        beside_scores = np.stack([model.predict([p, longest_pair])[0] for p in pairs[:BATCH_PROBES]])
+        moved = float(np.abs(alone_scores[: len(beside_scores)] - beside_scores).max())
+        if packed:
+            behind, index = _behind_fillers(model, pairs, model.predict)
+            moved = max(moved, float(np.abs(alone_scores[index] - behind).max(initial=0.0)))
         return {"batch_max_score_diff": moved}
     raise TypeError(f"cannot measure the batch effect of a {type(model).__name__} on {type(data).__name__}")
 
@@ -143,10 +142,11 @@ def _behind_fillers(
 
     onnxruntime sums a text's attention in vector lanes set by where the text starts in its row, and int8
     turns that last-bit difference into a visible one for a few texts in a hundred (all-MiniLM-L6-v2's
-    packed int8-static: cosine 0.99895 for a text 14 or 18 tokens into its row, unmoved at 12 or 16), so the
-    probes are many. Each fills a row of R tokens behind a filler of R - its length, longer than any probe,
-    so that no two fillers or probes share a row: in the variant's own rows where they are fixed, else in
-    rows of four lengths (four offsets per probe).
+    packed int8-static: cosine 0.99895 for a text 14 or 18 tokens into its row, unmoved at 12 or 16). The
+    runtime starts texts at multiples of the backend's ``text_alignment`` for that; the probes, many, check
+    it holds on the exporting CPU. Each fills a row of R tokens behind a filler of R - its length, longer
+    than any probe, so that no two fillers or probes share a row: in the variant's own rows where they are
+    fixed, else in rows of four lengths (a probe whose filler ends unaligned gets a row of its own).
     """
     tokenizer, fixed = model.tokenizer, model.row_tokens
     pairs = not isinstance(items[0], str)
@@ -162,17 +162,14 @@ def _behind_fillers(
     for row in [fixed] if fixed else range(2 * longest + 1, 2 * longest + 5):
         if row > tokenizer.max_length:
             break
-        fillers = [filler(row - counts[i]) for i in probes]
-        exact = [
-            i
-            for i, f, n in zip(probes, fillers, tokenizer.token_counts(fillers), strict=True)
-            if n == row - counts[i]
-        ]
+        fillers = {i: filler(row - counts[i]) for i in probes}
+        made = tokenizer.token_counts(list(fillers.values()))
+        exact = [i for i, n in zip(fillers, made, strict=True) if n == row - counts[i]]
         if not exact:
             continue
         model.row_tokens = row
         try:
-            out = run([items[i] for i in exact] + [filler(row - counts[i]) for i in exact])
+            out = run([items[i] for i in exact] + [fillers[i] for i in exact])
         finally:
             model.row_tokens = fixed
         outputs.append(out[: len(exact)])
